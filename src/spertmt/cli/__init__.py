@@ -1,0 +1,71 @@
+"""The ``spertmt`` command line: each subcommand parses its options and calls one library function.
+
+Subcommands live in small modules by area and register themselves on :data:`app`. Errors that
+derive from :class:`~spertmt.errors.SpertMTError` are printed as one line on standard error and
+end the process with exit code 1 (``--debug`` shows the traceback instead).
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+
+import typer
+
+from spertmt.errors import SpertMTError
+
+app = typer.Typer(
+    name="spertmt",
+    help="Joint entity and relation extraction: SpERT and SpERT.MT.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+def _register_commands() -> None:
+    from spertmt.cli import data_commands, evaluate_command, model_commands
+
+    data_commands.register(app)
+    evaluate_command.register(app)
+    model_commands.register(app)
+
+
+_register_commands()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line and return its exit code.
+
+    Args:
+        argv: Arguments without the program name; ``None`` reads ``sys.argv``.
+
+    Returns:
+        The process exit code (0 on success).
+    """
+    args = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in args
+    if debug:
+        args.remove("--debug")
+    try:
+        app(args=args, prog_name="spertmt", standalone_mode=False)
+    except SpertMTError as error:
+        if debug:
+            raise
+        typer.echo(f"error: {error}", err=True)
+        return 1
+    except KeyboardInterrupt:
+        typer.echo("interrupted", err=True)
+        return 130
+    except SystemExit as exit_:  # raised by click for --help and usage errors
+        return int(exit_.code or 0)
+    except Exception as error:  # click usage errors (missing option, bad value)
+        import click
+
+        if isinstance(error, click.ClickException):
+            error.show()
+            return error.exit_code
+        if isinstance(error, click.exceptions.Abort):
+            return 1
+        raise
+    return 0
