@@ -1,0 +1,459 @@
+"""Configuration: frozen dataclasses, TOML files and dotted overrides.
+
+A run is described by :class:`RunConfig` with four sections, each a frozen dataclass whose
+fields are the schema (type, default, one-line docstring)::
+
+    [model]   ModelConfig  — encoder, span/pair representation, the SpERT.MT switches
+    [data]    DataConfig   — training, dev and test data (dataset names or files)
+    [train]   TrainConfig  — optimiser, schedule, sampling, seed, checkpoints
+    [eval]    EvalConfig   — evaluation protocol options
+
+Every SpERT.MT component is a named switch in :class:`ModelConfig`; with all of them off the
+model is the SpERT baseline (``configs/spert.toml``). Unknown keys are rejected with a
+suggestion, and every value is type-checked.
+
+Example:
+    >>> cfg = load_config(None, overrides=["train.epochs=2", "model.entity_binary_head=true"])
+    >>> cfg.train.epochs, cfg.model.entity_binary_head
+    (2, True)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import json
+import sys
+import types
+import typing
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any, Literal, get_args, get_origin, get_type_hints
+
+from spertmt.errors import ConfigError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on Python 3.10 only
+    import tomli as tomllib
+
+IouMode = Literal["off", "head", "soft_label", "weight"]
+ScoreMode = Literal["gate", "product"]
+PairEntityFeature = Literal["logits", "probs"]
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Model architecture and decision rule.
+
+    SpERT (method.md §2) is the model with ``entity_binary_head``, ``relation_binary_head``,
+    ``entity_logits_in_pair`` and ``word_shape`` off and ``iou_mode="off"``. The SpERT.MT
+    components (method.md §3) are a *reconstruction* from the paper's abstract; each is one
+    switch here, documented field by field.
+    """
+
+    encoder: str = "minilm"
+    """Encoder: packaged alias (``minilm``, ``mpnet``), local folder, or Hugging Face id."""
+    max_span_width: int = 10
+    """Widest candidate span in words (SpERT: 10)."""
+    width_embedding_dim: int = 25
+    """Size of the learned span-width embedding (SpERT: 25)."""
+    max_width_embeddings: int = 100
+    """Number of width-embedding rows; wider gold spans share the last row (SpERT: 100)."""
+    dropout: float = 0.1
+    """Dropout on span and pair representations (SpERT: 0.1)."""
+    max_length: int | None = None
+    """Encoder window in pieces; ``None`` uses the encoder's limit. Longer inputs are windowed."""
+
+    entity_binary_head: bool = False
+    """(A) Binary "is an entity" head on the span representation, BCE against exact gold spans."""
+    entity_negative_weight: float = 1.0
+    """(A) Weight of negative spans in the typed cross-entropy when A is on (1 = SpERT's loss)."""
+    entity_threshold: float = 0.5
+    """(A) τ_e: a span is kept when the binary head's probability (or the product) reaches it."""
+    entity_score: ScoreMode = "gate"
+    """(A, B1) ``gate``: each head has its own threshold; ``product``: p_type·p_entity·u ≥ τ_e."""
+
+    iou_mode: IouMode = "off"
+    """(B) ``head`` (B1): regress IoU and gate at inference; ``soft_label`` (B2): IoU is the
+    target of head A; ``weight`` (B3): negatives weighted by IoU, hard negatives sampled first."""
+    iou_loss: Literal["bce", "mse"] = "bce"
+    """(B1) Loss of the IoU regression head against the soft target."""
+    iou_threshold: float = 0.5
+    """(B1) In ``gate`` mode a span is kept only when the predicted IoU reaches this value."""
+    iou_negative_scale: float = 1.0
+    """(B3) Negative span weight = 1 + scale · IoU in the typed cross-entropy."""
+    hard_negative_fraction: float = 0.5
+    """(B3) Share of sampled negative spans drawn from partial overlaps (0 < IoU < 1)."""
+
+    relation_binary_head: bool = False
+    """(C) Binary "has any relation" head on the pair representation (BCE)."""
+    relation_binary_threshold: float = 0.5
+    """(C) τ_r: a pair's relations are kept only when the binary head reaches it (gate mode)."""
+    relation_score: ScoreMode = "gate"
+    """(C) ``gate``: p_type ≥ 0.4 and p_pair ≥ τ_r; ``product``: p_type·p_pair ≥ 0.4."""
+
+    entity_logits_in_pair: bool = False
+    """(D) Append the head's and tail's entity-classifier outputs to the pair representation."""
+    pair_entity_feature: PairEntityFeature = "logits"
+    """(D) Append raw logits or softmax probabilities."""
+    pair_entity_grad: bool = True
+    """(D) Let relation-loss gradients flow back through the appended entity outputs."""
+
+    word_shape: bool = False
+    """Word-shape feature (casing, digits) in the span representation, for uncased encoders."""
+    word_shape_dim: int = 16
+    """Size of the word-shape embedding."""
+
+    relation_threshold: float = 0.4
+    """Sigmoid threshold of a relation type at inference (SpERT: 0.4)."""
+    max_pairs_per_chunk: int = 1000
+    """Pairs scored per chunk at inference, to bound memory on sentences with many entities."""
+
+    lambda_entity: float = 1.0
+    """λ_A: weight of the binary entity loss."""
+    lambda_iou: float = 1.0
+    """λ_B: weight of the IoU loss (B1)."""
+    lambda_relation: float = 1.0
+    """λ_C: weight of the binary relation loss."""
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """Where the data comes from: dataset names (``conll04:train``) or file paths."""
+
+    train: str = "conll04:train"
+    """Training data."""
+    dev: str | None = "conll04:dev"
+    """Development data for evaluation during training (``None``: none)."""
+    test: str | None = "conll04:test"
+    """Test data, scored once after training (``None``: skip)."""
+    types: str | None = None
+    """Types file; ``None`` takes the dataset's own types file."""
+    data_dir: str | None = None
+    """Folder of built-in datasets; ``None``: ``$SPERTMT_DATA_DIR`` or ``~/.cache/spertmt/datasets``."""
+    skip_invalid: bool = False
+    """Skip invalid documents (reported) instead of stopping at the first one."""
+    max_documents: int | None = None
+    """Use only the first N training documents (quick runs and demos)."""
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Optimisation and sampling (SpERT's hyper-parameters by default)."""
+
+    epochs: int = 20
+    """Passes over the training data."""
+    batch_size: int = 2
+    """Documents per optimiser step before accumulation (SpERT: 2)."""
+    gradient_accumulation: int = 1
+    """Batches accumulated per optimiser step."""
+    lr: float = 5e-5
+    """Peak learning rate of AdamW."""
+    weight_decay: float = 0.01
+    """AdamW weight decay (not applied to biases and LayerNorm weights)."""
+    warmup_fraction: float = 0.1
+    """Share of steps with linear warm-up; linear decay to zero afterwards."""
+    max_grad_norm: float = 1.0
+    """Gradient clipping norm."""
+    neg_entity_count: int = 100
+    """Negative spans sampled per document (SpERT: 100)."""
+    neg_relation_count: int = 100
+    """Negative entity pairs sampled per document (SpERT: 100)."""
+    seed: int = 1
+    """Seed for initialisation, sampling and batch order."""
+    eval_every: int = 0
+    """Evaluate on the dev data every N epochs (0: only after the last epoch)."""
+    checkpoint_every: int = 1
+    """Write a resumable checkpoint every N epochs."""
+    length_bucketing: bool = True
+    """Group documents of similar length into batches (less padding, same samples)."""
+    threads: int | None = None
+    """CPU threads for torch (``None``: torch's default)."""
+    device: str | None = None
+    """``cpu``, ``cuda`` or ``cuda:N``; ``None`` picks CUDA when available."""
+
+
+@dataclass(frozen=True)
+class EvalConfig:
+    """Evaluation options."""
+
+    no_overlap: bool = False
+    """Also remove overlapping entities before scoring (ADE "without overlap")."""
+    batch_size: int = 32
+    """Documents per inference batch."""
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """A full run: model, data, training and evaluation sections."""
+
+    model: ModelConfig = field(default_factory=ModelConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the nested plain-dict form (TOML/JSON friendly)."""
+        return dataclasses.asdict(self)
+
+    def to_json(self) -> str:
+        """Return the resolved configuration as sorted, indented JSON."""
+        return json.dumps(self.to_dict(), sort_keys=True, indent=2)
+
+
+_SECTIONS: dict[str, type] = {
+    "model": ModelConfig,
+    "data": DataConfig,
+    "train": TrainConfig,
+    "eval": EvalConfig,
+}
+
+
+def _suggest(word: str, options: typing.Iterable[str]) -> str:
+    close = difflib.get_close_matches(word, list(options), n=1)
+    return f" (did you mean `{close[0]}`?)" if close else ""
+
+
+def _coerce(value: Any, annotation: Any, key: str) -> Any:
+    """Check ``value`` against a field annotation, converting strings from ``--set``."""
+    origin = get_origin(annotation)
+    if origin in (typing.Union, types.UnionType):
+        options = get_args(annotation)
+        if value is None or (isinstance(value, str) and value.lower() in ("none", "null")):
+            if type(None) in options:
+                return None
+        errors = []
+        for option in options:
+            if option is type(None):
+                continue
+            try:
+                return _coerce(value, option, key)
+            except ConfigError as error:
+                errors.append(error)
+        raise errors[0] if errors else ConfigError("None is not allowed", code="E203", key=key)
+    if origin is Literal:
+        allowed = get_args(annotation)
+        if value not in allowed:
+            raise ConfigError(
+                f"{value!r} is not one of {', '.join(map(repr, allowed))}", code="E203", key=key
+            )
+        return value
+    if annotation is bool:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.lower() in ("true", "false", "1", "0", "yes", "no"):
+            return value.lower() in ("true", "1", "yes")
+        raise ConfigError(f"expected true or false, got {value!r}", code="E203", key=key)
+    if annotation is int:
+        if isinstance(value, bool):
+            raise ConfigError(f"expected an integer, got {value!r}", code="E203", key=key)
+        if isinstance(value, int):
+            return value
+        if isinstance(value, str):
+            try:
+                return int(value)
+            except ValueError:
+                pass
+        raise ConfigError(f"expected an integer, got {value!r}", code="E203", key=key)
+    if annotation is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        if isinstance(value, str):
+            try:
+                return float(value)
+            except ValueError:
+                pass
+        raise ConfigError(f"expected a number, got {value!r}", code="E203", key=key)
+    if annotation is str:
+        if isinstance(value, str):
+            return value
+        raise ConfigError(f"expected a string, got {value!r}", code="E203", key=key)
+    raise ConfigError(f"unsupported field type {annotation!r}", code="E299", key=key)
+
+
+def _build_section(cls: type, section: str, values: dict[str, Any]) -> Any:
+    hints = get_type_hints(cls)
+    names = [f.name for f in fields(cls)]
+    kwargs: dict[str, Any] = {}
+    for key, value in values.items():
+        dotted = f"{section}.{key}"
+        if key not in names:
+            known = [f"{section}.{n}" for n in names]
+            raise ConfigError(
+                f"unknown key{_suggest(dotted, known)}", code="E201", key=dotted
+            )
+        kwargs[key] = _coerce(value, hints[key], dotted)
+    return cls(**kwargs)
+
+
+def config_from_dict(data: dict[str, Any]) -> RunConfig:
+    """Build and validate a :class:`RunConfig` from nested dicts (missing keys take defaults).
+
+    Raises:
+        ConfigError: For unknown sections or keys, wrong value types, or invalid combinations.
+    """
+    sections: dict[str, Any] = {}
+    for section, values in data.items():
+        if section not in _SECTIONS:
+            raise ConfigError(
+                f"unknown section{_suggest(section, _SECTIONS)}; sections are "
+                f"{', '.join(_SECTIONS)}",
+                code="E201",
+                key=section,
+            )
+        if not isinstance(values, dict):
+            raise ConfigError("expected a table of keys", code="E203", key=section)
+        sections[section] = _build_section(_SECTIONS[section], section, values)
+    config = RunConfig(**sections)
+    validate(config)
+    return config
+
+
+def _set_dotted(data: dict[str, Any], assignment: str) -> None:
+    if "=" not in assignment:
+        raise ConfigError(
+            f"override {assignment!r} must look like section.key=value", code="E202"
+        )
+    key, value = assignment.split("=", 1)
+    key = key.strip()
+    parts = key.split(".")
+    if len(parts) != 2:
+        known = [f"{s}.{f.name}" for s, c in _SECTIONS.items() for f in fields(c)]
+        raise ConfigError(
+            f"override key must be section.key{_suggest(key, known)}", code="E202", key=key
+        )
+    section, name = parts
+    data.setdefault(section, {})
+    if not isinstance(data[section], dict):
+        raise ConfigError("expected a table of keys", code="E203", key=section)
+    data[section][name] = _parse_override_value(value.strip())
+
+
+def _parse_override_value(text: str) -> Any:
+    # TOML literal syntax first (numbers, booleans, quoted strings); bare words stay strings.
+    try:
+        return tomllib.loads(f"v = {text}")["v"]
+    except tomllib.TOMLDecodeError:
+        return text
+
+
+def load_config(
+    path: str | Path | None, *, overrides: typing.Sequence[str] = ()
+) -> RunConfig:
+    """Load a TOML config file and apply ``section.key=value`` overrides.
+
+    Args:
+        path: TOML file, or ``None`` for the defaults (SpERT on CoNLL04 with MiniLM).
+        overrides: Dotted assignments such as ``"train.epochs=2"``; values use TOML syntax,
+            bare words are strings (``"data.train=my.json"``).
+
+    Returns:
+        The validated configuration.
+
+    Raises:
+        ConfigError: For a missing or malformed file, unknown keys, or invalid values.
+    """
+    data: dict[str, Any] = {}
+    if path is not None:
+        p = Path(path)
+        if not p.is_file():
+            raise ConfigError(f"config file {p} does not exist", code="E204")
+        try:
+            data = tomllib.loads(p.read_text(encoding="utf-8"))
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
+            raise ConfigError(f"{p} is not valid TOML: {error}", code="E205") from None
+    for assignment in overrides:
+        _set_dotted(data, assignment)
+    return config_from_dict(data)
+
+
+def validate(config: RunConfig) -> None:
+    """Reject invalid values and combinations with one clear sentence each.
+
+    Raises:
+        ConfigError: Naming the offending key.
+    """
+    m, t = config.model, config.train
+    positive_ints = {
+        "model.max_span_width": m.max_span_width,
+        "model.width_embedding_dim": m.width_embedding_dim,
+        "model.max_width_embeddings": m.max_width_embeddings,
+        "model.max_pairs_per_chunk": m.max_pairs_per_chunk,
+        "model.word_shape_dim": m.word_shape_dim,
+        "train.epochs": t.epochs,
+        "train.batch_size": t.batch_size,
+        "train.gradient_accumulation": t.gradient_accumulation,
+        "eval.batch_size": config.eval.batch_size,
+    }
+    for key, value in positive_ints.items():
+        if value < 1:
+            raise ConfigError(f"must be at least 1, got {value}", code="E206", key=key)
+    unit_interval = {
+        "model.dropout": m.dropout,
+        "model.entity_threshold": m.entity_threshold,
+        "model.iou_threshold": m.iou_threshold,
+        "model.relation_binary_threshold": m.relation_binary_threshold,
+        "model.relation_threshold": m.relation_threshold,
+        "model.hard_negative_fraction": m.hard_negative_fraction,
+        "train.warmup_fraction": t.warmup_fraction,
+    }
+    for key, value in unit_interval.items():
+        if not 0.0 <= value <= 1.0:
+            raise ConfigError(f"must lie in [0, 1], got {value}", code="E206", key=key)
+    non_negative = {
+        "model.entity_negative_weight": m.entity_negative_weight,
+        "model.iou_negative_scale": m.iou_negative_scale,
+        "model.lambda_entity": m.lambda_entity,
+        "model.lambda_iou": m.lambda_iou,
+        "model.lambda_relation": m.lambda_relation,
+        "train.lr": t.lr,
+        "train.weight_decay": t.weight_decay,
+        "train.max_grad_norm": t.max_grad_norm,
+        "train.neg_entity_count": t.neg_entity_count,
+        "train.neg_relation_count": t.neg_relation_count,
+        "train.eval_every": t.eval_every,
+        "train.checkpoint_every": t.checkpoint_every,
+    }
+    for key, value in non_negative.items():
+        if value < 0:
+            raise ConfigError(f"must not be negative, got {value}", code="E206", key=key)
+    if m.iou_mode == "soft_label" and not m.entity_binary_head:
+        raise ConfigError(
+            "iou_mode 'soft_label' (B2) makes IoU the target of the binary entity head; "
+            "set model.entity_binary_head=true or choose another iou_mode",
+            code="E207",
+            key="model.iou_mode",
+        )
+    if m.entity_negative_weight == 0 and not m.entity_binary_head:
+        raise ConfigError(
+            "with no binary entity head, the typed classifier must learn 'none' from negatives; "
+            "use a positive weight or set model.entity_binary_head=true",
+            code="E207",
+            key="model.entity_negative_weight",
+        )
+    if m.max_length is not None and m.max_length < 8:
+        raise ConfigError(
+            f"must be at least 8 pieces, got {m.max_length}", code="E206", key="model.max_length"
+        )
+
+
+def model_config_from_dict(data: dict[str, Any]) -> ModelConfig:
+    """Rebuild a :class:`ModelConfig` from its dict form (as saved in a checkpoint)."""
+    return _build_section(ModelConfig, "model", data)
+
+
+def with_overrides(config: RunConfig, **sections: dict[str, Any]) -> RunConfig:
+    """Return a copy of ``config`` with some section fields replaced, validated.
+
+    Example:
+        >>> with_overrides(RunConfig(), train={"epochs": 1}).train.epochs
+        1
+    """
+    updated = config
+    for section, values in sections.items():
+        current = getattr(updated, section)
+        merged = {**dataclasses.asdict(current), **values}
+        updated = replace(updated, **{section: _build_section(_SECTIONS[section], section, merged)})
+    validate(updated)
+    return updated
