@@ -46,6 +46,7 @@ class DataError(SpertMTError):
         doc_index: Zero-based index of the document in the file.
         orig_id: The document's ``orig_id``, when it has one.
         field: Dotted path of the offending field, e.g. ``entities[2].end``.
+        line: One-based line of the problem in the file (JSON Lines, invalid JSON).
 
     Example:
         >>> str(DataError("end 9 is beyond the 5 tokens", code="E105", file="a.json",
@@ -64,8 +65,10 @@ class DataError(SpertMTError):
         doc_index: int | None = None,
         orig_id: Any = None,
         field: str | None = None,
+        line: int | None = None,
     ) -> None:
         self.file = str(file) if file is not None else None
+        self.line = line
         self.doc_index = doc_index
         self.orig_id = orig_id
         self.field = field
@@ -73,6 +76,8 @@ class DataError(SpertMTError):
         where = []
         if self.file is not None:
             where.append(self.file)
+        if line is not None:
+            where.append(f"line {line}")
         if doc_index is not None:
             doc = f"document {doc_index}"
             if orig_id is not None:

@@ -1,0 +1,853 @@
+"""Read and write SpERT JSON, JSON Lines and types files, validating every field.
+
+A data file is either SpERT JSON (one list of documents) or JSON Lines (``.jsonl`` or
+``.ndjson``: one document object per line). A document looks like::
+
+    {"tokens": ["John", "lives", "in", "Paris", "."],
+     "entities": [{"type": "Peop", "start": 0, "end": 1}, {"type": "Loc", "start": 3, "end": 4}],
+     "relations": [{"type": "Live_In", "head": 0, "tail": 1}],
+     "orig_id": 17}
+
+``end`` is exclusive and ``head``/``tail`` index the document's ``entities``. ``entities`` and
+``relations`` are required by default (gold data); pass ``require_annotations=False`` for
+prediction input, where both may be absent (they are still validated when present).
+
+Reading validates each document and raises :class:`~spertmt.errors.DataError` at the first
+problem, naming the file, the line (JSON Lines), the document index and ``orig_id`` and the
+field. Each problem has a stable code:
+
+======  ==============================================================================
+E101    the file cannot be read (missing, a folder, not UTF-8)
+E102    invalid JSON (with line and column)
+E103    the top level of a JSON file is not a list of documents
+E104    a document is not a JSON object
+E105    an entity's ``start``/``end`` lies outside the document's tokens
+E106    a required key is missing (``tokens``, ``entities``, ``relations``, ``type``, ...)
+E107    ``tokens`` is not a non-empty list of non-empty strings
+E108    a field has the wrong type (e.g. ``start`` is a string, ``entities`` is not a list)
+E109    an entity's ``end`` is not greater than its ``start`` (empty span)
+E110    a relation's ``head``/``tail`` is not an index into ``entities``
+E111    a relation's ``head`` equals its ``tail``
+E112    an entity type that the types file does not declare
+E113    a relation type that the types file does not declare
+E114    a types file that is malformed (missing section, wrong value types)
+E115    a file that cannot be written (unknown format, no permission)
+======  ==============================================================================
+
+With ``skip_invalid=True`` bad documents are skipped instead and listed in a
+:class:`ReadReport`. Duplicate entities (same type, start and end) and duplicate relations
+(same type, head and tail once duplicate entities are merged) are removed, never kept twice,
+and reported in the :class:`ReadReport` and by a logged warning.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import tempfile
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, field
+from difflib import get_close_matches
+from pathlib import Path
+from typing import Any, Literal
+
+from spertmt.errors import DataError
+from spertmt.schema import Document, Entity, EntityType, Relation, RelationType, TypeSchema
+
+__all__ = [
+    "DataFormat",
+    "ReadReport",
+    "RemovedDuplicate",
+    "SkippedDocument",
+    "read_documents",
+    "read_types",
+    "write_documents",
+    "write_text_atomic",
+]
+
+logger = logging.getLogger(__name__)
+
+DataFormat = Literal["json", "jsonl"]
+"""On-disk layout of a data file: one JSON list, or one JSON object per line."""
+
+_SUFFIX_FORMATS: dict[str, DataFormat] = {".json": "json", ".jsonl": "jsonl", ".ndjson": "jsonl"}
+
+
+# ------------------------------------------------------------------------------ reports
+
+
+@dataclass(frozen=True)
+class SkippedDocument:
+    """A document left out by ``read_documents(..., skip_invalid=True)``.
+
+    Attributes:
+        index: Zero-based index of the document in the file.
+        orig_id: The document's ``orig_id`` when it had one.
+        code: The error code of the problem (``E105``, ...).
+        message: The full error message (file, document, field and what is wrong).
+        line: One-based line in a JSON Lines file; ``None`` for SpERT JSON.
+
+    """
+
+    index: int
+    orig_id: Any
+    code: str
+    message: str
+    line: int | None = None
+
+
+@dataclass(frozen=True)
+class RemovedDuplicate:
+    """An entity or relation removed because the document already had it.
+
+    Attributes:
+        index: Zero-based index of the document in the file.
+        orig_id: The document's ``orig_id`` when it had one.
+        field: The removed item as it was numbered in the file, e.g. ``relations[4]``.
+        reason: Which earlier item it repeats.
+
+    """
+
+    index: int
+    orig_id: Any
+    field: str
+    reason: str
+
+    @property
+    def kind(self) -> Literal["entity", "relation"]:
+        """``"entity"`` or ``"relation"``."""
+        return "entity" if self.field.startswith("entities") else "relation"
+
+
+@dataclass
+class ReadReport:
+    """What :func:`read_documents` kept, skipped and de-duplicated.
+
+    Pass an empty report to :func:`read_documents`; it is filled in place.
+
+    Attributes:
+        path: The file that was read.
+        read: Number of documents returned.
+        skipped: Documents left out as invalid (only with ``skip_invalid=True``).
+        duplicates: Entities and relations removed as duplicates.
+
+    Example:
+        >>> report = ReadReport()
+        >>> docs = read_documents("conll04_train.json", report=report)  # doctest: +SKIP
+        >>> print(report.summary())                                     # doctest: +SKIP
+        conll04_train.json: read 922 documents
+
+    """
+
+    path: str | None = None
+    read: int = 0
+    skipped: list[SkippedDocument] = field(default_factory=list)
+    duplicates: list[RemovedDuplicate] = field(default_factory=list)
+
+    @property
+    def total(self) -> int:
+        """Documents found in the file (read plus skipped)."""
+        return self.read + len(self.skipped)
+
+    @property
+    def duplicate_entities(self) -> int:
+        """Number of entities removed as duplicates."""
+        return sum(1 for d in self.duplicates if d.kind == "entity")
+
+    @property
+    def duplicate_relations(self) -> int:
+        """Number of relations removed as duplicates."""
+        return sum(1 for d in self.duplicates if d.kind == "relation")
+
+    def summary(self) -> str:
+        """One line: documents read, skipped and duplicates removed."""
+        parts = [f"read {self.read} documents"]
+        if self.skipped:
+            parts.append(f"skipped {len(self.skipped)} invalid")
+        if self.duplicates:
+            parts.append(
+                f"removed {self.duplicate_entities} duplicate entities and "
+                f"{self.duplicate_relations} duplicate relations"
+            )
+        return f"{self.path}: " + ", ".join(parts)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return a JSON-ready dictionary."""
+        return {
+            "path": self.path,
+            "read": self.read,
+            "skipped": [asdict(s) for s in self.skipped],
+            "duplicates": [asdict(d) for d in self.duplicates],
+        }
+
+
+# --------------------------------------------------------------------------------- types
+
+
+def read_types(path: str | Path) -> TypeSchema:
+    """Read a SpERT types file (``<name>_types.json``).
+
+    The file maps entity and relation type names to their descriptions::
+
+        {"entities": {"Peop": {"short": "Peop", "verbose": "People"}},
+         "relations": {"Kill": {"short": "Kill", "verbose": "Kill", "symmetric": false}}}
+
+    ``short`` and ``verbose`` default to the name and ``symmetric`` to ``false``. The order of
+    the types in the file fixes the model's class indices.
+
+    Args:
+        path: The types file.
+
+    Returns:
+        The declared types, in file order.
+
+    Raises:
+        DataError: E101 if the file cannot be read, E102 for invalid JSON, E114 for a missing
+            ``entities``/``relations`` section, no entity types or a value of the wrong type.
+
+    Example:
+        >>> types = read_types("data/conll04/conll04_types.json")  # doctest: +SKIP
+        >>> types.entity_names                                      # doctest: +SKIP
+        ('Loc', 'Org', 'Peop', 'Other')
+
+    """
+    path = Path(path)
+    data = _load_json(path)
+    if not isinstance(data, dict):
+        raise _types_error(
+            path,
+            None,
+            f"the top level is {_describe(data)}, expected an object with "
+            "'entities' and 'relations'",
+        )
+    for section in ("entities", "relations"):
+        if section not in data:
+            raise _types_error(
+                path,
+                section,
+                f"missing section '{section}'; add "
+                f'"{section}": {{NAME: {{"short": ..., "verbose": ...}}}} (it may be empty '
+                "only for relations)",
+            )
+        if not isinstance(data[section], dict):
+            raise _types_error(
+                path,
+                section,
+                f"must be an object mapping type names to descriptions, got "
+                f"{_describe(data[section])}",
+            )
+    if not data["entities"]:
+        raise _types_error(path, "entities", "declares no entity types; add at least one")
+
+    entity_types = []
+    for name, spec in data["entities"].items():
+        short, verbose = _type_texts(path, "entities", name, spec)
+        entity_types.append(EntityType(name, short, verbose))
+    relation_types = []
+    for name, spec in data["relations"].items():
+        short, verbose = _type_texts(path, "relations", name, spec)
+        symmetric = spec.get("symmetric", False)
+        if not isinstance(symmetric, bool):
+            raise _types_error(
+                path,
+                f"relations.{name}.symmetric",
+                f"must be true or false, got {_describe(symmetric)}",
+            )
+        relation_types.append(RelationType(name, short, verbose, symmetric))
+    return TypeSchema(tuple(entity_types), tuple(relation_types))
+
+
+def _type_texts(path: Path, section: str, name: str, spec: Any) -> tuple[str, str]:
+    if not name:
+        raise _types_error(path, section, "has a type with an empty name")
+    if not isinstance(spec, dict):
+        raise _types_error(
+            path,
+            f"{section}.{name}",
+            f'must be an object like {{"short": ..., "verbose": ...}}, got {_describe(spec)}',
+        )
+    texts = []
+    for key in ("short", "verbose"):
+        value = spec.get(key, name)
+        if not isinstance(value, str):
+            raise _types_error(
+                path, f"{section}.{name}.{key}", f"must be a string, got {_describe(value)}"
+            )
+        texts.append(value)
+    return texts[0], texts[1]
+
+
+def _types_error(path: Path, field_: str | None, message: str) -> DataError:
+    return DataError(f"invalid types file: {message}", code="E114", file=path, field=field_)
+
+
+# ----------------------------------------------------------------------------- documents
+
+
+def read_documents(
+    path: str | Path,
+    *,
+    types: TypeSchema | None = None,
+    skip_invalid: bool = False,
+    report: ReadReport | None = None,
+    require_annotations: bool = True,
+    format: DataFormat | None = None,
+) -> list[Document]:
+    """Read and validate documents from SpERT JSON or JSON Lines.
+
+    Args:
+        path: The data file. ``.jsonl``/``.ndjson`` files are read as JSON Lines, anything
+            else as SpERT JSON, unless ``format`` says otherwise.
+        types: When given, every entity and relation type must be declared in it.
+        skip_invalid: Skip invalid documents and list them in ``report`` instead of raising
+            at the first one. Problems with the file as a whole (unreadable, invalid JSON in
+            a SpERT JSON file, a top level that is not a list) still raise.
+        report: Filled in place with the counts, the skipped documents and the removed
+            duplicates (its previous contents are replaced). Without a report, skipped
+            documents and removed duplicates are logged as warnings (``spertmt.data.io``).
+        require_annotations: Require the ``entities`` and ``relations`` keys (gold data).
+            ``False`` lets them be absent, e.g. for prediction input; present ones are still
+            validated.
+        format: ``"json"`` or ``"jsonl"``; ``None`` decides by the file suffix.
+
+    Returns:
+        The documents, in file order, with duplicates removed.
+
+    Raises:
+        DataError: At the first invalid document (codes E101-E113, see the module docs), or
+            for a file that cannot be read or parsed even with ``skip_invalid``.
+
+    Example:
+        >>> types = read_types("conll04_types.json")                     # doctest: +SKIP
+        >>> docs = read_documents("conll04_train.json", types=types)     # doctest: +SKIP
+        >>> len(docs), docs[0].entities[0]                               # doctest: +SKIP
+        (922, Entity(type='Loc', start=0, end=1, ...))
+
+    """
+    path = Path(path)
+    fmt = format or _SUFFIX_FORMATS.get(path.suffix.lower(), "json")
+    if fmt not in ("json", "jsonl"):
+        raise DataError(f"unknown format {fmt!r}; use 'json' or 'jsonl'", code="E115", file=path)
+    parser = _DocumentParser(
+        entity_types=None if types is None else frozenset(types.entity_names),
+        relation_types=None if types is None else frozenset(types.relation_names),
+        require_annotations=require_annotations,
+    )
+    result = ReadReport(path=str(path))
+    docs: list[Document] = []
+    for index, line, raw in _raw_documents(path, fmt, result if skip_invalid else None):
+        orig_id = raw.get("orig_id") if isinstance(raw, dict) else None
+        try:
+            doc, duplicates = parser.parse(raw)
+        except _Invalid as problem:
+            error = DataError(
+                problem.message,
+                code=problem.code,
+                file=path,
+                doc_index=index,
+                orig_id=orig_id,
+                field=problem.field,
+                line=line,
+            )
+            if not skip_invalid:
+                raise error from None
+            result.skipped.append(SkippedDocument(index, orig_id, error.code, str(error), line))
+            continue
+        for field_, reason in duplicates:
+            result.duplicates.append(RemovedDuplicate(index, orig_id, field_, reason))
+        docs.append(doc)
+    result.read = len(docs)
+
+    # A caller that passes a report shows it itself; otherwise the log is where it is seen.
+    level = logging.INFO if report is not None else logging.WARNING
+    if result.skipped:
+        first = result.skipped[0]
+        logger.log(
+            level,
+            "%s: skipped %d invalid documents (first: %s)",
+            path,
+            len(result.skipped),
+            first.message,
+        )
+    if result.duplicates:
+        first_dup = result.duplicates[0]
+        logger.log(
+            level,
+            "%s: removed %d duplicate entities and %d duplicate relations (first: document "
+            "%d, %s: %s)",
+            path,
+            result.duplicate_entities,
+            result.duplicate_relations,
+            first_dup.index,
+            first_dup.field,
+            first_dup.reason,
+        )
+    if report is not None:
+        report.path, report.read = result.path, result.read
+        report.skipped[:] = result.skipped
+        report.duplicates[:] = result.duplicates
+    return docs
+
+
+def _raw_documents(
+    path: Path, fmt: DataFormat, skips: ReadReport | None
+) -> Iterable[tuple[int, int | None, Any]]:
+    """Yield ``(document index, line or None, parsed JSON value)`` for each document.
+
+    With ``skips`` set, JSON Lines lines that are not valid JSON are recorded there and
+    skipped; a SpERT JSON file is one value, so invalid JSON always raises.
+    """
+    text = _read_text(path)
+    if fmt == "json":
+        data = _parse_json(path, text)
+        if not isinstance(data, list):
+            hint = "; a single document must be wrapped in [...]" if isinstance(data, dict) else ""
+            raise DataError(
+                f"the top level is {_describe(data)}, expected a list of documents{hint}",
+                code="E103",
+                file=path,
+            )
+        for index, raw in enumerate(data):
+            yield index, None, raw
+        return
+    index = 0
+    for line_number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue  # blank lines (often a trailing newline) hold no document
+        try:
+            raw = json.loads(line)
+        except json.JSONDecodeError as error:
+            data_error = DataError(
+                f"invalid JSON at column {error.colno}: {error.msg}; each line must hold one "
+                "complete JSON document",
+                code="E102",
+                file=path,
+                doc_index=index,
+                line=line_number,
+            )
+            if skips is None:
+                raise data_error from None
+            skips.skipped.append(
+                SkippedDocument(index, None, data_error.code, str(data_error), line_number)
+            )
+        else:
+            yield index, line_number, raw
+        index += 1
+
+
+class _Invalid(Exception):
+    """One problem in one document; the reader adds file, document and line."""
+
+    def __init__(self, code: str, field: str | None, message: str) -> None:
+        super().__init__(message)
+        self.code, self.field, self.message = code, field, message
+
+
+class _DocumentParser:
+    """Validate one raw JSON document and build its :class:`Document`."""
+
+    def __init__(
+        self,
+        *,
+        entity_types: frozenset[str] | None,
+        relation_types: frozenset[str] | None,
+        require_annotations: bool,
+    ) -> None:
+        self.entity_types = entity_types
+        self.relation_types = relation_types
+        self.require_annotations = require_annotations
+
+    def parse(self, raw: Any) -> tuple[Document, list[tuple[str, str]]]:
+        """Return the document and its removed duplicates as ``(field, reason)`` pairs."""
+        if not isinstance(raw, dict):
+            raise _Invalid(
+                "E104",
+                None,
+                f"a document must be a JSON object with 'tokens', 'entities' and "
+                f"'relations', got {_describe(raw)}",
+            )
+        tokens = self._tokens(raw)
+        duplicates: list[tuple[str, str]] = []
+        entities, remap = self._entities(raw, len(tokens), duplicates)
+        relations = self._relations(raw, remap, duplicates)
+        text = raw.get("text")
+        if text is not None and not isinstance(text, str):
+            raise _Invalid("E108", "text", f"must be a string, got {_describe(text)}")
+        doc = Document(
+            tokens=tuple(tokens),
+            entities=entities,
+            relations=relations,
+            orig_id=raw.get("orig_id"),
+            text=text,
+        )
+        return doc, duplicates
+
+    @staticmethod
+    def _tokens(raw: dict[str, Any]) -> list[str]:
+        if "tokens" not in raw:
+            raise _Invalid("E106", "tokens", "missing key 'tokens' (the list of words)")
+        tokens = raw["tokens"]
+        if not isinstance(tokens, list):
+            raise _Invalid("E107", "tokens", f"must be a list of words, got {_describe(tokens)}")
+        if not tokens:
+            raise _Invalid("E107", "tokens", "is empty; a document needs at least one word")
+        for i, token in enumerate(tokens):
+            if type(token) is not str:
+                raise _Invalid(
+                    "E107", f"tokens[{i}]", f"a token must be a string, got {_describe(token)}"
+                )
+            # Encoders turn blank words into zero sub-word pieces, which breaks the
+            # word-to-piece alignment; reject them here rather than deep in training.
+            if not token.strip():
+                raise _Invalid(
+                    "E107",
+                    f"tokens[{i}]",
+                    f"token {token!r} is empty or only whitespace; "
+                    "remove it (and shift the spans after it) or replace it with a word",
+                )
+        return tokens
+
+    def _section(self, raw: dict[str, Any], key: str) -> list[Any]:
+        if key not in raw:
+            if self.require_annotations:
+                raise _Invalid(
+                    "E106", key, f"missing key '{key}'; gold data needs it (use [] for none)"
+                )
+            return []
+        value = raw[key]
+        if not isinstance(value, list):
+            raise _Invalid("E108", key, f"must be a list, got {_describe(value)}")
+        return value
+
+    def _entities(
+        self, raw: dict[str, Any], n_tokens: int, duplicates: list[tuple[str, str]]
+    ) -> tuple[tuple[Entity, ...], list[int]]:
+        """Return the unique entities and, per entity in the file, its index among them."""
+        items = self._section(raw, "entities")
+        entities: list[Entity] = []
+        remap: list[int] = []
+        # (type, start, end) -> (index among the unique entities, index in the file)
+        first_index: dict[tuple[str, int, int], tuple[int, int]] = {}
+        for i, item in enumerate(items):
+            where = f"entities[{i}]"
+            if not isinstance(item, dict):
+                raise _Invalid(
+                    "E108",
+                    where,
+                    f'must be an object {{"type", "start", "end"}}, got {_describe(item)}',
+                )
+            type_, start, end = (_required(item, key, where) for key in ("type", "start", "end"))
+            _check_name(type_, f"{where}.type")
+            _check_int(start, f"{where}.start")
+            _check_int(end, f"{where}.end")
+            if not 0 <= start < n_tokens:
+                raise _Invalid(
+                    "E105",
+                    f"{where}.start",
+                    f"start {start} is outside the document's "
+                    f"{n_tokens} tokens (valid: 0 to {n_tokens - 1})",
+                )
+            if end > n_tokens:
+                raise _Invalid(
+                    "E105",
+                    f"{where}.end",
+                    f"end {end} is beyond the {n_tokens} tokens (end is "
+                    f"exclusive, so at most {n_tokens})",
+                )
+            if end <= start:
+                raise _Invalid(
+                    "E109",
+                    f"{where}.end",
+                    f"end {end} must be greater than start {start} (end "
+                    f"is exclusive: a one-word entity at word {start} has end {start + 1})",
+                )
+            if self.entity_types is not None and type_ not in self.entity_types:
+                raise _Invalid(
+                    "E112", f"{where}.type", _undeclared("entity", type_, self.entity_types)
+                )
+            key = (type_, start, end)
+            if key in first_index:
+                unique_index, file_index = first_index[key]
+                remap.append(unique_index)
+                duplicates.append((where, f"same type, start and end as entities[{file_index}]"))
+                continue
+            first_index[key] = (len(entities), i)
+            remap.append(len(entities))
+            entities.append(
+                Entity(
+                    type_,
+                    start,
+                    end,
+                    score=_optional_number(item, "score", where),
+                    char_start=_optional_int(item, "char_start", where),
+                    char_end=_optional_int(item, "char_end", where),
+                    text=_optional_str(item, "text", where),
+                )
+            )
+        return tuple(entities), remap
+
+    def _relations(
+        self, raw: dict[str, Any], remap: list[int], duplicates: list[tuple[str, str]]
+    ) -> tuple[Relation, ...]:
+        items = self._section(raw, "relations")
+        n_entities = len(remap)
+        relations: list[Relation] = []
+        first_index: dict[tuple[str, int, int], int] = {}
+        for j, item in enumerate(items):
+            where = f"relations[{j}]"
+            if not isinstance(item, dict):
+                raise _Invalid(
+                    "E108",
+                    where,
+                    f'must be an object {{"type", "head", "tail"}}, got {_describe(item)}',
+                )
+            type_, head, tail = (_required(item, key, where) for key in ("type", "head", "tail"))
+            _check_name(type_, f"{where}.type")
+            for key, value in (("head", head), ("tail", tail)):
+                _check_int(value, f"{where}.{key}")
+                if not 0 <= value < n_entities:
+                    valid = f"0 to {n_entities - 1}" if n_entities else "none"
+                    raise _Invalid(
+                        "E110",
+                        f"{where}.{key}",
+                        f"{key} {value} is not an index into the "
+                        f"document's {n_entities} entities (valid: {valid})",
+                    )
+            if head == tail:
+                raise _Invalid(
+                    "E111",
+                    f"{where}.tail",
+                    f"head and tail are both entity {head}; a relation "
+                    "links two different entities",
+                )
+            if self.relation_types is not None and type_ not in self.relation_types:
+                raise _Invalid(
+                    "E113", f"{where}.type", _undeclared("relation", type_, self.relation_types)
+                )
+            new_head, new_tail = remap[head], remap[tail]
+            if new_head == new_tail:
+                # Both ends are copies of one entity: after merging them the relation would
+                # link an entity to itself, which no model can predict.
+                duplicates.append(
+                    (where, f"links entities[{head}] and entities[{tail}], which are duplicates")
+                )
+                continue
+            key = (type_, new_head, new_tail)
+            if key in first_index:
+                duplicates.append(
+                    (where, f"same type, head and tail as relations[{first_index[key]}]")
+                )
+                continue
+            first_index[key] = j
+            relations.append(
+                Relation(type_, new_head, new_tail, score=_optional_number(item, "score", where))
+            )
+        return tuple(relations)
+
+
+def _required(item: dict[str, Any], key: str, where: str) -> Any:
+    if key not in item:
+        raise _Invalid("E106", f"{where}.{key}", f"missing key '{key}'")
+    return item[key]
+
+
+def _check_name(value: Any, where: str) -> None:
+    if not isinstance(value, str) or not value:
+        raise _Invalid("E108", where, f"a type must be a non-empty string, got {_describe(value)}")
+
+
+def _check_int(value: Any, where: str) -> None:
+    # bool is an int subclass; true/false as an index is a data bug, not an index.
+    if type(value) is not int:
+        raise _Invalid("E108", where, f"must be an integer, got {_describe(value)}")
+
+
+def _optional_number(item: dict[str, Any], key: str, where: str) -> float | None:
+    value = item.get(key)
+    if value is None:
+        return None
+    if type(value) not in (int, float):
+        raise _Invalid("E108", f"{where}.{key}", f"must be a number, got {_describe(value)}")
+    return float(value)
+
+
+def _optional_int(item: dict[str, Any], key: str, where: str) -> int | None:
+    value = item.get(key)
+    if value is not None:
+        _check_int(value, f"{where}.{key}")
+    return value
+
+
+def _optional_str(item: dict[str, Any], key: str, where: str) -> str | None:
+    value = item.get(key)
+    if value is not None and not isinstance(value, str):
+        raise _Invalid("E108", f"{where}.{key}", f"must be a string, got {_describe(value)}")
+    return value
+
+
+def _undeclared(kind: str, name: str, declared: frozenset[str]) -> str:
+    message = f"{kind} type {name!r} is not declared in the types file"
+    close = get_close_matches(name, declared, n=1)
+    if close:
+        message += f"; did you mean {close[0]!r}?"
+    return (
+        f"{message} (declared: {', '.join(sorted(declared)) or 'none'}); fix the type or add it "
+        "to the types file"
+    )
+
+
+def _describe(value: Any) -> str:
+    """Short description of a JSON value for error messages: ``'3' (a string)``."""
+    names = {
+        dict: "an object",
+        list: "a list",
+        str: "a string",
+        bool: "a boolean",
+        int: "an integer",
+        float: "a number",
+        type(None): "null",
+    }
+    kind = names.get(type(value), type(value).__name__)
+    if value is None:
+        return "null"
+    if isinstance(value, dict | list):
+        return kind
+    shown = json.dumps(value, ensure_ascii=False)
+    if len(shown) > 40:
+        shown = shown[:37] + "..."
+    return f"{shown} ({kind})"
+
+
+def _read_text(path: Path) -> str:
+    try:
+        # utf-8-sig: tolerate the byte-order mark that some Windows editors write.
+        return path.read_text(encoding="utf-8-sig")
+    except FileNotFoundError:
+        raise DataError("file not found; check the path", code="E101", file=path) from None
+    except IsADirectoryError:
+        raise DataError(
+            "is a folder, expected a JSON or JSON Lines file", code="E101", file=path
+        ) from None
+    except UnicodeDecodeError as error:
+        raise DataError(
+            f"is not UTF-8 text (byte {error.start}: {error.reason}); save it as UTF-8",
+            code="E101",
+            file=path,
+        ) from None
+    except OSError as error:
+        raise DataError(
+            f"cannot be read: {error.strerror or error}", code="E101", file=path
+        ) from None
+
+
+def _parse_json(path: Path, text: str) -> Any:
+    if not text.strip():
+        raise DataError("the file is empty; expected JSON", code="E102", file=path)
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as error:
+        hint = ""
+        if error.msg == "Extra data" and error.lineno > 1:
+            hint = "; this looks like JSON Lines: name the file *.jsonl"
+        raise DataError(
+            f"invalid JSON at column {error.colno}: {error.msg}{hint}",
+            code="E102",
+            file=path,
+            line=error.lineno,
+        ) from None
+
+
+def _load_json(path: Path) -> Any:
+    return _parse_json(path, _read_text(path))
+
+
+# ------------------------------------------------------------------------------- writing
+
+
+def write_documents(
+    path: str | Path,
+    docs: Iterable[Document],
+    *,
+    format: DataFormat | None = None,
+) -> int:
+    """Write documents as SpERT JSON or JSON Lines, atomically.
+
+    SpERT JSON is written one document per line inside the list, so files stay readable and
+    diff well. Text is UTF-8 with non-ASCII characters kept as they are. The file is first
+    written beside its destination and then moved into place, so a crash never leaves a
+    half-written file. Missing parent folders are created.
+
+    Args:
+        path: Destination file.
+        docs: The documents.
+        format: ``"json"`` or ``"jsonl"``; ``None`` decides by the suffix (``.json``,
+            ``.jsonl``, ``.ndjson``).
+
+    Returns:
+        The number of documents written.
+
+    Raises:
+        DataError: E115 if the format is unknown or the file cannot be written.
+
+    Example:
+        >>> from spertmt.schema import Document
+        >>> write_documents("out.jsonl", [Document(("Hello", "world"))])  # doctest: +SKIP
+        1
+
+    """
+    path = Path(path)
+    fmt = format or _SUFFIX_FORMATS.get(path.suffix.lower())
+    if fmt not in ("json", "jsonl"):
+        raise DataError(
+            f"cannot tell the format from the suffix {path.suffix!r}; name the file *.json "
+            "or *.jsonl, or pass format='json' or 'jsonl'",
+            code="E115",
+            file=path,
+        )
+    lines = [json.dumps(doc.to_dict(), ensure_ascii=False) for doc in docs]
+    if fmt == "jsonl":
+        text = "".join(line + "\n" for line in lines)
+    else:
+        text = "[\n" + ",\n".join(lines) + "\n]\n" if lines else "[]\n"
+    write_text_atomic(path, text)
+    return len(lines)
+
+
+def write_text_atomic(path: str | Path, text: str) -> None:
+    """Write UTF-8 text to ``path`` through a temporary file and :func:`os.replace`.
+
+    Args:
+        path: Destination file; missing parent folders are created.
+        text: The content.
+
+    Raises:
+        DataError: E115 if the file cannot be written.
+
+    """
+    path = Path(path)
+    tmp_name: str | None = None
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(
+            "w",
+            encoding="utf-8",
+            dir=path.parent,
+            prefix=f".{path.name}.",
+            suffix=".tmp",
+            delete=False,
+        ) as handle:
+            tmp_name = handle.name
+            handle.write(text)
+        os.replace(tmp_name, path)
+        tmp_name = None
+    except OSError as error:
+        raise DataError(
+            f"cannot be written: {error.strerror or error}; check the folder exists and is "
+            "writable",
+            code="E115",
+            file=path,
+        ) from None
+    finally:
+        if tmp_name is not None:
+            Path(tmp_name).unlink(missing_ok=True)
