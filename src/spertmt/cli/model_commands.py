@@ -1,7 +1,86 @@
-"""Subcommands (being written)."""
+"""``spertmt train`` and ``spertmt predict``: parse options, call one library function."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Annotated
 
 import typer
 
+from spertmt.errors import ConfigError
+
+
+def train_command(
+    config: Annotated[
+        Path | None,
+        typer.Argument(
+            help="TOML config file; omitted: SpERT on CoNLL04 with MiniLM, or with --resume "
+            "the run's own config.json.",
+        ),
+    ] = None,
+    output: Annotated[
+        Path | None,
+        typer.Option("--output", "-o", help="Run folder [default: runs/<config>-<timestamp>]."),
+    ] = None,
+    overrides: Annotated[
+        list[str] | None,
+        typer.Option("--set", help="Override a value: section.key=value (repeatable)."),
+    ] = None,
+    resume: Annotated[
+        bool, typer.Option("--resume", help="Continue the run in --output from its checkpoint.")
+    ] = False,
+    quiet: Annotated[
+        bool, typer.Option("--quiet", "-q", help="No progress bar or tables.")
+    ] = False,
+) -> None:
+    """Train a model; writes config, metrics, checkpoint, final model and test predictions."""
+    from spertmt.config import load_config
+    from spertmt.training import load_run_config, train
+
+    if resume and output is None:
+        raise ConfigError("--resume needs --output: the run folder to continue", code="E202")
+    if resume and config is None:
+        run_config = load_run_config(output, overrides=overrides or [])
+    else:
+        run_config = load_config(config, overrides=overrides or [])
+    if output is None:
+        stem = config.stem if config is not None else "default"
+        output = Path("runs") / f"{stem}-{time.strftime('%Y%m%d-%H%M%S')}"
+    result = train(run_config, output_dir=output, resume=resume, progress=not quiet)
+    typer.echo(f"model: {result.model_dir}")
+    typer.echo(f"results: {result.output_dir / 'results.json'}")
+
+
+def predict_command(
+    input_path: Annotated[
+        Path,
+        typer.Argument(metavar="INPUT", help="SpERT JSON or JSONL file of tokenised documents."),
+    ],
+    model: Annotated[Path, typer.Option("--model", "-m", help="Checkpoint folder.")],
+    output: Annotated[
+        Path,
+        typer.Option("--output", "-o", help="Predictions file (SpERT JSON; .jsonl for JSONL)."),
+    ],
+    batch_size: Annotated[
+        int, typer.Option("--batch-size", min=1, help="Documents per batch.")
+    ] = 32,
+    device: Annotated[
+        str | None,
+        typer.Option("--device", help="cpu, cuda or cuda:N [default: CUDA when available]."),
+    ] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+) -> None:
+    """Predict entities and relations (with scores) for tokenised documents."""
+    from spertmt.inference import predict_file
+
+    count = predict_file(
+        model, input_path, output, batch_size=batch_size, device=device, progress=not quiet
+    )
+    typer.echo(f"wrote {count} documents to {output}")
+
 
 def register(app: typer.Typer) -> None:
-    """Add this module's subcommands to ``app``."""
+    """Add ``train`` and ``predict`` to ``app``."""
+    app.command("train")(train_command)
+    app.command("predict")(predict_command)

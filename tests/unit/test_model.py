@@ -1,0 +1,172 @@
+import numpy as np
+import pytest
+import torch
+
+from spertmt.config import ModelConfig
+from spertmt.decoding import decide_entities, entity_pairs
+from spertmt.model.spert import SpertMTModel
+from spertmt.prediction import predict_documents
+from spertmt.sampling import prepare_documents, training_batch
+from spertmt.schema import Document, Entity, EntityType, Relation, RelationType, TypeSchema
+
+TYPES = TypeSchema(
+    (EntityType("Peop", "P", "People"), EntityType("Loc", "L", "Location")),
+    (RelationType("Live_In", "LI", "Live in"), RelationType("Near", "N", "Near", symmetric=True)),
+)
+DOCS = [
+    Document(
+        ("John", "Smith", "lives", "in", "Paris", "near", "Lyon", "."),
+        (Entity("Peop", 0, 2), Entity("Loc", 4, 5), Entity("Loc", 6, 7)),
+        (Relation("Live_In", 0, 1), Relation("Near", 1, 2)),
+    ),
+    Document(("Anna", "moved", "to", "Rome"), (Entity("Peop", 0, 1), Entity("Loc", 3, 4)), (Relation("Live_In", 0, 1),)),
+]
+
+
+@pytest.fixture(scope="module")
+def tokenizer(tiny_bert_dir):
+    from spertmt.encoder import load_tokenizer
+
+    return load_tokenizer(str(tiny_bert_dir))
+
+
+def build(tiny_bert_dir, **switches):
+    from spertmt.encoder import load_encoder
+
+    torch.manual_seed(0)
+    return SpertMTModel(ModelConfig(**switches), TYPES, load_encoder(str(tiny_bert_dir)))
+
+
+def reference_spert(model, tokenizer, batch, prepared):
+    """SpERT's forward written as plain loops over spans and pairs (eval mode)."""
+    hidden, cls = model.encoder(batch.input_ids, batch.attention_mask)
+    entity_logits, relation_logits = [], []
+    for b, p in enumerate(prepared):
+        starts, ends = p.encoded.word_starts, p.encoded.word_ends
+        reprs = []
+        for s, e in batch.spans[b].tolist():
+            pooled = hidden[b, starts[s] : ends[e - 1]].max(0).values
+            reprs.append((pooled, model.width_embedding.weight[e - s]))
+        entity_logits.append(
+            torch.stack([model.entity_classifier(torch.cat([cls[b], pool, w])) for pool, w in reprs])
+        )
+        rows = []
+        for h, t in batch.pairs[b].tolist():
+            (hs, he), (ts, te) = batch.spans[b, h].tolist(), batch.spans[b, t].tolist()
+            lo, hi = (ends[he - 1], starts[ts]) if he <= ts else (ends[te - 1], starts[hs]) if te <= hs else (0, 0)
+            ctx = hidden[b, lo:hi].max(0).values if hi > lo else torch.zeros(hidden.shape[-1])
+            rows.append(model.relation_classifier(torch.cat([ctx, reprs[h][0], reprs[t][0], reprs[h][1], reprs[t][1]])))
+        relation_logits.append(torch.stack(rows))
+    return entity_logits, relation_logits
+
+
+def test_all_switches_off_reproduces_spert_reference_forward(tiny_bert_dir, tokenizer):
+    model = build(tiny_bert_dir).eval()
+    prepared = prepare_documents(DOCS, tokenizer)
+    batch, labels = training_batch(
+        prepared, DOCS, TYPES, model.config, neg_entity_count=10, neg_relation_count=10,
+        rng=np.random.default_rng(0),
+    )
+    with torch.no_grad():
+        out = model(batch, labels)
+        ref_entities, ref_relations = reference_spert(model, tokenizer, batch, prepared)
+    for b in range(2):
+        n_spans, n_pairs = int(batch.span_mask[b].sum()), int(batch.pair_mask[b].sum())
+        assert torch.allclose(out.entity_logits[b, :n_spans], ref_entities[b][:n_spans], atol=1e-5)
+        assert torch.allclose(out.relation_logits[b, :n_pairs], ref_relations[b][:n_pairs], atol=1e-5)
+    assert set(out.loss_terms) == {"entity_type", "relation", "total"}
+    # SpERT has exactly these trainable parts besides the encoder
+    heads = {n.split(".")[0] for n, _ in model.named_parameters() if not n.startswith("encoder.")}
+    assert heads == {"width_embedding", "entity_classifier", "relation_classifier"}
+
+
+@pytest.mark.parametrize(
+    "switches",
+    [
+        dict(entity_binary_head=True),
+        dict(iou_mode="head"),
+        dict(entity_binary_head=True, iou_mode="soft_label"),
+        dict(iou_mode="weight"),
+        dict(relation_binary_head=True, relation_score="product"),
+        dict(entity_logits_in_pair=True, pair_entity_feature="probs", pair_entity_grad=False),
+        dict(word_shape=True),
+        dict(entity_binary_head=True, iou_mode="head", relation_binary_head=True,
+             entity_logits_in_pair=True, entity_score="product"),
+    ],
+)
+def test_every_switch_trains_and_predicts(tiny_bert_dir, tokenizer, switches):
+    model = build(tiny_bert_dir, **switches)
+    prepared = prepare_documents(DOCS, tokenizer)
+    batch, labels = training_batch(
+        prepared, DOCS, TYPES, model.config, neg_entity_count=20, neg_relation_count=20,
+        rng=np.random.default_rng(0),
+    )
+    out = model(batch, labels)
+    out.loss.backward()
+    expected_terms = {"entity_type", "relation", "total"}
+    if model.config.entity_binary_head:
+        expected_terms.add("entity_binary")
+    if model.config.iou_mode == "head":
+        expected_terms.add("iou")
+    if model.config.relation_binary_head:
+        expected_terms.add("relation_binary")
+    assert set(out.loss_terms) == expected_terms
+    assert all(np.isfinite(v) for v in out.loss_terms.values())
+    preds = predict_documents(model, tokenizer, DOCS)
+    assert [p.tokens for p in preds] == [d.tokens for d in DOCS]
+
+
+def test_d_gradient_switch_controls_flow_into_entity_classifier(tiny_bert_dir, tokenizer):
+    prepared = prepare_documents(DOCS, tokenizer)
+    for grad in (True, False):
+        model = build(tiny_bert_dir, entity_logits_in_pair=True, pair_entity_grad=grad, dropout=0.0)
+        batch, labels = training_batch(
+            prepared, DOCS, TYPES, model.config, neg_entity_count=5, neg_relation_count=5,
+            rng=np.random.default_rng(0),
+        )
+        out = model(batch, labels)
+        (out.relation_logits * batch.pair_mask.unsqueeze(-1)).sum().backward()
+        has_grad = model.entity_classifier.weight.grad is not None and model.entity_classifier.weight.grad.abs().sum() > 0
+        assert has_grad == grad
+
+
+def test_training_overfits_two_sentences_and_decodes_them(tiny_bert_dir, tokenizer):
+    model = build(tiny_bert_dir, dropout=0.0)
+    prepared = prepare_documents(DOCS, tokenizer)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=3e-3)
+    rng = np.random.default_rng(0)
+    for _ in range(150):
+        batch, labels = training_batch(prepared, DOCS, TYPES, model.config, neg_entity_count=100, neg_relation_count=100, rng=rng)
+        optimizer.zero_grad()
+        model(batch, labels).loss.backward()
+        optimizer.step()
+    preds = predict_documents(model, tokenizer, DOCS)
+    for gold, pred in zip(DOCS, preds):
+        assert [(e.type, e.start, e.end) for e in pred.entities] == [(e.type, e.start, e.end) for e in gold.entities]
+        assert {(r.type, r.head, r.tail) for r in pred.relations} == {(r.type, r.head, r.tail) for r in gold.relations}
+        assert all(0 <= e.score <= 1 for e in pred.entities)
+
+
+def test_entity_pairs_match_reference_loop():
+    rng = np.random.default_rng(0)
+    keep = torch.from_numpy(rng.random((3, 9)) < 0.5)
+    keep[2] = False
+    pairs, mask = entity_pairs(keep)
+    for b in range(3):
+        kept = torch.nonzero(keep[b]).flatten().tolist()
+        expected = {(i, j) for i in kept for j in kept if i != j}
+        assert {tuple(p) for p in pairs[b][mask[b]].tolist()} == expected
+        assert int(mask[b].sum()) == len(expected)
+
+
+def test_decision_rules():
+    logits = torch.tensor([[[2.0, 0.0, 0.0], [0.0, 3.0, 0.0]]])
+    mask = torch.ones(1, 2, dtype=torch.bool)
+    spert = decide_entities(logits, None, None, mask, ModelConfig())
+    assert spert.keep.tolist() == [[False, True]] and spert.types[0, 1] == 1
+    binary = torch.tensor([[3.0, -3.0]])  # A overrides the typed "none"
+    a = decide_entities(logits, binary, None, mask, ModelConfig(entity_binary_head=True))
+    assert a.keep.tolist() == [[True, False]]
+    iou = torch.tensor([[5.0, -5.0]])
+    b1 = decide_entities(logits, None, iou, mask, ModelConfig(iou_mode="head"))
+    assert b1.keep.tolist() == [[False, False]]

@@ -1,0 +1,230 @@
+import dataclasses
+import json
+from pathlib import Path
+
+import pytest
+
+from spertmt.cli import main
+from spertmt.config import ModelConfig, load_config
+from spertmt.schema import Document, Entity, EntityType, Relation, RelationType, TypeSchema
+
+CONFIGS = Path(__file__).resolve().parents[2] / "configs"
+TYPES = TypeSchema(
+    (EntityType("Peop", "P", "People"), EntityType("Loc", "L", "Location")),
+    (RelationType("Live_In", "LI", "Live in"),),
+)
+
+
+def docs(count: int, offset: int = 0) -> list[Document]:
+    names, cities = (
+        ["John", "Anna", "Paul", "Mary", "Omar"],
+        ["Paris", "Rome", "Oslo", "Lima", "Riga"],
+    )
+    return [
+        Document(
+            (names[(i + offset) % 5], "lives", "in", cities[(2 * i + offset) % 5], "."),
+            (Entity("Peop", 0, 1), Entity("Loc", 3, 4)),
+            (Relation("Live_In", 0, 1),),
+            orig_id=i + offset,
+        )
+        for i in range(count)
+    ]
+
+
+@pytest.fixture()
+def tiny_config_file(tiny_bert_dir, tmp_path):
+    (tmp_path / "types.json").write_text(json.dumps(TYPES.to_dict()))
+    (tmp_path / "train.json").write_text(json.dumps([d.to_dict() for d in docs(5)]))
+    (tmp_path / "test.json").write_text(json.dumps([d.to_dict() for d in docs(3, offset=2)]))
+    config = tmp_path / "tiny.toml"
+    config.write_text(
+        f"""
+[model]
+encoder = "{tiny_bert_dir}"
+
+[data]
+train = "{tmp_path / "train.json"}"
+dev = "none"
+test = "{tmp_path / "test.json"}"
+types = "{tmp_path / "types.json"}"
+
+[train]
+epochs = 3
+neg_entity_count = 10
+neg_relation_count = 10
+device = "cpu"
+"""
+    )
+    return config
+
+
+def test_every_config_file_validates():
+    files = sorted(CONFIGS.rglob("*.toml"))
+    assert {f.name for f in files} >= {
+        "spert.toml",
+        "scierc_spert.toml",
+        "ade_spert.toml",
+        "conll04_bert_base_cased.toml",
+        "scierc_scibert.toml",
+    }
+    for path in files:
+        config = load_config(path)
+        assert config.train.epochs == 20, path
+        text = path.read_text()
+        assert text.startswith("#"), f"{path} should say what it is in a leading comment"
+
+
+def test_spert_configs_are_the_exact_baseline():
+    # every SpERT.MT switch off and SpERT's span/pair settings: the defaults, encoder aside
+    for name in (
+        "spert.toml",
+        "scierc_spert.toml",
+        "ade_spert.toml",
+        "paper/conll04_bert_base_cased.toml",
+        "paper/scierc_scibert.toml",
+    ):
+        model = load_config(CONFIGS / name).model
+        assert model == dataclasses.replace(ModelConfig(), encoder=model.encoder), name
+    ade = load_config(CONFIGS / "ade_spert.toml").data
+    assert (ade.train, ade.dev, ade.test) == ("ade:0:train", None, "ade:0:test")
+    assert (
+        load_config(CONFIGS / "paper/scierc_scibert.toml").model.encoder
+        == "allenai/scibert_scivocab_cased"
+    )
+
+
+def test_train_predict_evaluate_round_trip(tiny_config_file, tmp_path, monkeypatch, capsys):
+    from spertmt.inference import evaluate_checkpoint
+
+    monkeypatch.chdir(tmp_path)
+    code = main(
+        [
+            "train",
+            str(tiny_config_file),
+            "--set",
+            "train.epochs=1",
+            "--set",
+            "train.seed=7",
+            "--quiet",
+        ]
+    )
+    assert code == 0, capsys.readouterr().err
+    (run,) = (tmp_path / "runs").iterdir()
+    assert run.name.startswith("tiny-")
+    saved = json.loads((run / "config.json").read_text())
+    assert saved["train"]["epochs"] == 1 and saved["train"]["seed"] == 7  # --set wins over the file
+    assert saved["train"]["neg_entity_count"] == 10  # the file wins over the defaults
+    assert f"model: {Path('runs') / run.name / 'model'}" in capsys.readouterr().out
+
+    predictions = tmp_path / "pred.json"
+    code = main(
+        [
+            "predict",
+            "--model",
+            str(run / "model"),
+            str(tmp_path / "test.json"),
+            "-o",
+            str(predictions),
+        ]
+    )
+    assert code == 0, capsys.readouterr().err
+    predicted = json.loads(predictions.read_text())
+    # Same model, same documents: the CLI's predictions equal those written during training.
+    assert predicted == json.loads((run / "predictions_test.json").read_text())
+    assert [d["tokens"] for d in predicted] == [list(d.tokens) for d in docs(3, offset=2)]
+    assert all("score" in e for d in predicted for e in d["entities"])
+
+    report = evaluate_checkpoint(run / "model", str(tmp_path / "test.json"))
+    assert report.to_dict() == json.loads((run / "results.json").read_text())["test"]
+    # the same documents under a dataset name
+    (tmp_path / "datasets" / "conll04").mkdir(parents=True)
+    (tmp_path / "datasets" / "conll04" / "conll04_test.json").write_bytes(
+        (tmp_path / "test.json").read_bytes()
+    )
+    named = evaluate_checkpoint(run / "model", "conll04:test", data_dir=tmp_path / "datasets")
+    assert named == report
+    overlap_free = evaluate_checkpoint(run / "model", str(tmp_path / "test.json"), no_overlap=True)
+    assert overlap_free.no_overlap
+
+
+def test_predict_reads_jsonl_and_ignores_input_annotations(tiny_config_file, tmp_path, capsys):
+    out = tmp_path / "run"
+    assert (
+        main(
+            ["train", str(tiny_config_file), "--output", str(out), "--set", "train.epochs=1", "-q"]
+        )
+        == 0
+    )
+    plain = [{"tokens": list(d.tokens), "orig_id": d.orig_id} for d in docs(3, offset=2)]
+    (tmp_path / "plain.jsonl").write_text("\n".join(json.dumps(d) for d in plain) + "\n")
+    assert (
+        main(
+            [
+                "predict",
+                "-m",
+                str(out / "model"),
+                str(tmp_path / "plain.jsonl"),
+                "-o",
+                str(tmp_path / "p.json"),
+            ]
+        )
+        == 0
+    )
+    assert json.loads((tmp_path / "p.json").read_text()) == json.loads(
+        (out / "predictions_test.json").read_text()
+    )
+    assert "wrote 3 documents" in capsys.readouterr().out
+
+
+def test_resume_without_a_config_file_uses_the_runs_own(tiny_config_file, tmp_path, capsys):
+    out = tmp_path / "run"
+    args = ["train", str(tiny_config_file), "--output", str(out), "--set", "train.epochs=1", "-q"]
+    assert main(args) == 0
+    # extend the finished 1-epoch run by one epoch, with no config file at hand
+    assert main(["train", "--output", str(out), "--resume", "--set", "train.epochs=2", "-q"]) == 0
+    record = json.loads((out / "model" / "training.json").read_text())
+    assert record["epochs_completed"] == 2
+    assert record["config"]["train"]["neg_entity_count"] == 10  # from the run, not the defaults
+    assert record["config"]["data"]["dev"] is None
+    capsys.readouterr()
+    assert main(["train", "--output", str(tmp_path / "nothing"), "--resume"]) == 1
+    assert "[E307]" in capsys.readouterr().err
+
+
+def test_bad_configs_and_overrides_fail_with_one_line(tiny_config_file, tmp_path, capsys):
+    assert main(["train", str(tmp_path / "missing.toml")]) == 1
+    assert "[E204]" in capsys.readouterr().err
+
+    assert main(["train", str(tiny_config_file), "--set", "train.epoch=2"]) == 1
+    err = capsys.readouterr().err
+    assert "[E201]" in err and "did you mean `train.epochs`" in err and "Traceback" not in err
+
+    assert main(["train", str(tiny_config_file), "--set", "train.batch_size=two"]) == 1
+    assert "[E203] config key train.batch_size: expected an integer" in capsys.readouterr().err
+
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[train]\nepochs = 0\n")
+    assert main(["train", str(bad)]) == 1
+    assert "[E206] config key train.epochs: must be at least 1" in capsys.readouterr().err
+
+    assert main(["train", str(tiny_config_file), "--resume"]) == 1
+    assert "--resume needs --output" in capsys.readouterr().err
+
+
+def test_predict_with_a_missing_model_fails_with_one_line(tmp_path, capsys):
+    (tmp_path / "in.json").write_text("[]")
+    assert (
+        main(
+            [
+                "predict",
+                "--model",
+                str(tmp_path / "nope"),
+                str(tmp_path / "in.json"),
+                "-o",
+                str(tmp_path / "o.json"),
+            ]
+        )
+        == 1
+    )
+    err = capsys.readouterr().err
+    assert "[E301]" in err and "nope" in err

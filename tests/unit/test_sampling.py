@@ -1,0 +1,127 @@
+import numpy as np
+import pytest
+
+from spertmt.config import ModelConfig
+from spertmt.sampling import (
+    candidate_spans,
+    inference_batch,
+    prepare_documents,
+    span_iou,
+    training_batch,
+    word_shape,
+)
+from spertmt.schema import Document, Entity, EntityType, Relation, RelationType, TypeSchema
+
+TYPES = TypeSchema(
+    (EntityType("Peop", "P", "People"), EntityType("Loc", "L", "Location")),
+    (RelationType("Live_In", "LI", "Live in"), RelationType("Near", "N", "Near", symmetric=True)),
+)
+
+
+def make_doc(n_words=12):
+    tokens = tuple(f"w{i}" for i in range(n_words))
+    ents = (Entity("Peop", 0, 2), Entity("Loc", 4, 5), Entity("Loc", 7, 9))
+    rels = (Relation("Live_In", 0, 1), Relation("Near", 1, 2), Relation("Live_In", 0, 2), Relation("Near", 0, 2))
+    return Document(tokens, ents, rels)
+
+
+def test_candidate_spans_match_reference_loop():
+    for n in (1, 3, 11, 25):
+        expected = [(s, s + w) for s in range(n) for w in range(1, 11) if s + w <= n]
+        assert [tuple(x) for x in candidate_spans(n, 10).tolist()] == expected
+
+
+def test_span_iou_matches_reference():
+    rng = np.random.default_rng(0)
+    spans = candidate_spans(15, 6)
+    gold = np.array([[0, 3], [5, 6], [8, 14]])
+    ref = []
+    for s, e in spans:
+        best = 0.0
+        for gs, ge in gold:
+            inter = max(0, min(e, ge) - max(s, gs))
+            best = max(best, inter / ((e - s) + (ge - gs) - inter))
+        ref.append(best)
+    assert np.allclose(span_iou(spans, gold), ref)
+    assert span_iou(spans, np.zeros((0, 2), np.int64)).sum() == 0
+    del rng
+
+
+def test_word_shapes():
+    assert [word_shape(w) for w in ["john", "John", "USA", "McDonald", "3rd", "--", "A"]] == [1, 2, 3, 4, 5, 6, 2]
+
+
+@pytest.fixture(scope="module")
+def tokenizer(tiny_bert_dir):
+    from spertmt.encoder import load_tokenizer
+
+    return load_tokenizer(str(tiny_bert_dir))
+
+
+def test_training_batch_samples_as_spert(tokenizer):
+    doc = make_doc()
+    prepared = prepare_documents([doc], tokenizer)
+    batch, labels = training_batch(
+        prepared, [doc], TYPES, ModelConfig(), neg_entity_count=100, neg_relation_count=100,
+        rng=np.random.default_rng(3),
+    )
+    spans = batch.spans[0][batch.span_mask[0]].tolist()
+    types = labels.span_types[0][batch.span_mask[0]].tolist()
+    # positives first, with their classes (Peop=1, Loc=2)
+    assert spans[:3] == [[0, 2], [4, 5], [7, 9]] and types[:3] == [1, 2, 2]
+    negatives = spans[3:]
+    all_candidates = [(s, s + w) for s in range(12) for w in range(1, 11) if s + w <= 12]
+    assert len(negatives) == len(all_candidates) - 3  # fewer than 100 candidates: all of them
+    assert all(t == 0 for t in types[3:])
+    assert not {tuple(s) for s in negatives} & {(0, 2), (4, 5), (7, 9)}
+    ious = labels.span_iou[0][batch.span_mask[0]]
+    assert ious[:3].tolist() == [1.0, 1.0, 1.0] and (ious[3:] < 1).all()
+
+    pairs = batch.pairs[0][batch.pair_mask[0]].tolist()
+    pair_types = labels.pair_types[0][batch.pair_mask[0]].tolist()
+    by_pair = dict(zip(map(tuple, pairs), pair_types))
+    assert by_pair[(0, 1)] == [1.0, 0.0]
+    assert by_pair[(1, 2)] == [0.0, 1.0]
+    assert by_pair[(0, 2)] == [1.0, 1.0]  # multi-hot
+    # strong negatives: every other ordered pair of gold entities
+    assert set(by_pair) == {(i, j) for i in range(3) for j in range(3) if i != j}
+    assert by_pair[(2, 0)] == [0.0, 0.0]
+
+
+def test_negative_counts_are_capped_and_seed_determines_sample(tokenizer):
+    doc = make_doc(60)
+    prepared = prepare_documents([doc], tokenizer)
+    kwargs = dict(neg_entity_count=100, neg_relation_count=1)
+    b1, _ = training_batch(prepared, [doc], TYPES, ModelConfig(), rng=np.random.default_rng(5), **kwargs)
+    b2, _ = training_batch(prepared, [doc], TYPES, ModelConfig(), rng=np.random.default_rng(5), **kwargs)
+    b3, _ = training_batch(prepared, [doc], TYPES, ModelConfig(), rng=np.random.default_rng(6), **kwargs)
+    assert int(b1.span_mask.sum()) == 103
+    assert int(b1.pair_mask.sum()) == 3 + 1  # 3 positive pairs + 1 sampled negative
+    assert b1.spans.equal(b2.spans) and not b1.spans.equal(b3.spans)
+
+
+def test_hard_negative_sampling_prefers_partial_overlaps(tokenizer):
+    doc = make_doc(60)
+    prepared = prepare_documents([doc], tokenizer)
+    config = ModelConfig(iou_mode="weight", hard_negative_fraction=0.5)
+    _, labels = training_batch(
+        prepared, [doc], TYPES, config, neg_entity_count=20, neg_relation_count=0,
+        rng=np.random.default_rng(0),
+    )
+    neg_iou = labels.span_iou[0, 3:23]
+    assert int((neg_iou > 0).sum()) >= 10
+
+
+def test_batches_pad_documents_of_different_lengths(tokenizer):
+    docs = [make_doc(12), Document(("a", "b", "c"))]
+    prepared = prepare_documents(docs, tokenizer)
+    batch = inference_batch(prepared, ModelConfig(max_span_width=4))
+    assert batch.spans.shape[0] == 2
+    assert int(batch.span_mask[1].sum()) == 6  # 3 + 2 + 1 spans
+    assert batch.word_mask.sum(1).tolist() == [12, 3]
+    # each real word's pieces point at it, specials and padding at the scratch slot
+    for b, p in enumerate(prepared):
+        for w in range(p.num_words):
+            s, e = p.encoded.word_starts[w], p.encoded.word_ends[w]
+            assert (batch.piece_word[b, s:e] == w).all()
+        assert batch.piece_word[b, 0] == 12
