@@ -156,6 +156,10 @@ class TrainConfig:
     """Share of steps with linear warm-up; linear decay to zero afterwards."""
     max_grad_norm: float = 1.0
     """Gradient clipping norm."""
+    adam_bias_correction: bool = False
+    """Bias-correct Adam's moments (SpERT: off, as transformers' legacy ``correct_bias=False``)."""
+    adam_eps: float = 1e-6
+    """Adam's epsilon (SpERT: 1e-6)."""
     neg_entity_count: int = 100
     """Negative spans sampled per document (SpERT: 100)."""
     neg_relation_count: int = 100
@@ -410,6 +414,7 @@ def validate(config: RunConfig) -> None:
         "train.lr": t.lr,
         "train.weight_decay": t.weight_decay,
         "train.max_grad_norm": t.max_grad_norm,
+        "train.adam_eps": t.adam_eps,
         "train.neg_entity_count": t.neg_entity_count,
         "train.neg_relation_count": t.neg_relation_count,
         "train.eval_every": t.eval_every,

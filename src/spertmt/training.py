@@ -17,8 +17,9 @@ epoch. One NumPy generator seeded with ``train.seed`` draws every sample and the
 torch's generator (seeded too) draws initialisation and dropout. A resumed run restores all of
 them, so on CPU it ends with exactly the weights of an uninterrupted run (on CUDA, up to the
 nondeterminism of some GPU kernels, which makes even two uninterrupted runs differ slightly).
-SpERT differences: ``torch.optim.AdamW`` corrects the moments' bias (SpERT's
-``correct_bias=False`` did not), and the last incomplete batch of an epoch is kept.
+The optimiser is :class:`~spertmt.optim.SpertAdamW`, SpERT's own update (no bias correction,
+eps 1e-6; both configurable). One SpERT difference remains: the last incomplete batch of an
+epoch is kept (SpERT drops it).
 
 Example:
     >>> from spertmt.config import load_config
@@ -53,6 +54,7 @@ from spertmt.checkpoint import (
 )
 from spertmt.config import DataConfig, RunConfig, TrainConfig, load_config
 from spertmt.errors import CheckpointError, ConfigError
+from spertmt.optim import SpertAdamW
 from spertmt.schema import Document, TypeSchema
 
 if TYPE_CHECKING:
@@ -615,8 +617,11 @@ def train(
 
     import transformers
 
-    optimizer = torch.optim.AdamW(
-        optimizer_groups(model, train_config.weight_decay), lr=train_config.lr
+    optimizer = SpertAdamW(
+        optimizer_groups(model, train_config.weight_decay),
+        lr=train_config.lr,
+        eps=train_config.adam_eps,
+        correct_bias=train_config.adam_bias_correction,
     )
     scheduler = transformers.get_linear_schedule_with_warmup(
         optimizer,
