@@ -131,7 +131,7 @@ class DataConfig:
     types: str | None = None
     """Types file; ``None`` takes the dataset's own types file."""
     data_dir: str | None = None
-    """Folder of built-in datasets; ``None``: ``$SPERTMT_DATA_DIR`` or ``~/.cache/spertmt/datasets``."""
+    """Folder of built-in datasets; ``None``: ``$SPERTMT_DATA_DIR``, else the user cache."""
     skip_invalid: bool = False
     """Skip invalid documents (reported) instead of stopping at the first one."""
     max_documents: int | None = None
@@ -284,9 +284,7 @@ def _build_section(cls: type, section: str, values: dict[str, Any]) -> Any:
         dotted = f"{section}.{key}"
         if key not in names:
             known = [f"{section}.{n}" for n in names]
-            raise ConfigError(
-                f"unknown key{_suggest(dotted, known)}", code="E201", key=dotted
-            )
+            raise ConfigError(f"unknown key{_suggest(dotted, known)}", code="E201", key=dotted)
         kwargs[key] = _coerce(value, hints[key], dotted)
     return cls(**kwargs)
 
@@ -316,9 +314,7 @@ def config_from_dict(data: dict[str, Any]) -> RunConfig:
 
 def _set_dotted(data: dict[str, Any], assignment: str) -> None:
     if "=" not in assignment:
-        raise ConfigError(
-            f"override {assignment!r} must look like section.key=value", code="E202"
-        )
+        raise ConfigError(f"override {assignment!r} must look like section.key=value", code="E202")
     key, value = assignment.split("=", 1)
     key = key.strip()
     parts = key.split(".")
@@ -342,9 +338,7 @@ def _parse_override_value(text: str) -> Any:
         return text
 
 
-def load_config(
-    path: str | Path | None, *, overrides: typing.Sequence[str] = ()
-) -> RunConfig:
+def load_config(path: str | Path | None, *, overrides: typing.Sequence[str] = ()) -> RunConfig:
     """Load a TOML config file and apply ``section.key=value`` overrides.
 
     Args:

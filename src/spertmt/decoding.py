@@ -110,7 +110,11 @@ def entity_pairs(keep: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     valid = torch.arange(k, device=keep.device)[None, :] < counts[:, None]
     head = order.unsqueeze(2).expand(-1, -1, k)
     tail = order.unsqueeze(1).expand(-1, k, -1)
-    mask = valid.unsqueeze(2) & valid.unsqueeze(1) & ~torch.eye(k, dtype=torch.bool, device=keep.device)
+    mask = (
+        valid.unsqueeze(2)
+        & valid.unsqueeze(1)
+        & ~torch.eye(k, dtype=torch.bool, device=keep.device)
+    )
     pairs = torch.stack([head, tail], dim=-1).reshape(batch, k * k, 2)
     return pairs, mask.reshape(batch, k * k)
 
@@ -201,7 +205,14 @@ def decode_documents(
             ]
             span_to_entity = {int(kept[i]): rank for rank, i in enumerate(order)}
         relations = _decode_relations(
-            b, pairs, relation_keep, relation_scores, span_to_entity, entities, relation_names, symmetric
+            b,
+            pairs,
+            relation_keep,
+            relation_scores,
+            span_to_entity,
+            entities,
+            relation_names,
+            symmetric,
         )
         results.append(
             Document(
@@ -232,7 +243,7 @@ def _decode_relations(
     pair_spans = pairs[b].cpu().numpy()[hits[:, 0]]
     scores = relation_scores[b].float().cpu().numpy()[hits[:, 0], hits[:, 1]]
     best: dict[tuple[int, int, int], float] = {}
-    for (head_span, tail_span), rel_type, score in zip(pair_spans, hits[:, 1], scores):
+    for (head_span, tail_span), rel_type, score in zip(pair_spans, hits[:, 1], scores, strict=True):
         head, tail = span_to_entity[int(head_span)], span_to_entity[int(tail_span)]
         if symmetric[rel_type] and entities[tail].start < entities[head].start:
             head, tail = tail, head
@@ -240,5 +251,6 @@ def _decode_relations(
         if score > best.get(key, -1.0):
             best[key] = float(score)
     return tuple(
-        Relation(relation_names[t], h, tl, score=round(s, 6)) for (h, tl, t), s in sorted(best.items())
+        Relation(relation_names[t], h, tl, score=round(s, 6))
+        for (h, tl, t), s in sorted(best.items())
     )

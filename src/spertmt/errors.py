@@ -49,9 +49,9 @@ class DataError(SpertMTError):
         line: One-based line of the problem in the file (JSON Lines, invalid JSON).
 
     Example:
-        >>> str(DataError("end 9 is beyond the 5 tokens", code="E105", file="a.json",
-        ...               doc_index=3, orig_id=17, field="entities[0].end"))
-        '[E105] a.json, document 3 (orig_id 17), field entities[0].end: end 9 is beyond the 5 tokens'
+        >>> print(DataError("end 9 exceeds 5 tokens", code="E105", file="a.json",
+        ...                 doc_index=3, orig_id=17, field="entities[0].end"))
+        [E105] a.json, document 3 (orig_id 17), field entities[0].end: end 9 exceeds 5 tokens
     """
 
     code = "E100"

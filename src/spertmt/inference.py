@@ -85,8 +85,8 @@ def evaluate_checkpoint(
         data: Dataset name with split (``conll04:test``, ``ade:3:test``) or a SpERT JSON file;
             its documents are validated against the checkpoint's types.
         data_dir: Folder of the built-in datasets (default: ``$SPERTMT_DATA_DIR`` or the cache).
-        no_overlap: Remove overlapping entities (and their relations) from gold and predictions
-            before scoring (ADE "without overlap").
+        no_overlap: Score without overlapping entities (ADE "without overlap"; SpERT's exact
+            rule, see ``docs/evaluation.md``).
         batch_size: Documents per forward pass.
         device: ``cpu``, ``cuda`` or ``cuda:N``; ``None`` picks CUDA when available.
 
@@ -100,7 +100,7 @@ def evaluate_checkpoint(
 
     Example:
         >>> report = evaluate_checkpoint("runs/demo/model", "conll04:test")  # doctest: +SKIP
-        >>> print(report.table())                                            # doctest: +SKIP
+        >>> Console().print(report.table())                                  # doctest: +SKIP
 
     """
     from spertmt.data.datasets import resolve_dataset

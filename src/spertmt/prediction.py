@@ -52,7 +52,9 @@ def predict_documents(
     nonempty = [i for i, d in enumerate(docs) if len(d.tokens) > 0]
     for i, d in enumerate(docs):
         if not d.tokens:
-            results[i] = Document(tokens=(), orig_id=d.orig_id, text=d.text, token_offsets=d.token_offsets)
+            results[i] = Document(
+                tokens=(), orig_id=d.orig_id, text=d.text, token_offsets=d.token_offsets
+            )
     prepared = prepare_documents([docs[i] for i in nonempty], tokenizer)
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
     batches = list(_length_sorted_batches([p.num_pieces for p in prepared], batch_size))
@@ -77,7 +79,9 @@ def predict_documents(
                         np.array([(e.start, e.end) for e in ents], dtype=np.int64).reshape(-1, 2)
                         for ents in known
                     ]
-                batch = inference_batch(batch_prep, model.config, pad_id=pad_id, spans=spans).to(device)
+                batch = inference_batch(batch_prep, model.config, pad_id=pad_id, spans=spans).to(
+                    device
+                )
                 output = model(batch, given_entities=given_entities)
                 decision = decide_entities(
                     output.entity_logits,
@@ -89,7 +93,10 @@ def predict_documents(
                 if given_entities:
                     decision = type(decision)(batch.span_mask, decision.types, decision.scores)
                 rel_keep, rel_scores = decide_relations(
-                    output.relation_logits, output.relation_binary_logits, output.pair_mask, model.config
+                    output.relation_logits,
+                    output.relation_binary_logits,
+                    output.pair_mask,
+                    model.config,
                 )
                 decoded = decode_documents(
                     batch_docs,
@@ -101,7 +108,7 @@ def predict_documents(
                     model.types,
                     given_entities=known,
                 )
-                for i, doc in zip(chosen, decoded):
+                for i, doc in zip(chosen, decoded, strict=True):
                     results[nonempty[i]] = doc
                 if progress_bar is not None:
                     progress_bar.advance(task, len(chosen))

@@ -88,8 +88,10 @@ def prepare_documents(docs: Sequence[Document], tokenizer) -> list[PreparedDocum
     """
     encoded = encode_words(tokenizer, [d.tokens for d in docs])
     return [
-        PreparedDocument(enc, np.fromiter((word_shape(w) for w in d.tokens), np.int64, len(d.tokens)))
-        for enc, d in zip(encoded, docs)
+        PreparedDocument(
+            enc, np.fromiter((word_shape(w) for w in d.tokens), np.int64, len(d.tokens))
+        )
+        for enc, d in zip(encoded, docs, strict=True)
     ]
 
 
@@ -225,7 +227,11 @@ def _sample_entities(
         chosen_rest = rng.choice(rest, size=count - n_hard, replace=False)
         chosen = np.concatenate([chosen_hard, chosen_rest])
     else:
-        chosen = rng.choice(len(negatives), size=count, replace=False) if count else np.zeros(0, np.int64)
+        chosen = (
+            rng.choice(len(negatives), size=count, replace=False)
+            if count
+            else np.zeros(0, np.int64)
+        )
     neg_spans = negatives[np.sort(chosen)]
     spans = np.concatenate([gold, neg_spans])
     types = np.concatenate([gold_types, np.zeros(len(neg_spans), dtype=np.int64)])
@@ -266,7 +272,11 @@ def _sample_pairs(
     is_negative = (span_key[hi] != span_key[ti]) & ~np.isin(all_span_pairs, pos_span_pairs)
     neg_h, neg_t = hi[is_negative], ti[is_negative]
     count = min(neg_count, len(neg_h))
-    chosen = np.sort(rng.choice(len(neg_h), size=count, replace=False)) if count else np.zeros(0, np.int64)
+    chosen = (
+        np.sort(rng.choice(len(neg_h), size=count, replace=False))
+        if count
+        else np.zeros(0, np.int64)
+    )
     negatives = np.stack([neg_h[chosen], neg_t[chosen]], axis=1)
     pairs = np.concatenate([positives, negatives])
     types = np.concatenate([positive_types, np.zeros((count, num_types), dtype=np.float32)])
@@ -346,7 +356,7 @@ def training_batch(
     entity_index = {name: i + 1 for i, name in enumerate(types.entity_names)}
     relation_index = {name: i for i, name in enumerate(types.relation_names)}
     samples = []
-    for prep, doc in zip(prepared, docs):
+    for prep, doc in zip(prepared, docs, strict=True):
         spans, span_types, ious = _sample_entities(
             doc, prep.num_words, entity_index, config, neg_entity_count, rng
         )

@@ -201,7 +201,9 @@ class TypeSchema:
     def to_dict(self) -> dict[str, Any]:
         """Return the SpERT types-file form."""
         return {
-            "entities": {t.name: {"short": t.short, "verbose": t.verbose} for t in self.entity_types},
+            "entities": {
+                t.name: {"short": t.short, "verbose": t.verbose} for t in self.entity_types
+            },
             "relations": {
                 t.name: {"short": t.short, "verbose": t.verbose, "symmetric": t.symmetric}
                 for t in self.relation_types

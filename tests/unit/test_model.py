@@ -19,7 +19,11 @@ DOCS = [
         (Entity("Peop", 0, 2), Entity("Loc", 4, 5), Entity("Loc", 6, 7)),
         (Relation("Live_In", 0, 1), Relation("Near", 1, 2)),
     ),
-    Document(("Anna", "moved", "to", "Rome"), (Entity("Peop", 0, 1), Entity("Loc", 3, 4)), (Relation("Live_In", 0, 1),)),
+    Document(
+        ("Anna", "moved", "to", "Rome"),
+        (Entity("Peop", 0, 1), Entity("Loc", 3, 4)),
+        (Relation("Live_In", 0, 1),),
+    ),
 ]
 
 
@@ -48,14 +52,26 @@ def reference_spert(model, tokenizer, batch, prepared):
             pooled = hidden[b, starts[s] : ends[e - 1]].max(0).values
             reprs.append((pooled, model.width_embedding.weight[e - s]))
         entity_logits.append(
-            torch.stack([model.entity_classifier(torch.cat([cls[b], pool, w])) for pool, w in reprs])
+            torch.stack(
+                [model.entity_classifier(torch.cat([cls[b], pool, w])) for pool, w in reprs]
+            )
         )
         rows = []
         for h, t in batch.pairs[b].tolist():
             (hs, he), (ts, te) = batch.spans[b, h].tolist(), batch.spans[b, t].tolist()
-            lo, hi = (ends[he - 1], starts[ts]) if he <= ts else (ends[te - 1], starts[hs]) if te <= hs else (0, 0)
+            lo, hi = (
+                (ends[he - 1], starts[ts])
+                if he <= ts
+                else (ends[te - 1], starts[hs])
+                if te <= hs
+                else (0, 0)
+            )
             ctx = hidden[b, lo:hi].max(0).values if hi > lo else torch.zeros(hidden.shape[-1])
-            rows.append(model.relation_classifier(torch.cat([ctx, reprs[h][0], reprs[t][0], reprs[h][1], reprs[t][1]])))
+            rows.append(
+                model.relation_classifier(
+                    torch.cat([ctx, reprs[h][0], reprs[t][0], reprs[h][1], reprs[t][1]])
+                )
+            )
         relation_logits.append(torch.stack(rows))
     return entity_logits, relation_logits
 
@@ -64,7 +80,12 @@ def test_all_switches_off_reproduces_spert_reference_forward(tiny_bert_dir, toke
     model = build(tiny_bert_dir).eval()
     prepared = prepare_documents(DOCS, tokenizer)
     batch, labels = training_batch(
-        prepared, DOCS, TYPES, model.config, neg_entity_count=10, neg_relation_count=10,
+        prepared,
+        DOCS,
+        TYPES,
+        model.config,
+        neg_entity_count=10,
+        neg_relation_count=10,
         rng=np.random.default_rng(0),
     )
     with torch.no_grad():
@@ -73,7 +94,9 @@ def test_all_switches_off_reproduces_spert_reference_forward(tiny_bert_dir, toke
     for b in range(2):
         n_spans, n_pairs = int(batch.span_mask[b].sum()), int(batch.pair_mask[b].sum())
         assert torch.allclose(out.entity_logits[b, :n_spans], ref_entities[b][:n_spans], atol=1e-5)
-        assert torch.allclose(out.relation_logits[b, :n_pairs], ref_relations[b][:n_pairs], atol=1e-5)
+        assert torch.allclose(
+            out.relation_logits[b, :n_pairs], ref_relations[b][:n_pairs], atol=1e-5
+        )
     assert set(out.loss_terms) == {"entity_type", "relation", "total"}
     # SpERT has exactly these trainable parts besides the encoder
     heads = {n.split(".")[0] for n, _ in model.named_parameters() if not n.startswith("encoder.")}
@@ -90,15 +113,25 @@ def test_all_switches_off_reproduces_spert_reference_forward(tiny_bert_dir, toke
         dict(relation_binary_head=True, relation_score="product"),
         dict(entity_logits_in_pair=True, pair_entity_feature="probs", pair_entity_grad=False),
         dict(word_shape=True),
-        dict(entity_binary_head=True, iou_mode="head", relation_binary_head=True,
-             entity_logits_in_pair=True, entity_score="product"),
+        dict(
+            entity_binary_head=True,
+            iou_mode="head",
+            relation_binary_head=True,
+            entity_logits_in_pair=True,
+            entity_score="product",
+        ),
     ],
 )
 def test_every_switch_trains_and_predicts(tiny_bert_dir, tokenizer, switches):
     model = build(tiny_bert_dir, **switches)
     prepared = prepare_documents(DOCS, tokenizer)
     batch, labels = training_batch(
-        prepared, DOCS, TYPES, model.config, neg_entity_count=20, neg_relation_count=20,
+        prepared,
+        DOCS,
+        TYPES,
+        model.config,
+        neg_entity_count=20,
+        neg_relation_count=20,
         rng=np.random.default_rng(0),
     )
     out = model(batch, labels)
@@ -121,12 +154,20 @@ def test_d_gradient_switch_controls_flow_into_entity_classifier(tiny_bert_dir, t
     for grad in (True, False):
         model = build(tiny_bert_dir, entity_logits_in_pair=True, pair_entity_grad=grad, dropout=0.0)
         batch, labels = training_batch(
-            prepared, DOCS, TYPES, model.config, neg_entity_count=5, neg_relation_count=5,
+            prepared,
+            DOCS,
+            TYPES,
+            model.config,
+            neg_entity_count=5,
+            neg_relation_count=5,
             rng=np.random.default_rng(0),
         )
         out = model(batch, labels)
         (out.relation_logits * batch.pair_mask.unsqueeze(-1)).sum().backward()
-        has_grad = model.entity_classifier.weight.grad is not None and model.entity_classifier.weight.grad.abs().sum() > 0
+        has_grad = (
+            model.entity_classifier.weight.grad is not None
+            and model.entity_classifier.weight.grad.abs().sum() > 0
+        )
         assert has_grad == grad
 
 
@@ -136,14 +177,26 @@ def test_training_overfits_two_sentences_and_decodes_them(tiny_bert_dir, tokeniz
     optimizer = torch.optim.AdamW(model.parameters(), lr=3e-3)
     rng = np.random.default_rng(0)
     for _ in range(150):
-        batch, labels = training_batch(prepared, DOCS, TYPES, model.config, neg_entity_count=100, neg_relation_count=100, rng=rng)
+        batch, labels = training_batch(
+            prepared,
+            DOCS,
+            TYPES,
+            model.config,
+            neg_entity_count=100,
+            neg_relation_count=100,
+            rng=rng,
+        )
         optimizer.zero_grad()
         model(batch, labels).loss.backward()
         optimizer.step()
     preds = predict_documents(model, tokenizer, DOCS)
-    for gold, pred in zip(DOCS, preds):
-        assert [(e.type, e.start, e.end) for e in pred.entities] == [(e.type, e.start, e.end) for e in gold.entities]
-        assert {(r.type, r.head, r.tail) for r in pred.relations} == {(r.type, r.head, r.tail) for r in gold.relations}
+    for gold, pred in zip(DOCS, preds, strict=True):
+        assert [(e.type, e.start, e.end) for e in pred.entities] == [
+            (e.type, e.start, e.end) for e in gold.entities
+        ]
+        assert {(r.type, r.head, r.tail) for r in pred.relations} == {
+            (r.type, r.head, r.tail) for r in gold.relations
+        }
         assert all(0 <= e.score <= 1 for e in pred.entities)
 
 

@@ -146,6 +146,29 @@ def test_train_predict_evaluate_round_trip(tiny_config_file, tmp_path, monkeypat
     overlap_free = evaluate_checkpoint(run / "model", str(tmp_path / "test.json"), no_overlap=True)
     assert overlap_free.no_overlap
 
+    # the command line's checkpoint mode gives the same report
+    capsys.readouterr()
+    out_json = tmp_path / "eval.json"
+    code = main(
+        [
+            "evaluate",
+            "--model",
+            str(run / "model"),
+            "--data",
+            "conll04:test",
+            "--data-dir",
+            str(tmp_path / "datasets"),
+            "--json",
+            str(out_json),
+        ]
+    )
+    assert code == 0, capsys.readouterr().err
+    assert json.loads(out_json.read_text()) == report.to_dict()
+    # mixing the two modes is a usage error, not a traceback
+    code = main(["evaluate", "--model", str(run / "model"), "--gold", str(tmp_path / "test.json")])
+    assert code == 2
+    assert "checkpoint mode takes --model DIR and --data" in capsys.readouterr().err
+
 
 def test_predict_reads_jsonl_and_ignores_input_annotations(tiny_config_file, tmp_path, capsys):
     out = tmp_path / "run"

@@ -20,30 +20,44 @@ def reference_step(p, grad, state, lr, betas, eps, wd, correct_bias):
         p.add_(p, alpha=-lr * wd)
 
 
-def test_matches_legacy_adamw_update_for_many_steps():
+def run_both(lr, wd, correct_bias, steps=25):
     torch.manual_seed(0)
+    start = torch.randn(5, 3)
+    param = torch.nn.Parameter(start.clone())
+    ref = start.clone()
+    opt = SpertAdamW([param], lr=lr, weight_decay=wd, correct_bias=correct_bias)
+    state = {"step": 0, "m": torch.zeros_like(ref), "v": torch.zeros_like(ref)}
+    for _ in range(steps):
+        grad = torch.randn_like(ref)
+        param.grad = grad.clone()
+        opt.step()
+        reference_step(ref, grad, state, lr, (0.9, 0.999), 1e-6, wd, correct_bias)
+    return (param.data - ref).abs().max().item()
+
+
+def test_matches_legacy_adamw_update():
     for correct_bias in (False, True):
-        a = [torch.randn(5, 3), torch.randn(4)]
-        b = [t.clone() for t in a]
-        params = [torch.nn.Parameter(t) for t in a]
-        opt = SpertAdamW([{"params": params[:1], "weight_decay": 0.01}, {"params": params[1:], "weight_decay": 0.0}],
-                         lr=1e-2, correct_bias=correct_bias)
-        states = [{"step": 0, "m": torch.zeros_like(t), "v": torch.zeros_like(t)} for t in b]
-        for _ in range(25):
-            grads = [torch.randn_like(t) for t in b]
-            for p, g in zip(params, grads):
-                p.grad = g.clone()
-            opt.step()
-            for t, g, s, wd in zip(b, grads, states, (0.01, 0.0)):
-                reference_step(t, g, s, 1e-2, (0.9, 0.999), 1e-6, wd, correct_bias)
-        for p, t in zip(params, b):
-            assert torch.allclose(p.data, t, atol=1e-6)
+        for lr in (5e-5, 1e-2):
+            for wd in (0.0, 0.01):
+                assert run_both(lr, wd, correct_bias) < 5e-7, (correct_bias, lr, wd)
+
+
+def test_groups_keep_their_own_settings_and_lr_is_restored():
+    a, b = torch.nn.Parameter(torch.ones(2)), torch.nn.Parameter(torch.ones(2))
+    opt = SpertAdamW(
+        [{"params": [a], "weight_decay": 0.01}, {"params": [b], "weight_decay": 0.0}], lr=1e-3
+    )
+    a.grad, b.grad = torch.ones(2), torch.ones(2)
+    opt.step()
+    assert [g["lr"] for g in opt.param_groups] == [1e-3, 1e-3]
+    assert [g["weight_decay"] for g in opt.param_groups] == [0.01, 0.0]
+    assert [g["eps"] for g in opt.param_groups] == [1e-6, 1e-6]
+    assert (a < b).all()  # only the first group decays
 
 
 def test_without_bias_correction_first_step_is_larger_than_torch_adamw():
     p1 = torch.nn.Parameter(torch.zeros(3))
     p2 = torch.nn.Parameter(torch.zeros(3))
-    SpertAdamW([p1], lr=0.1)
     opt1, opt2 = SpertAdamW([p1], lr=0.1), torch.optim.AdamW([p2], lr=0.1, weight_decay=0.0)
     p1.grad = torch.ones(3)
     p2.grad = torch.ones(3)

@@ -21,7 +21,12 @@ TYPES = TypeSchema(
 def make_doc(n_words=12):
     tokens = tuple(f"w{i}" for i in range(n_words))
     ents = (Entity("Peop", 0, 2), Entity("Loc", 4, 5), Entity("Loc", 7, 9))
-    rels = (Relation("Live_In", 0, 1), Relation("Near", 1, 2), Relation("Live_In", 0, 2), Relation("Near", 0, 2))
+    rels = (
+        Relation("Live_In", 0, 1),
+        Relation("Near", 1, 2),
+        Relation("Live_In", 0, 2),
+        Relation("Near", 0, 2),
+    )
     return Document(tokens, ents, rels)
 
 
@@ -48,7 +53,15 @@ def test_span_iou_matches_reference():
 
 
 def test_word_shapes():
-    assert [word_shape(w) for w in ["john", "John", "USA", "McDonald", "3rd", "--", "A"]] == [1, 2, 3, 4, 5, 6, 2]
+    assert [word_shape(w) for w in ["john", "John", "USA", "McDonald", "3rd", "--", "A"]] == [
+        1,
+        2,
+        3,
+        4,
+        5,
+        6,
+        2,
+    ]
 
 
 @pytest.fixture(scope="module")
@@ -62,7 +75,12 @@ def test_training_batch_samples_as_spert(tokenizer):
     doc = make_doc()
     prepared = prepare_documents([doc], tokenizer)
     batch, labels = training_batch(
-        prepared, [doc], TYPES, ModelConfig(), neg_entity_count=100, neg_relation_count=100,
+        prepared,
+        [doc],
+        TYPES,
+        ModelConfig(),
+        neg_entity_count=100,
+        neg_relation_count=100,
         rng=np.random.default_rng(3),
     )
     spans = batch.spans[0][batch.span_mask[0]].tolist()
@@ -79,7 +97,7 @@ def test_training_batch_samples_as_spert(tokenizer):
 
     pairs = batch.pairs[0][batch.pair_mask[0]].tolist()
     pair_types = labels.pair_types[0][batch.pair_mask[0]].tolist()
-    by_pair = dict(zip(map(tuple, pairs), pair_types))
+    by_pair = dict(zip(map(tuple, pairs), pair_types, strict=True))
     assert by_pair[(0, 1)] == [1.0, 0.0]
     assert by_pair[(1, 2)] == [0.0, 1.0]
     assert by_pair[(0, 2)] == [1.0, 1.0]  # multi-hot
@@ -92,9 +110,15 @@ def test_negative_counts_are_capped_and_seed_determines_sample(tokenizer):
     doc = make_doc(60)
     prepared = prepare_documents([doc], tokenizer)
     kwargs = dict(neg_entity_count=100, neg_relation_count=1)
-    b1, _ = training_batch(prepared, [doc], TYPES, ModelConfig(), rng=np.random.default_rng(5), **kwargs)
-    b2, _ = training_batch(prepared, [doc], TYPES, ModelConfig(), rng=np.random.default_rng(5), **kwargs)
-    b3, _ = training_batch(prepared, [doc], TYPES, ModelConfig(), rng=np.random.default_rng(6), **kwargs)
+    b1, _ = training_batch(
+        prepared, [doc], TYPES, ModelConfig(), rng=np.random.default_rng(5), **kwargs
+    )
+    b2, _ = training_batch(
+        prepared, [doc], TYPES, ModelConfig(), rng=np.random.default_rng(5), **kwargs
+    )
+    b3, _ = training_batch(
+        prepared, [doc], TYPES, ModelConfig(), rng=np.random.default_rng(6), **kwargs
+    )
     assert int(b1.span_mask.sum()) == 103
     assert int(b1.pair_mask.sum()) == 3 + 1  # 3 positive pairs + 1 sampled negative
     assert b1.spans.equal(b2.spans) and not b1.spans.equal(b3.spans)
@@ -105,7 +129,12 @@ def test_hard_negative_sampling_prefers_partial_overlaps(tokenizer):
     prepared = prepare_documents([doc], tokenizer)
     config = ModelConfig(iou_mode="weight", hard_negative_fraction=0.5)
     _, labels = training_batch(
-        prepared, [doc], TYPES, config, neg_entity_count=20, neg_relation_count=0,
+        prepared,
+        [doc],
+        TYPES,
+        config,
+        neg_entity_count=20,
+        neg_relation_count=0,
         rng=np.random.default_rng(0),
     )
     neg_iou = labels.span_iou[0, 3:23]

@@ -1,9 +1,13 @@
 """``spertmt evaluate``: score predictions against gold data with the SpERT-compatible evaluator.
 
-The command parses its options, calls :func:`spertmt.metrics.evaluate_files`, prints the Rich
-tables and optionally writes the report as JSON. Scoring a checkpoint directly
-(``--model DIR --data DATASET``) is a second mode that this command is laid out to take: the
-file mode's options are all named options, checked together in :func:`_file_mode`.
+Two modes, one report:
+
+- ``--gold FILE --pred FILE --types FILE`` scores a predictions file
+  (:func:`spertmt.metrics.evaluate_files`);
+- ``--model DIR --data DATASET[:split]`` predicts with a checkpoint and scores it
+  (:func:`spertmt.inference.evaluate_checkpoint`).
+
+Both print the Rich tables and optionally write the report as JSON.
 """
 
 from __future__ import annotations
@@ -45,14 +49,54 @@ def evaluate_command(
         Path | None,
         typer.Option("--json", help="Also write the report to this JSON file."),
     ] = None,
+    model: Annotated[
+        Path | None,
+        typer.Option("--model", help="Checkpoint folder to score (instead of --pred)."),
+    ] = None,
+    data: Annotated[
+        str | None,
+        typer.Option(
+            "--data",
+            help="With --model: dataset and split (conll04:test, ade:3:test) or a SpERT JSON file.",
+        ),
+    ] = None,
+    data_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--data-dir", help="Folder of the built-in datasets (else $SPERTMT_DATA_DIR)."
+        ),
+    ] = None,
+    batch_size: Annotated[
+        int, typer.Option("--batch-size", min=1, help="With --model: documents per forward pass.")
+    ] = 32,
+    device: Annotated[
+        str | None, typer.Option("--device", help="With --model: cpu, cuda or cuda:N.")
+    ] = None,
 ) -> None:
     """Score predictions: entities, relations (boundaries and strict), micro and macro F1."""
     from rich.console import Console
 
-    from spertmt.metrics import evaluate_files
+    if model is not None or data is not None:
+        if model is None or data is None or gold is not None or pred is not None:
+            raise click.UsageError(
+                "checkpoint mode takes --model DIR and --data DATASET[:split] "
+                "(and neither --gold nor --pred)"
+            )
+        from spertmt.inference import evaluate_checkpoint
 
-    gold_path, pred_path, types_path = _file_mode(gold, pred, types)
-    report = evaluate_files(gold_path, pred_path, types_path, no_overlap=no_overlap)
+        report = evaluate_checkpoint(
+            model,
+            data,
+            data_dir=data_dir,
+            no_overlap=no_overlap,
+            batch_size=batch_size,
+            device=device,
+        )
+    else:
+        from spertmt.metrics import evaluate_files
+
+        gold_path, pred_path, types_path = _file_mode(gold, pred, types)
+        report = evaluate_files(gold_path, pred_path, types_path, no_overlap=no_overlap)
     Console().print(report.table())
     if json_out is not None:
         _write_json(report.to_dict(), json_out)
@@ -66,7 +110,7 @@ def _file_mode(gold: Path | None, pred: Path | None, types: Path | None) -> tupl
         missing = ", ".join(name for name, value in given.items() if value is None)
         raise click.UsageError(
             f"missing {missing}: give --gold, --pred and --types to score a predictions file "
-            "against gold data"
+            "against gold data, or --model and --data to score a checkpoint"
         )
     return gold, pred, types
 

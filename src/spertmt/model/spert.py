@@ -148,7 +148,9 @@ class SpertMTModel(nn.Module):
             words = torch.cat([words, self.shape_embedding(batch.shapes)], dim=-1)
         return RangeMax(words), cls
 
-    def _span_parts(self, ranges: RangeMax, spans: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def _span_parts(
+        self, ranges: RangeMax, spans: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         pooled = ranges.query(spans)
         widths = (spans[..., 1] - spans[..., 0]).clamp(0, self.config.max_width_embeddings - 1)
         return pooled, self.width_embedding(widths)
@@ -184,7 +186,13 @@ class SpertMTModel(nn.Module):
         ctx_start = torch.where(head_first, head_span[..., 1], tail_span[..., 1])
         ctx_end = torch.where(head_first, tail_span[..., 0], head_span[..., 0])
         context = ranges.query(torch.stack([ctx_start, ctx_end], dim=-1))
-        parts = [context, take(pooled, head), take(pooled, tail), take(width, head), take(width, tail)]
+        parts = [
+            context,
+            take(pooled, head),
+            take(pooled, tail),
+            take(width, head),
+            take(width, tail),
+        ]
         if self.config.entity_logits_in_pair:
             feature = entity_logits
             if self.config.pair_entity_feature == "probs":

@@ -1,0 +1,213 @@
+"""Accuracy benchmark: train a config for several seeds, score the test split, record everything.
+
+Each run writes one JSON file to ``benchmarks/results/`` (dataset, split, variant, encoder, seed,
+every evaluator metric, epochs, wall time, package versions, git commit, the exact command and
+the resolved config), so an experiment can span several sessions. After each run the summary
+table ``docs/results.md`` is regenerated from *all* result files (mean ± sample std over seeds).
+
+Usage::
+
+    python benchmarks/accuracy.py configs/spert.toml --variant spert --seeds 1 2 3
+    python benchmarks/accuracy.py configs/spertmt.toml --variant spertmt --seeds 1 2 3 \
+        --set model.iou_mode=off            # ablations: any --set override
+    python benchmarks/accuracy.py --summary-only   # only rebuild docs/results.md
+
+A run whose result file already exists is skipped (``--force`` reruns it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import shlex
+import statistics
+import subprocess
+import sys
+import time
+from collections import defaultdict
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "benchmarks" / "results"
+SUMMARY = ROOT / "docs" / "results.md"
+
+
+def _git_commit() -> str:
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=True
+        )
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        return out.stdout.strip() + ("-dirty" if dirty else "")
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def _versions() -> dict[str, str]:
+    import tokenizers
+    import torch
+    import transformers
+
+    import spertmt
+
+    return {
+        "python": platform.python_version(),
+        "spertmt": spertmt.__version__,
+        "torch": torch.__version__,
+        "transformers": transformers.__version__,
+        "tokenizers": tokenizers.__version__,
+        "threads": str(torch.get_num_threads()),
+        "machine": f"{platform.machine()} {platform.processor() or ''}".strip(),
+    }
+
+
+def run_one(
+    config_path: str | None,
+    variant: str,
+    seed: int,
+    overrides: list[str],
+    *,
+    force: bool,
+    workdir: Path,
+    threads: int | None,
+) -> Path | None:
+    from spertmt.config import load_config
+    from spertmt.training import train
+
+    all_overrides = [*overrides, f"train.seed={seed}"]
+    if threads:
+        all_overrides.append(f"train.threads={threads}")
+    config = load_config(config_path, overrides=all_overrides)
+    dataset = config.data.test or config.data.train
+    encoder = config.model.encoder
+    name = f"{dataset.replace(':', '-')}_{variant}_{Path(encoder).name}_seed{seed}.json"
+    target = RESULTS / name
+    if target.exists() and not force:
+        print(f"skip {name}: result exists (use --force to rerun)")
+        return None
+    out_dir = workdir / f"{variant}-seed{seed}"
+    start = time.perf_counter()
+    result = train(config, output_dir=out_dir, resume=(out_dir / "checkpoint").exists())
+    wall = time.perf_counter() - start
+    record = {
+        "dataset": dataset,
+        "train_data": config.data.train,
+        "split": "test",
+        "variant": variant,
+        "encoder": encoder,
+        "seed": seed,
+        "epochs": config.train.epochs,
+        "metrics": result.test,
+        "dev_metrics": result.dev,
+        "wall_seconds": round(wall, 1),
+        "train_seconds": round(getattr(result, "train_seconds", wall), 1),
+        "command": " ".join(shlex.quote(a) for a in sys.argv),
+        "overrides": all_overrides,
+        "config": config.to_dict(),
+        "versions": _versions(),
+        "git_commit": _git_commit(),
+        "finished": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(record, sort_keys=True, indent=2) + "\n", encoding="utf-8")
+    tmp.replace(target)
+    print(f"wrote {target.relative_to(ROOT)}")
+    return target
+
+
+METRICS = [
+    ("entity", "micro", "Entity F1 (micro)"),
+    ("relation_strict", "micro", "Rel. strict F1 (micro)"),
+    ("relation_strict", "macro", "Rel. strict F1 (macro)"),
+    ("relation_boundaries", "micro", "Rel. boundaries F1 (micro)"),
+]
+
+
+def _fmt(values: list[float]) -> str:
+    if not values:
+        return "–"
+    mean = statistics.fmean(values)
+    if len(values) == 1:
+        return f"{mean:.2f}"
+    return f"{mean:.2f} ± {statistics.stdev(values):.2f}"
+
+
+def write_summary() -> None:
+    """Regenerate docs/results.md from every result file."""
+    groups: dict[tuple[str, str, str, int], list[dict]] = defaultdict(list)
+    for path in sorted(RESULTS.glob("*.json")):
+        record = json.loads(path.read_text(encoding="utf-8"))
+        if "metrics" not in record:
+            continue
+        key = (record["dataset"], record["encoder"], record["variant"], record["epochs"])
+        groups[key].append(record)
+    lines = [
+        "# Measured results",
+        "",
+        "Generated by `python benchmarks/accuracy.py --summary-only` from the JSON files in",
+        "`benchmarks/results/` (one file per run: seed, config, versions, commit, command).",
+        "F1 in percent on the **test split**, mean ± sample standard deviation over seeds.",
+        "Thresholds and switches were chosen on the dev split only.",
+        "",
+        "| dataset | encoder | variant | epochs | seeds | "
+        + " | ".join(m[2] for m in METRICS)
+        + " | train time / run |",
+        "|---|---|---|---:|---|" + "---:|" * len(METRICS) + "---:|",
+    ]
+    for (dataset, encoder, variant, epochs), records in sorted(groups.items()):
+        seeds = ",".join(str(r["seed"]) for r in sorted(records, key=lambda r: r["seed"]))
+        cells = [
+            _fmt([r["metrics"][setting][avg]["f1"] for r in records]) for setting, avg, _ in METRICS
+        ]
+        minutes = statistics.fmean(r["train_seconds"] for r in records) / 60
+        lines.append(
+            f"| {dataset} | {encoder} | {variant} | {epochs} | {seeds} | "
+            + " | ".join(cells)
+            + f" | {minutes:.1f} min |"
+        )
+    lines += ["", "## Commands", ""]
+    commands = sorted({r["command"] for rs in groups.values() for r in rs})
+    lines += [f"- `{c}`" for c in commands]
+    SUMMARY.parent.mkdir(parents=True, exist_ok=True)
+    SUMMARY.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    print(f"wrote {SUMMARY.relative_to(ROOT)}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("config", nargs="?", help="TOML config (default: SpERT on CoNLL04)")
+    parser.add_argument("--variant", default="spert", help="name of this variant in the table")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
+    parser.add_argument("--workdir", type=Path, default=ROOT / "runs" / "benchmarks")
+    parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--force", action="store_true")
+    parser.add_argument("--summary-only", action="store_true")
+    args = parser.parse_args()
+    if not args.summary_only:
+        for seed in args.seeds:
+            run_one(
+                args.config,
+                args.variant,
+                seed,
+                args.overrides,
+                force=args.force,
+                workdir=args.workdir,
+                threads=args.threads,
+            )
+            write_summary()
+    write_summary()
+
+
+if __name__ == "__main__":
+    main()
