@@ -93,6 +93,7 @@ def run_one(
         print(f"skip {name}: result exists (use --force to rerun)")
         return None
     out_dir = workdir / f"{variant}-seed{seed}"
+    commit = _git_commit()  # the code that runs, not what HEAD is when the run ends
     start = time.perf_counter()
     result = train(config, output_dir=out_dir, resume=(out_dir / "checkpoint").exists())
     wall = time.perf_counter() - start
@@ -112,7 +113,7 @@ def run_one(
         "overrides": all_overrides,
         "config": config.to_dict(),
         "versions": _versions(),
-        "git_commit": _git_commit(),
+        "git_commit": commit,
         "finished": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
     RESULTS.mkdir(parents=True, exist_ok=True)

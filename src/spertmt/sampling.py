@@ -241,14 +241,20 @@ def _sample_entities(
 def _sample_pairs(
     doc: Document,
     relation_index: dict[str, int],
+    symmetric: np.ndarray,
     neg_count: int,
     rng: np.random.Generator,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Positive pairs (multi-hot types) and strong negatives among gold entities.
 
     Pairs index the document's entities, which are also the first spans of the sample.
-    As in SpERT, pairs are compared by their spans: a pair of two entities with the same span,
-    or whose spans already form a positive pair, is never a negative.
+    As in SpERT, pairs are compared by their spans, and a pair is never a negative when its two
+    spans are equal, when its spans already form a positive pair, or when its reverse is a
+    positive pair of a symmetric relation type.
+
+    One deliberate difference from SpERT's code: a head/tail pair with several relation types is
+    one sample with a multi-hot target (method.md §2), where SpERT makes one one-hot sample per
+    relation. The two agree whenever a pair has at most one type.
     """
     n = len(doc.entities)
     num_types = len(relation_index)
@@ -267,9 +273,19 @@ def _sample_pairs(
     span_key = spans[:, 0] * (spans.max() + 1) + spans[:, 1]
     hi, ti = np.meshgrid(np.arange(n), np.arange(n), indexing="ij")
     hi, ti = hi.ravel(), ti.ravel()
-    pos_span_pairs = span_key[positives[:, 0]] * (span_key.max() + 1) + span_key[positives[:, 1]]
-    all_span_pairs = span_key[hi] * (span_key.max() + 1) + span_key[ti]
-    is_negative = (span_key[hi] != span_key[ti]) & ~np.isin(all_span_pairs, pos_span_pairs)
+    base = span_key.max() + 1
+    pos_span_pairs = span_key[positives[:, 0]] * base + span_key[positives[:, 1]]
+    symmetric_positive = (positive_types[:, symmetric] > 0).any(axis=1)
+    reversed_symmetric = (
+        span_key[positives[symmetric_positive, 1]] * base
+        + span_key[positives[symmetric_positive, 0]]
+    )
+    all_span_pairs = span_key[hi] * base + span_key[ti]
+    is_negative = (
+        (span_key[hi] != span_key[ti])
+        & ~np.isin(all_span_pairs, pos_span_pairs)
+        & ~np.isin(all_span_pairs, reversed_symmetric)
+    )
     neg_h, neg_t = hi[is_negative], ti[is_negative]
     count = min(neg_count, len(neg_h))
     chosen = (
@@ -355,12 +371,13 @@ def training_batch(
     """
     entity_index = {name: i + 1 for i, name in enumerate(types.entity_names)}
     relation_index = {name: i for i, name in enumerate(types.relation_names)}
+    symmetric = np.array([t.symmetric for t in types.relation_types], dtype=bool)
     samples = []
     for prep, doc in zip(prepared, docs, strict=True):
         spans, span_types, ious = _sample_entities(
             doc, prep.num_words, entity_index, config, neg_entity_count, rng
         )
-        pairs, pair_types = _sample_pairs(doc, relation_index, neg_relation_count, rng)
+        pairs, pair_types = _sample_pairs(doc, relation_index, symmetric, neg_relation_count, rng)
         samples.append(_DocSamples(spans, span_types, ious, pairs, pair_types))
     batch = Batch(
         **_encode_batch(prepared, pad_id),

@@ -101,9 +101,51 @@ def test_training_batch_samples_as_spert(tokenizer):
     assert by_pair[(0, 1)] == [1.0, 0.0]
     assert by_pair[(1, 2)] == [0.0, 1.0]
     assert by_pair[(0, 2)] == [1.0, 1.0]  # multi-hot
-    # strong negatives: every other ordered pair of gold entities
-    assert set(by_pair) == {(i, j) for i in range(3) for j in range(3) if i != j}
-    assert by_pair[(2, 0)] == [0.0, 0.0]
+    # strong negatives: every other ordered pair of gold entities, except the reverses of the
+    # symmetric "Near" pairs (1, 2) and (0, 2)
+    assert set(by_pair) == {(0, 1), (1, 2), (0, 2), (1, 0)}
+    assert by_pair[(1, 0)] == [0.0, 0.0]
+
+
+def reference_negative_pairs(doc, types):
+    """SpERT's rule for strong negatives, as a loop over entity pairs (by span)."""
+    spans = [(e.start, e.end) for e in doc.entities]
+    pos = [((spans[r.head], spans[r.tail]), r.type) for r in doc.relations]
+    pos_spans = [p for p, _ in pos]
+    symmetric = types.symmetric_relations
+    out = set()
+    for i, s1 in enumerate(spans):
+        for j, s2 in enumerate(spans):
+            rev_symmetric = any(p == (s2, s1) and t in symmetric for p, t in pos)
+            if s1 != s2 and (s1, s2) not in pos_spans and not rev_symmetric:
+                out.add((i, j))
+    return out
+
+
+def test_strong_negatives_match_spert_rule_on_random_documents(tokenizer):
+    rng = np.random.default_rng(11)
+    for _ in range(30):
+        n_words = int(rng.integers(3, 15))
+        n_ents = int(rng.integers(0, 6))
+        ents = []
+        for _ in range(n_ents):
+            start = int(rng.integers(0, n_words))
+            ents.append(Entity("Loc", start, int(rng.integers(start + 1, n_words + 1))))
+        ents = tuple(dict.fromkeys(ents))
+        rels = []
+        for _ in range(int(rng.integers(0, 4)) if len(ents) > 1 else 0):
+            h, t = rng.choice(len(ents), size=2, replace=False)
+            rels.append(Relation(str(rng.choice(["Live_In", "Near"])), int(h), int(t)))
+        doc = Document(tuple(f"w{i}" for i in range(n_words)), ents, tuple(dict.fromkeys(rels)))
+        prepared = prepare_documents([doc], tokenizer)
+        batch, labels = training_batch(
+            prepared, [doc], TYPES, ModelConfig(), neg_entity_count=0, neg_relation_count=1000,
+            rng=rng,
+        )
+        pairs = batch.pairs[0][batch.pair_mask[0]].tolist()
+        targets = labels.pair_types[0][batch.pair_mask[0]].sum(-1).tolist()
+        negatives = {tuple(p) for p, t in zip(pairs, targets, strict=True) if t == 0}
+        assert negatives == reference_negative_pairs(doc, TYPES)
 
 
 def test_negative_counts_are_capped_and_seed_determines_sample(tokenizer):

@@ -1,0 +1,103 @@
+"""Choose inference thresholds of a trained model on the **dev** split (never on test).
+
+Thresholds act only at inference, so one trained checkpoint is re-scored on the dev split for
+every combination of the given values, and the combination with the best dev relation F1
+(strict, micro) wins. The result (every combination's dev scores, the winner, the command) is
+written as JSON to ``benchmarks/results/tuning/``.
+
+Usage::
+
+    python benchmarks/tune_thresholds.py runs/benchmarks/spertmt-seed1/model \
+        --data conll04:dev \
+        --grid model.entity_threshold=0.3,0.4,0.5,0.6 \
+        --grid model.relation_binary_threshold=0.3,0.5,0.7
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import itertools
+import json
+import shlex
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+OUT = ROOT / "benchmarks" / "results" / "tuning"
+
+
+def parse_grid(items: list[str]) -> dict[str, list]:
+    from spertmt.config import ModelConfig, model_config_from_dict
+
+    grid: dict[str, list] = {}
+    names = {f.name for f in dataclasses.fields(ModelConfig)}
+    for item in items:
+        key, _, values = item.partition("=")
+        section, _, name = key.partition(".")
+        if section != "model" or name not in names:
+            raise SystemExit(f"--grid takes model.<field>=v1,v2,...; got {item!r}")
+        parsed = []
+        for value in values.split(","):
+            # validate each value through the config's own type checks
+            parsed.append(getattr(model_config_from_dict({name: value}), name))
+        grid[name] = parsed
+    return grid
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("model", type=Path, help="checkpoint folder")
+    parser.add_argument("--data", default="conll04:dev", help="dev split (never the test split)")
+    parser.add_argument("--grid", action="append", default=[], metavar="model.KEY=V1,V2")
+    parser.add_argument("--data-dir", default=None)
+    parser.add_argument("--name", default=None, help="result file name (default: from the model path)")
+    args = parser.parse_args()
+    if args.data.endswith(":test") or "test" in Path(args.data).name:
+        raise SystemExit("thresholds are chosen on dev data only; pass a dev split")
+
+    from spertmt.checkpoint import load_checkpoint
+    from spertmt.data.datasets import resolve_dataset
+    from spertmt.data.io import read_documents
+    from spertmt.metrics import evaluate_documents
+    from spertmt.prediction import predict_documents
+
+    grid = parse_grid(args.grid)
+    model, tokenizer, types, base_config, _ = load_checkpoint(args.model)
+    ref = resolve_dataset(args.data, data_dir=args.data_dir, types=args.model / "types.json")
+    gold = read_documents(ref.path, types=types)
+    rows = []
+    for values in itertools.product(*grid.values()):
+        setting = dict(zip(grid, values, strict=True))
+        model.config = dataclasses.replace(base_config, **setting)
+        start = time.perf_counter()
+        report = evaluate_documents(gold, predict_documents(model, tokenizer, gold), types).to_dict()
+        rows.append({
+            "setting": setting,
+            "entity_micro_f1": report["entity"]["micro"]["f1"],
+            "relation_strict_micro_f1": report["relation_strict"]["micro"]["f1"],
+            "relation_strict_macro_f1": report["relation_strict"]["macro"]["f1"],
+            "relation_boundaries_micro_f1": report["relation_boundaries"]["micro"]["f1"],
+            "seconds": round(time.perf_counter() - start, 2),
+        })
+        print(json.dumps(rows[-1]))
+    best = max(rows, key=lambda r: (r["relation_strict_micro_f1"], r["entity_micro_f1"]))
+    record = {
+        "model": str(args.model),
+        "data": args.data,
+        "base_config": dataclasses.asdict(base_config),
+        "grid": grid,
+        "rows": rows,
+        "best": best,
+        "command": " ".join(shlex.quote(a) for a in sys.argv),
+    }
+    OUT.mkdir(parents=True, exist_ok=True)
+    name = args.name or args.model.resolve().parent.name
+    target = OUT / f"{name}_{args.data.replace(':', '-')}.json"
+    target.write_text(json.dumps(record, sort_keys=True, indent=2) + "\n", encoding="utf-8")
+    print(f"best on {args.data}: {best}\nwrote {target.relative_to(ROOT)}")
+
+
+if __name__ == "__main__":
+    main()
