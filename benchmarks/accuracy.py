@@ -174,6 +174,14 @@ def write_summary() -> None:
             + " | ".join(cells)
             + f" | {minutes:.1f} min |"
         )
+    lines += [
+        "",
+        "Reference, not produced by this script: SpERT's original implementation run on this",
+        "machine with the same encoder (minilm), data and hyper-parameters, seed 1, as reported in",
+        "the project's model issue: entity F1 83.62 (micro), relation strict F1 59.16 micro /",
+        "60.56 macro, relation boundaries F1 59.64 micro, 37.5 minutes of training, 1.5 GB peak",
+        "memory.",
+    ]
     lines += ["", "## Commands", ""]
     commands = sorted({r["command"] for rs in groups.values() for r in rs})
     lines += [f"- `{c}`" for c in commands]
