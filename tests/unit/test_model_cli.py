@@ -251,3 +251,11 @@ def test_predict_with_a_missing_model_fails_with_one_line(tmp_path, capsys):
     )
     err = capsys.readouterr().err
     assert "[E301]" in err and "nope" in err
+
+
+def test_spertmt_preset_differs_from_the_baseline_only_in_model_switches():
+    spert, spertmt = load_config(CONFIGS / "spert.toml"), load_config(CONFIGS / "spertmt.toml")
+    assert (spert.data, spert.train, spert.eval) == (spertmt.data, spertmt.train, spertmt.eval)
+    m = spertmt.model
+    assert m.entity_binary_head and m.relation_binary_head and m.entity_logits_in_pair
+    assert m.iou_mode != "off"
