@@ -47,12 +47,16 @@ def parse_grid(items: list[str]) -> dict[str, list]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("model", type=Path, help="checkpoint folder")
     parser.add_argument("--data", default="conll04:dev", help="dev split (never the test split)")
     parser.add_argument("--grid", action="append", default=[], metavar="model.KEY=V1,V2")
     parser.add_argument("--data-dir", default=None)
-    parser.add_argument("--name", default=None, help="result file name (default: from the model path)")
+    parser.add_argument(
+        "--name", default=None, help="result file name (default: from the model path)"
+    )
     args = parser.parse_args()
     if args.data.endswith(":test") or "test" in Path(args.data).name:
         raise SystemExit("thresholds are chosen on dev data only; pass a dev split")
@@ -72,15 +76,19 @@ def main() -> None:
         setting = dict(zip(grid, values, strict=True))
         model.config = dataclasses.replace(base_config, **setting)
         start = time.perf_counter()
-        report = evaluate_documents(gold, predict_documents(model, tokenizer, gold), types).to_dict()
-        rows.append({
-            "setting": setting,
-            "entity_micro_f1": report["entity"]["micro"]["f1"],
-            "relation_strict_micro_f1": report["relation_strict"]["micro"]["f1"],
-            "relation_strict_macro_f1": report["relation_strict"]["macro"]["f1"],
-            "relation_boundaries_micro_f1": report["relation_boundaries"]["micro"]["f1"],
-            "seconds": round(time.perf_counter() - start, 2),
-        })
+        report = evaluate_documents(
+            gold, predict_documents(model, tokenizer, gold), types
+        ).to_dict()
+        rows.append(
+            {
+                "setting": setting,
+                "entity_micro_f1": report["entity"]["micro"]["f1"],
+                "relation_strict_micro_f1": report["relation_strict"]["micro"]["f1"],
+                "relation_strict_macro_f1": report["relation_strict"]["macro"]["f1"],
+                "relation_boundaries_micro_f1": report["relation_boundaries"]["micro"]["f1"],
+                "seconds": round(time.perf_counter() - start, 2),
+            }
+        )
         print(json.dumps(rows[-1]))
     best = max(rows, key=lambda r: (r["relation_strict_micro_f1"], r["entity_micro_f1"]))
     record = {

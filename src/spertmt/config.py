@@ -373,7 +373,7 @@ def validate(config: RunConfig) -> None:
         ConfigError: Naming the offending key.
     """
     m, t = config.model, config.train
-    positive_ints = {
+    positive_ints: dict[str, int] = {
         "model.max_span_width": m.max_span_width,
         "model.width_embedding_dim": m.width_embedding_dim,
         "model.max_width_embeddings": m.max_width_embeddings,
@@ -384,10 +384,10 @@ def validate(config: RunConfig) -> None:
         "train.gradient_accumulation": t.gradient_accumulation,
         "eval.batch_size": config.eval.batch_size,
     }
-    for key, value in positive_ints.items():
-        if value < 1:
-            raise ConfigError(f"must be at least 1, got {value}", code="E206", key=key)
-    unit_interval = {
+    for key, count in positive_ints.items():
+        if count < 1:
+            raise ConfigError(f"must be at least 1, got {count}", code="E206", key=key)
+    unit_interval: dict[str, float] = {
         "model.dropout": m.dropout,
         "model.entity_threshold": m.entity_threshold,
         "model.iou_threshold": m.iou_threshold,
@@ -399,7 +399,7 @@ def validate(config: RunConfig) -> None:
     for key, value in unit_interval.items():
         if not 0.0 <= value <= 1.0:
             raise ConfigError(f"must lie in [0, 1], got {value}", code="E206", key=key)
-    non_negative = {
+    non_negative: dict[str, float] = {
         "model.entity_negative_weight": m.entity_negative_weight,
         "model.iou_negative_scale": m.iou_negative_scale,
         "model.lambda_entity": m.lambda_entity,

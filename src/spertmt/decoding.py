@@ -193,7 +193,9 @@ def decode_documents(
         else:
             kept_types = entity_decision.types[b, kept].cpu().numpy()
             kept_scores = entity_decision.scores[b, kept].float().cpu().numpy()
-            order = np.lexsort((kept_spans[:, 1], kept_spans[:, 0])) if len(kept) else []
+            order: list[int] = (
+                np.lexsort((kept_spans[:, 1], kept_spans[:, 0])).tolist() if len(kept) else []
+            )
             entities = [
                 Entity(
                     entity_names[int(kept_types[i])],

@@ -369,9 +369,7 @@ class _Counts:
         # types file's order; undeclared names cannot occur (checked per document).
         occurring = [t for t in declared if self.gold[t] or self.pred[t]]
         ratios = {t: _ratios(self.correct[t], self.gold[t], self.pred[t]) for t in occurring}
-        per_type = {
-            t: TypeScores(*(100 * r for r in ratios[t]), support=self.gold[t]) for t in occurring
-        }
+        per_type = {t: _type_scores(ratios[t], self.gold[t]) for t in occurring}
         micro = _ratios(
             sum(self.correct[t] for t in occurring),
             sum(self.gold[t] for t in occurring),
@@ -384,6 +382,12 @@ class _Counts:
         micro_prf = PRF(*(100 * v for v in micro))
         macro_prf = PRF(*(100 * v for v in macro))
         return SettingScores(micro=micro_prf, macro=macro_prf, per_type=per_type)
+
+
+def _type_scores(ratios: tuple[float, float, float], support: int) -> TypeScores:
+    """Return one type's fractions as percentages, with its support."""
+    precision, recall, f1 = ratios
+    return TypeScores(100 * precision, 100 * recall, 100 * f1, support=support)
 
 
 def _ratios(correct: int, gold: int, pred: int) -> tuple[float, float, float]:

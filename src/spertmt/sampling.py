@@ -271,8 +271,9 @@ def _sample_pairs(
 
     spans = np.array([(e.start, e.end) for e in doc.entities], dtype=np.int64)
     span_key = spans[:, 0] * (spans.max() + 1) + spans[:, 1]
-    hi, ti = np.meshgrid(np.arange(n), np.arange(n), indexing="ij")
-    hi, ti = hi.ravel(), ti.ravel()
+    # Every ordered (head, tail) pair of entities, flattened row by row.
+    grid_h, grid_t = np.meshgrid(np.arange(n), np.arange(n), indexing="ij")
+    hi, ti = grid_h.ravel(), grid_t.ravel()
     base = span_key.max() + 1
     pos_span_pairs = span_key[positives[:, 0]] * base + span_key[positives[:, 1]]
     symmetric_positive = (positive_types[:, symmetric] > 0).any(axis=1)

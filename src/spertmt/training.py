@@ -60,6 +60,9 @@ from spertmt.schema import Document, TypeSchema
 if TYPE_CHECKING:
     from rich.progress import Progress
 
+    from spertmt.metrics import EvalReport
+    from spertmt.model.spert import SpertMTModel
+
 LOG_EVERY_STEPS = 10
 """Optimiser steps between two loss lines in ``metrics.jsonl``."""
 
@@ -299,7 +302,7 @@ def epoch_batches(
         return [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
     sizes = np.asarray(lengths)
     group = batch_size * bucket_batches
-    batches = []
+    batches: list[np.ndarray] = []
     for begin in range(0, len(order), group):
         chunk = order[begin : begin + group]
         chunk = chunk[np.argsort(sizes[chunk], kind="stable")]
@@ -329,7 +332,8 @@ def optimizer_groups(model: torch.nn.Module, weight_decay: float) -> list[dict[s
         for param_name, _ in module.named_parameters(recurse=False):
             if is_norm or param_name == "bias":
                 no_decay.add(f"{module_name}.{param_name}" if module_name else param_name)
-    decay_params, plain_params = [], []
+    decay_params: list[torch.nn.Parameter] = []
+    plain_params: list[torch.nn.Parameter] = []
     for name, param in model.named_parameters():
         if param.requires_grad:
             (plain_params if name in no_decay else decay_params).append(param)
@@ -464,12 +468,12 @@ def _progress_bar(enabled: bool) -> Progress:
 
 
 def _score(
-    model: torch.nn.Module,
+    model: SpertMTModel,
     tokenizer: Any,
     docs: Sequence[Document],
     types: TypeSchema,
     config: RunConfig,
-) -> tuple[list[Document], Any]:
+) -> tuple[list[Document], EvalReport]:
     from spertmt.metrics import evaluate_documents
     from spertmt.prediction import predict_documents
 

@@ -17,7 +17,9 @@ from spertmt.training import train
 
 pytestmark = pytest.mark.integration
 
-SHARED = Path(os.environ.get("SPERTMT_DATA_DIR", Path(__file__).parents[2] / ".." / "shared" / "data"))
+SHARED = Path(
+    os.environ.get("SPERTMT_DATA_DIR", Path(__file__).parents[2] / ".." / "shared" / "data")
+)
 
 
 @pytest.fixture(scope="module")
@@ -53,7 +55,8 @@ def test_minilm_trains_saves_reloads_and_predicts(conll04_slice, tmp_path, varia
     config = load_config(None, overrides=overrides)
     result = train(config, output_dir=tmp_path / "run", progress=False)
 
-    log = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    metrics_lines = (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()
+    log = [json.loads(line) for line in metrics_lines]
     losses = [entry["loss"] for entry in log if entry.get("event") == "train"]
     assert losses and all(math.isfinite(x) for x in losses)
     assert result.test is not None and 0.0 <= result.test["entity"]["micro"]["f1"] <= 100.0

@@ -40,8 +40,10 @@ def train_command(
 
     if resume and output is None:
         raise ConfigError("--resume needs --output: the run folder to continue", code="E202")
-    if resume and config is None:
-        run_config = load_run_config(output, overrides=overrides or [])
+    # --resume without --config continues with the config saved in the run folder.
+    resume_from = output if resume and config is None else None
+    if resume_from is not None:
+        run_config = load_run_config(resume_from, overrides=overrides or [])
     else:
         run_config = load_config(config, overrides=overrides or [])
     if output is None:

@@ -604,14 +604,14 @@ class _DocumentParser:
                 )
             type_, head, tail = (_required(item, key, where) for key in ("type", "head", "tail"))
             _check_name(type_, f"{where}.type")
-            for key, value in (("head", head), ("tail", tail)):
-                _check_int(value, f"{where}.{key}")
+            for end_name, value in (("head", head), ("tail", tail)):
+                _check_int(value, f"{where}.{end_name}")
                 if not 0 <= value < n_entities:
                     valid = f"0 to {n_entities - 1}" if n_entities else "none"
                     raise _Invalid(
                         "E110",
-                        f"{where}.{key}",
-                        f"{key} {value} is not an index into the "
+                        f"{where}.{end_name}",
+                        f"{end_name} {value} is not an index into the "
                         f"document's {n_entities} entities (valid: {valid})",
                     )
             if head == tail:

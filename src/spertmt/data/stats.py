@@ -448,8 +448,8 @@ def dataset_stats(
     ref = resolve_dataset(name_or_path, data_dir=data_dir, types=types)
     types_path = ref.require_types()
     schema = read_types(types_path)
-    tokenizer_name = None
-    loaded = None
+    tokenizer_name: str | None = None
+    loaded: PreTrainedTokenizerBase | None = None
     if tokenizer is not None:
         if isinstance(tokenizer, str | Path):
             from spertmt.encoder import load_tokenizer

@@ -26,7 +26,7 @@ With every switch off the parameters, inputs and outputs are exactly SpERT's.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
@@ -36,6 +36,9 @@ from spertmt.encoder import WindowedEncoder, encoder_from_config, load_encoder
 from spertmt.model.pooling import RangeMax, word_max_pool
 from spertmt.sampling import NUM_WORD_SHAPES, Batch, Labels
 from spertmt.schema import TypeSchema
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedModel
 
 
 @dataclass
@@ -79,7 +82,7 @@ class SpertMTModel(nn.Module):
         >>> output.loss.backward()                             # doctest: +SKIP
     """
 
-    def __init__(self, config: ModelConfig, types: TypeSchema, encoder: nn.Module) -> None:
+    def __init__(self, config: ModelConfig, types: TypeSchema, encoder: PreTrainedModel) -> None:
         super().__init__()
         self.config = config
         self.types = types
