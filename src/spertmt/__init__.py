@@ -1,5 +1,7 @@
 """spertmt: span-based joint entity and relation extraction (SpERT and SpERT.MT)."""
 
+from typing import TYPE_CHECKING, Any
+
 from spertmt.errors import (
     CheckpointError,
     ConfigError,
@@ -9,6 +11,9 @@ from spertmt.errors import (
     SpertMTError,
 )
 from spertmt.schema import Document, Entity, EntityType, Relation, RelationType, TypeSchema
+
+if TYPE_CHECKING:
+    from spertmt.api import SpertMT
 
 __version__ = "0.1.0"
 
@@ -23,7 +28,22 @@ __all__ = [
     "InputError",
     "Relation",
     "RelationType",
+    "SpertMT",
     "SpertMTError",
     "TypeSchema",
     "__version__",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    # SpertMT pulls in torch and transformers (seconds to import); loading it on first use
+    # keeps `import spertmt` (schema, errors, the CLI's start-up) light.
+    if name == "SpertMT":
+        from spertmt.api import SpertMT
+
+        return SpertMT
+    raise AttributeError(f"module 'spertmt' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | {"SpertMT"})
