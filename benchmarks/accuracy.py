@@ -148,6 +148,7 @@ def write_summary() -> None:
         record = json.loads(path.read_text(encoding="utf-8"))
         if "metrics" not in record:
             continue
+        record["_path"] = str(path)
         key = (record["dataset"], record["encoder"], record["variant"], record["epochs"])
         groups[key].append(record)
     lines = [
@@ -182,6 +183,12 @@ def write_summary() -> None:
         "60.56 macro, relation boundaries F1 59.64 micro, 37.5 minutes of training, 1.5 GB peak",
         "memory.",
     ]
+    notes = [
+        (Path(r["_path"]).name, r["notes"]) for rs in groups.values() for r in rs if r.get("notes")
+    ]
+    if notes:
+        lines += ["", "## Notes on individual runs", ""]
+        lines += [f"- `{name}`: {text}" for name, text in notes]
     lines += ["", "## Commands", ""]
     commands = sorted({r["command"] for rs in groups.values() for r in rs})
     lines += [f"- `{c}`" for c in commands]
