@@ -2,11 +2,11 @@
 # The main job, offline: dataset statistics, a short SpERT training run on CoNLL04 with the
 # packaged MiniLM encoder, evaluation on the test split (both evaluator modes), and prediction
 # on a few new sentences. Run it with `make demo` (which creates the environment first).
-# DEMO_EPOCHS (default 3) trades time for accuracy; each epoch is about a minute on 2 cores.
+# DEMO_EPOCHS (default 5) trades time for accuracy; each epoch is about a minute on 2 cores.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=${BIN:-.venv/bin}
-EPOCHS=${DEMO_EPOCHS:-3}
+EPOCHS=${DEMO_EPOCHS:-5}
 OUT=runs/demo
 export HF_HUB_OFFLINE=${HF_HUB_OFFLINE:-1}
 
