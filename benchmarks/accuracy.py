@@ -12,12 +12,17 @@ Usage::
         --set model.iou_mode=off            # ablations: any --set override
     python benchmarks/accuracy.py --summary-only   # only rebuild docs/results.md
 
-A run whose result file already exists is skipped (``--force`` reruns it).
+A run whose result file already exists is skipped (``--force`` reruns it). With
+``--tune-grid model.KEY=V1,V2 ...`` the inference thresholds are chosen per run on that run's
+**dev** split (``benchmarks/tune_thresholds.py``) and the test split is scored with the chosen
+values; the record keeps the default-threshold test scores and every dev row as well. A run
+folder that already holds a finished run is reused (only tuning and scoring are redone).
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import platform
 import shlex
@@ -68,6 +73,37 @@ def _versions() -> dict[str, str]:
     }
 
 
+def _tune_and_score(model_dir: Path, config, grid: dict[str, list]) -> dict:
+    """Choose thresholds on the run's dev split, then score its test split with them."""
+    from tune_thresholds import score_row, tune
+
+    from spertmt.checkpoint import load_checkpoint
+    from spertmt.data.datasets import resolve_dataset
+    from spertmt.data.io import read_documents
+    from spertmt.metrics import evaluate_documents
+    from spertmt.prediction import predict_documents
+
+    if config.data.dev is None:
+        raise SystemExit("--tune-grid needs a dev split (data.dev) to choose thresholds on")
+    model, tokenizer, types, _, _ = load_checkpoint(model_dir)
+
+    def load(name: str):
+        ref = resolve_dataset(name, data_dir=config.data.data_dir, types=model_dir / "types.json")
+        return read_documents(ref.path, types=types)
+
+    rows, best = tune(model, tokenizer, types, load(config.data.dev), grid)
+    model.config = dataclasses.replace(model.config, **best["setting"])
+    test_gold = load(config.data.test)
+    report = evaluate_documents(test_gold, predict_documents(model, tokenizer, test_gold), types)
+    return {
+        "grid": grid,
+        "dev_rows": rows,
+        "chosen": best,
+        "test": report.to_dict(),
+        "test_summary": score_row(report.to_dict()),
+    }
+
+
 def run_one(
     config_path: str | None,
     variant: str,
@@ -77,6 +113,7 @@ def run_one(
     force: bool,
     workdir: Path,
     threads: int | None,
+    tune_grid: dict[str, list] | None = None,
 ) -> Path | None:
     from spertmt.config import load_config
     from spertmt.training import train
@@ -95,8 +132,17 @@ def run_one(
     out_dir = workdir / f"{variant}-seed{seed}"
     commit = _git_commit()  # the code that runs, not what HEAD is when the run ends
     start = time.perf_counter()
-    result = train(config, output_dir=out_dir, resume=(out_dir / "checkpoint").exists())
-    wall = time.perf_counter() - start
+    finished = out_dir / "results.json"
+    if finished.exists() and (out_dir / "model").is_dir():
+        saved = json.loads(finished.read_text(encoding="utf-8"))
+        test_metrics, dev_metrics = saved["test"], saved["dev"]
+        wall = float(saved["wall_time_s"])
+        print(f"reusing the finished run in {out_dir}")
+    else:
+        result = train(config, output_dir=out_dir, resume=(out_dir / "checkpoint").exists())
+        test_metrics, dev_metrics = result.test, result.dev
+        wall = time.perf_counter() - start
+    tuning = _tune_and_score(out_dir / "model", config, tune_grid) if tune_grid else None
     record = {
         "dataset": dataset,
         "train_data": config.data.train,
@@ -105,10 +151,12 @@ def run_one(
         "encoder": encoder,
         "seed": seed,
         "epochs": config.train.epochs,
-        "metrics": result.test,
-        "dev_metrics": result.dev,
+        "metrics": tuning["test"] if tuning else test_metrics,
+        "metrics_default_thresholds": test_metrics,
+        "dev_metrics": dev_metrics,
+        "threshold_tuning": tuning and {k: v for k, v in tuning.items() if k != "test"},
         "wall_seconds": round(wall, 1),
-        "train_seconds": round(getattr(result, "train_seconds", wall), 1),
+        "train_seconds": round(wall, 1),
         "command": " ".join(shlex.quote(a) for a in sys.argv),
         "overrides": all_overrides,
         "config": config.to_dict(),
@@ -209,8 +257,18 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--force", action="store_true")
     parser.add_argument("--summary-only", action="store_true")
+    parser.add_argument(
+        "--tune-grid",
+        action="append",
+        default=[],
+        metavar="model.KEY=V1,V2",
+        help="choose these inference thresholds on the dev split, per run",
+    )
     args = parser.parse_args()
     if not args.summary_only:
+        from tune_thresholds import parse_grid
+
+        grid = parse_grid(args.tune_grid) if args.tune_grid else None
         for seed in args.seeds:
             run_one(
                 args.config,
@@ -220,6 +278,7 @@ def main() -> None:
                 force=args.force,
                 workdir=args.workdir,
                 threads=args.threads,
+                tune_grid=grid,
             )
             write_summary()
     write_summary()
