@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 from safetensors.torch import load_file, save_file
+from samples import TYPES
 
 from spertmt.checkpoint import (
     CONFIG_FILE,
@@ -23,12 +24,8 @@ from spertmt.checkpoint import (
 )
 from spertmt.config import ModelConfig
 from spertmt.errors import CheckpointError
-from spertmt.schema import Document, Entity, EntityType, Relation, RelationType, TypeSchema
+from spertmt.schema import Document, Entity, Relation
 
-TYPES = TypeSchema(
-    (EntityType("Peop", "P", "People"), EntityType("Loc", "L", "Location")),
-    (RelationType("Live_In", "LI", "Live in"), RelationType("Near", "N", "Near", symmetric=True)),
-)
 DOCS = [
     Document(
         ("John", "Smith", "lives", "in", "Paris", "near", "Lyon", "."),

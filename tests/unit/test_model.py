@@ -1,18 +1,15 @@
 import numpy as np
 import pytest
 import torch
+from samples import TYPES
 
 from spertmt.config import ModelConfig
 from spertmt.decoding import decide_entities, entity_pairs
 from spertmt.model.spert import SpertMTModel
 from spertmt.prediction import predict_documents
 from spertmt.sampling import prepare_documents, training_batch
-from spertmt.schema import Document, Entity, EntityType, Relation, RelationType, TypeSchema
+from spertmt.schema import Document, Entity, Relation
 
-TYPES = TypeSchema(
-    (EntityType("Peop", "P", "People"), EntityType("Loc", "L", "Location")),
-    (RelationType("Live_In", "LI", "Live in"), RelationType("Near", "N", "Near", symmetric=True)),
-)
 DOCS = [
     Document(
         ("John", "Smith", "lives", "in", "Paris", "near", "Lyon", "."),

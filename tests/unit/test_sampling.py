@@ -1,5 +1,6 @@
 import numpy as np
 import pytest
+from samples import TYPES
 
 from spertmt.config import ModelConfig
 from spertmt.sampling import (
@@ -10,12 +11,7 @@ from spertmt.sampling import (
     training_batch,
     word_shape,
 )
-from spertmt.schema import Document, Entity, EntityType, Relation, RelationType, TypeSchema
-
-TYPES = TypeSchema(
-    (EntityType("Peop", "P", "People"), EntityType("Loc", "L", "Location")),
-    (RelationType("Live_In", "LI", "Live in"), RelationType("Near", "N", "Near", symmetric=True)),
-)
+from spertmt.schema import Document, Entity, Relation
 
 
 def make_doc(n_words=12):
