@@ -131,6 +131,7 @@ def run_one(
         return None
     out_dir = workdir / f"{variant}-seed{seed}"
     commit = _git_commit()  # the code that runs, not what HEAD is when the run ends
+    previous = json.loads(target.read_text(encoding="utf-8")) if target.exists() else {}
     start = time.perf_counter()
     finished = out_dir / "results.json"
     if finished.exists() and (out_dir / "model").is_dir():
@@ -138,7 +139,9 @@ def run_one(
         test_metrics, dev_metrics = saved["test"], saved["dev"]
         wall = float(saved["wall_time_s"])
         print(f"reusing the finished run in {out_dir}")
+        reused = True
     else:
+        reused = False
         result = train(config, output_dir=out_dir, resume=(out_dir / "checkpoint").exists())
         test_metrics, dev_metrics = result.test, result.dev
         wall = time.perf_counter() - start
@@ -162,6 +165,8 @@ def run_one(
         "config": config.to_dict(),
         "versions": _versions(),
         "git_commit": commit,
+        # a reused run was trained by the code of the earlier record, if there is one
+        "train_git_commit": previous.get("git_commit", "unknown") if reused else commit,
         "finished": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
     RESULTS.mkdir(parents=True, exist_ok=True)
