@@ -1,5 +1,6 @@
 import dataclasses
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -259,3 +260,39 @@ def test_spertmt_preset_differs_from_the_baseline_only_in_model_switches():
     m = spertmt.model
     assert m.entity_binary_head and m.relation_binary_head and m.entity_logits_in_pair
     assert m.iou_mode != "off"
+
+
+def test_encoder_option_sets_the_encoder(tiny_config_file, tiny_bert_dir, tmp_path, capsys):
+    copy = tmp_path / "encoder copy"  # a folder name with a space survives the override
+    shutil.copytree(tiny_bert_dir, copy)
+    out = tmp_path / "run"
+    code = main(
+        [
+            "train",
+            str(tiny_config_file),
+            "--output",
+            str(out),
+            "--encoder",
+            str(copy),
+            "--set",
+            "train.epochs=1",
+            "-q",
+        ]
+    )
+    assert code == 0, capsys.readouterr().err
+    assert json.loads((out / "config.json").read_text())["model"]["encoder"] == str(copy)
+
+    code = main(
+        [
+            "train",
+            str(tiny_config_file),
+            "--output",
+            str(tmp_path / "bad"),
+            "--encoder",
+            str(tmp_path / "missing-encoder"),
+            "-q",
+        ]
+    )
+    assert code == 1
+    last_line = capsys.readouterr().err.strip().splitlines()[-1]
+    assert last_line.startswith("error: [E404]") and "missing-encoder" in last_line

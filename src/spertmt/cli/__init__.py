@@ -7,6 +7,7 @@ end the process with exit code 1 (``--debug`` shows the traceback instead).
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Sequence
 
@@ -34,6 +35,13 @@ def _register_commands() -> None:
 _register_commands()
 
 
+def _quiet_third_party_progress() -> None:
+    # transformers draws a bar for every weight load ("Loading weights: 100%"), which buries our
+    # own progress and one-line errors. It reads this switch when it is first imported, so
+    # setting it here costs no import; a user's own setting wins.
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line and return its exit code.
 
@@ -44,6 +52,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         The process exit code (0 on success).
     """
     args = list(sys.argv[1:] if argv is None else argv)
+    _quiet_third_party_progress()
     debug = "--debug" in args
     if debug:
         args.remove("--debug")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 from typing import Annotated
@@ -30,6 +31,14 @@ def train_command(
     resume: Annotated[
         bool, typer.Option("--resume", help="Continue the run in --output from its checkpoint.")
     ] = False,
+    encoder: Annotated[
+        str | None,
+        typer.Option(
+            "--encoder",
+            help="Encoder: minilm, mpnet, a local folder or a Hugging Face id "
+            "(short for --set model.encoder=NAME).",
+        ),
+    ] = None,
     quiet: Annotated[
         bool, typer.Option("--quiet", "-q", help="No progress bar or tables.")
     ] = False,
@@ -38,6 +47,9 @@ def train_command(
     from spertmt.config import load_config
     from spertmt.training import load_run_config, train
 
+    if encoder is not None:
+        # JSON quoting is valid TOML, so any folder path or hub id survives the override parser.
+        overrides = [*(overrides or []), f"model.encoder={json.dumps(encoder)}"]
     if resume and output is None:
         raise ConfigError("--resume needs --output: the run folder to continue", code="E202")
     # --resume without --config continues with the config saved in the run folder.
