@@ -10,19 +10,23 @@ export SPERTMT_DATA_DIR=${SPERTMT_DATA_DIR:-$(cd .. && pwd)/shared/data}
 export HF_HUB_OFFLINE=1 TOKENIZERS_PARALLELISM=false
 what=${1:-all}
 run() { "$PY" benchmarks/accuracy.py "$@" --threads 2; }
+# SpERT.MT's inference thresholds are chosen per run on the dev split (never on test).
+TUNE=(--tune-grid model.entity_threshold=0.4,0.5,0.6 --tune-grid model.iou_threshold=0.0,0.3,0.5
+      --tune-grid model.relation_binary_threshold=0.0,0.3,0.5,0.7)
 
 if [[ $what == all || $what == spert ]]; then
   run configs/spert.toml --variant spert --seeds 1 2 3
 fi
 if [[ $what == all || $what == spertmt ]]; then
-  run configs/spertmt.toml --variant spertmt --seeds 1 2 3
+  run configs/spertmt.toml --variant spertmt --seeds 1 2 3 "${TUNE[@]}"
 fi
 if [[ $what == all || $what == ablations ]]; then
   run configs/spertmt.toml --variant spertmt-no-AC --seeds 1 2 \
-    --set model.entity_binary_head=false --set model.relation_binary_head=false
-  run configs/spertmt.toml --variant spertmt-no-B --seeds 1 2 --set model.iou_mode=off
-  run configs/spertmt.toml --variant spertmt-no-D --seeds 1 2 --set model.entity_logits_in_pair=false
-  run configs/spertmt.toml --variant spertmt-B2 --seeds 1 2 --set model.iou_mode=soft_label
-  run configs/spertmt.toml --variant spertmt-B3 --seeds 1 2 --set model.iou_mode=weight
-  run configs/spertmt.toml --variant spertmt-no-shape --seeds 1 2 --set model.word_shape=false
+    --set model.entity_binary_head=false --set model.relation_binary_head=false \
+    --tune-grid model.iou_threshold=0.0,0.3,0.5
+  run configs/spertmt.toml --variant spertmt-no-B --seeds 1 2 --set model.iou_mode=off "${TUNE[@]}"
+  run configs/spertmt.toml --variant spertmt-no-D --seeds 1 2 --set model.entity_logits_in_pair=false "${TUNE[@]}"
+  run configs/spertmt.toml --variant spertmt-B2 --seeds 1 2 --set model.iou_mode=soft_label "${TUNE[@]}"
+  run configs/spertmt.toml --variant spertmt-B3 --seeds 1 2 --set model.iou_mode=weight "${TUNE[@]}"
+  run configs/spertmt.toml --variant spertmt-no-shape --seeds 1 2 --set model.word_shape=false "${TUNE[@]}"
 fi
