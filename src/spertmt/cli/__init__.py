@@ -68,13 +68,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except SystemExit as exit_:  # raised by click for --help and usage errors
         return int(exit_.code or 0)
-    except Exception as error:  # click usage errors (missing option, bad value)
+    except Exception as error:  # usage errors (missing option, bad value)
         import click
 
-        if isinstance(error, click.ClickException):
+        # Newer Typer releases raise exceptions of their own bundled click copy, which do not
+        # derive from click's; both kinds print a usage message and exit with code 2.
+        if isinstance(error, (click.ClickException, typer.TyperException)) and hasattr(
+            error, "show"
+        ):
             error.show()
-            return error.exit_code
-        if isinstance(error, click.exceptions.Abort):
+            return int(getattr(error, "exit_code", 2))
+        if isinstance(error, (click.exceptions.Abort, typer.Abort)):
             return 1
         raise
     return 0
