@@ -1,72 +1,253 @@
 """Checkpoint-level tasks: predict a file, score a checkpoint on a dataset.
 
-Both load a checkpoint folder (:func:`spertmt.checkpoint.load_checkpoint`), run
-:func:`spertmt.prediction.predict_documents` and hand the result on: to a SpERT JSON file
-(:func:`predict_file`) or to the SpERT-compatible evaluator (:func:`evaluate_checkpoint`). The
-command line's ``spertmt predict`` and ``spertmt evaluate --model`` are thin calls into them.
+:func:`predict_file` reads raw text or tokenised documents (:mod:`spertmt.data.inputs`),
+predicts them with :class:`spertmt.SpertMT` and writes SpERT JSON, JSON Lines or an HTML page
+(:mod:`spertmt.render`). :func:`evaluate_checkpoint` scores a checkpoint on a dataset with the
+SpERT-compatible evaluator. The command line's ``spertmt predict`` and
+``spertmt evaluate --model`` are thin calls into them.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import sys
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 from spertmt.checkpoint import TYPES_FILE, load_checkpoint
+from spertmt.errors import ConfigError
 from spertmt.training import resolve_device
 
 if TYPE_CHECKING:
+    from spertmt.api import PredictInput, SpertMT
+    from spertmt.data.inputs import PredictionInputs
     from spertmt.metrics import EvalReport
+    from spertmt.schema import Document, TypeSchema
+
+
+OutputFormat = Literal["json", "jsonl", "html"]
+"""What ``spertmt predict`` writes: SpERT JSON, JSON Lines, or one HTML page."""
+
+_OUTPUT_SUFFIXES: dict[str, OutputFormat] = {
+    ".json": "json",
+    ".jsonl": "jsonl",
+    ".ndjson": "jsonl",
+    ".html": "html",
+    ".htm": "html",
+}
+
+_CHUNK_FACTOR = 8
+"""Documents predicted between progress updates, per unit of ``batch_size``."""
+
+
+@dataclass(frozen=True)
+class PredictSummary:
+    """What :func:`predict_file` did.
+
+    Attributes:
+        documents: Documents predicted and written (one per non-empty input document).
+        entities: Entities in the output.
+        relations: Relations in the output.
+        blank_lines: Blank lines skipped in line-per-document text input.
+        input_format: How the input was read (``text``, ``json`` or ``jsonl``).
+        output_format: What was written (``json``, ``jsonl`` or ``html``).
+        output: The output file, or ``None`` for standard output.
+    """
+
+    documents: int
+    entities: int
+    relations: int
+    blank_lines: int
+    input_format: str
+    output_format: OutputFormat
+    output: Path | None
+
+
+def output_format_of(path: str | Path | None, requested: str | None = None) -> OutputFormat:
+    """Decide what to write: ``requested`` if given, else by the suffix of ``path`` (JSON).
+
+    Args:
+        path: The output file; ``None`` (standard output) writes JSON unless requested.
+        requested: ``"json"``, ``"jsonl"`` or ``"html"``.
+
+    Returns:
+        The output format.
+
+    Raises:
+        ConfigError: E210 for an unknown requested format.
+
+    Example:
+        >>> output_format_of("out.jsonl"), output_format_of(None), output_format_of("a", "html")
+        ('jsonl', 'json', 'html')
+
+    """
+    if requested is not None:
+        if requested not in ("json", "jsonl", "html"):
+            raise ConfigError(
+                f"unknown output format {requested!r}; use json, jsonl or html", code="E210"
+            )
+        return requested  # type: ignore[return-value]
+    if path is None:
+        return "json"
+    return _OUTPUT_SUFFIXES.get(Path(path).suffix.lower(), "json")
 
 
 def predict_file(
     model_dir: str | Path,
     input_path: str | Path,
-    output_path: str | Path,
+    output_path: str | Path | None = None,
     *,
+    input_format: str | None = None,
+    output_format: str | None = None,
+    whole_file: bool = False,
+    given_entities: bool = False,
+    entity_threshold: float | None = None,
+    relation_threshold: float | None = None,
     batch_size: int = 32,
     device: str | None = None,
     progress: bool = False,
-) -> int:
-    """Predict entities and relations for the documents of a SpERT JSON or JSONL file.
+) -> PredictSummary:
+    """Predict entities and relations for a file of raw text or tokenised documents.
 
-    Only each document's ``tokens`` (and ``orig_id``) are used; entities and relations in the
-    input are ignored. The output is SpERT JSON with a ``score`` on every predicted entity and
-    relation, one document per input document, in input order.
+    Input (see :mod:`spertmt.data.inputs`): raw text (``.txt`` or ``-`` for standard input),
+    one document per line or the whole file as one document; or SpERT JSON / JSON Lines,
+    whose ``tokens`` and ``orig_id`` are used (their entities only with ``given_entities``,
+    their relations never). Output: one document per non-empty input document, in input
+    order, as SpERT JSON or JSON Lines with a ``score`` on every prediction, or as one HTML
+    page. Raw-text documents also carry their ``text`` (and their line number as
+    ``orig_id``), and each entity its ``char_start``, ``char_end`` and ``text``.
 
     Args:
         model_dir: Checkpoint folder (e.g. ``runs/<name>/model``).
-        input_path: SpERT JSON list or JSON Lines file of documents.
-        output_path: Where to write the predictions (JSONL when it ends in ``.jsonl``).
-        batch_size: Documents per forward pass.
+        input_path: The input file, or ``-`` for standard input (read as raw text).
+        output_path: Where to write; ``None`` writes to standard output. Files are written
+            atomically.
+        input_format: ``"text"``, ``"json"`` or ``"jsonl"``; ``None`` decides by suffix.
+        output_format: ``"json"``, ``"jsonl"`` or ``"html"``; ``None`` decides by the suffix of
+            ``output_path`` (JSON when unknown or writing to standard output).
+        whole_file: Raw text: the whole input is one document.
+        given_entities: Relation-only mode: keep the input's entities (checked against the
+            model's types) and predict only the relations between them.
+        entity_threshold: τ_e for this run; ``None`` keeps the model's.
+        relation_threshold: Relation threshold for this run; ``None`` keeps the model's.
+        batch_size: Sentences per forward pass.
         device: ``cpu``, ``cuda`` or ``cuda:N``; ``None`` picks CUDA when available.
-        progress: Show a progress bar.
+        progress: Show a progress bar (on standard error).
 
     Returns:
-        The number of documents written.
+        What was written.
 
     Raises:
         CheckpointError: If the model folder cannot be loaded.
-        DataError: If the input file is missing or malformed.
+        ConfigError: E210/E211 for an unknown format or options that do not fit the input.
+        DataError: If the input is missing, not UTF-8, or malformed (naming file, document
+            and field), or the output cannot be written.
+        InputError: E505 for a threshold the model cannot use or out of range.
 
     Example:
-        >>> predict_file("runs/demo/model", "sentences.json", "predictions.json")  # doctest: +SKIP
-        288
+        >>> summary = predict_file("runs/demo/model", "news.txt", "news.html")  # doctest: +SKIP
+        >>> summary.documents, summary.output_format                            # doctest: +SKIP
+        (120, 'html')
 
     """
-    from spertmt.data.io import read_documents, write_documents
-    from spertmt.prediction import predict_documents
+    from spertmt.api import SpertMT
+    from spertmt.data.inputs import read_prediction_inputs
+    from spertmt.data.io import documents_to_text, write_documents, write_text_atomic
 
-    model, tokenizer, _, _, _ = load_checkpoint(model_dir, device=resolve_device(device))
-    docs = [
-        dataclasses.replace(doc, entities=(), relations=())
-        for doc in read_documents(input_path, require_annotations=False)
-    ]
-    predictions = predict_documents(
-        model, tokenizer, docs, batch_size=batch_size, progress=progress
+    out_format = output_format_of(output_path, output_format)
+
+    def read(types: TypeSchema | None) -> PredictionInputs:
+        return read_prediction_inputs(
+            input_path,
+            input_format=input_format,
+            whole_file=whole_file,
+            given_entities=given_entities,
+            types=types,
+        )
+
+    # Bad input fails before the model loads, except given entities, which need its types.
+    inputs = None if given_entities else read(None)
+    model = SpertMT.from_pretrained(model_dir, device=device)
+    if inputs is None:
+        inputs = read(model.types)
+    predicted = _predict_in_chunks(
+        model,
+        inputs,
+        batch_size=batch_size,
+        entity_threshold=entity_threshold,
+        relation_threshold=relation_threshold,
+        progress=progress,
     )
-    write_documents(output_path, predictions)
-    return len(predictions)
+    if out_format == "html":
+        from spertmt.render import render_html
+
+        text = render_html(predicted, model.types, title=f"spertmt: {inputs.source}")
+    else:
+        text = documents_to_text(predicted, out_format)
+    if output_path is None:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+    elif out_format == "html":
+        write_text_atomic(output_path, text)
+    else:
+        write_documents(output_path, predicted, format=out_format)
+    return PredictSummary(
+        documents=len(predicted),
+        entities=sum(len(doc.entities) for doc in predicted),
+        relations=sum(len(doc.relations) for doc in predicted),
+        blank_lines=inputs.blank_lines,
+        input_format=inputs.format,
+        output_format=out_format,
+        output=None if output_path is None else Path(output_path),
+    )
+
+
+def _predict_in_chunks(
+    model: SpertMT,
+    inputs: PredictionInputs,
+    *,
+    batch_size: int,
+    entity_threshold: float | None,
+    relation_threshold: float | None,
+    progress: bool,
+) -> list[Document]:
+    """Predict ``inputs`` a chunk at a time (a progress update per chunk), in input order."""
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+
+    items: list[PredictInput] = list(inputs.items)
+    chunk = _CHUNK_FACTOR * batch_size
+    bar = Progress(
+        "[progress.description]{task.description}",
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=Console(stderr=True),
+        transient=True,
+        disable=not progress or len(items) <= chunk,
+    )
+    out: list[Document] = []
+    with bar:
+        task = bar.add_task("predicting", total=len(items))
+        for first in range(0, len(items), chunk):
+            given = None if inputs.given is None else list(inputs.given[first : first + chunk])
+            out.extend(
+                model.predict(
+                    items[first : first + chunk],
+                    batch_size=batch_size,
+                    entity_threshold=entity_threshold,
+                    relation_threshold=relation_threshold,
+                    entities=given,
+                )
+            )
+            bar.advance(task, min(chunk, len(items) - first))
+    if inputs.line_numbers is not None:
+        out = [
+            dataclasses.replace(doc, orig_id=line)
+            for doc, line in zip(out, inputs.line_numbers, strict=True)
+        ]
+    return out
 
 
 def evaluate_checkpoint(

@@ -1,8 +1,45 @@
-"""Small shared test data: a type schema with one asymmetric and one symmetric relation."""
+"""Small shared test data: a type schema with one asymmetric and one symmetric relation, and a
+tiny checkpoint whose predictions are never empty."""
 
+from pathlib import Path
+
+import torch
+
+from spertmt.config import ModelConfig
 from spertmt.schema import EntityType, RelationType, TypeSchema
 
 TYPES = TypeSchema(
     (EntityType("Peop", "P", "People"), EntityType("Loc", "L", "Location")),
     (RelationType("Live_In", "LI", "Live in"), RelationType("Near", "N", "Near", symmetric=True)),
 )
+
+
+def build_model(tiny_bert_dir, **config):
+    """A seeded tiny random model over ``TYPES`` and its tokenizer."""
+    from spertmt.encoder import load_encoder, load_tokenizer
+    from spertmt.model.spert import SpertMTModel
+
+    with torch.random.fork_rng():
+        torch.manual_seed(0)
+        model_config = ModelConfig(encoder=str(tiny_bert_dir), max_span_width=4, **config)
+        model = SpertMTModel(model_config, TYPES, load_encoder(str(tiny_bert_dir))).eval()
+    return model, load_tokenizer(str(tiny_bert_dir))
+
+
+def save_eager_checkpoint(tiny_bert_dir, path: Path) -> Path:
+    """Save a tiny checkpoint that predicts entities everywhere.
+
+    The binary entity head and the IoU head are biased to keep every span and the first
+    entity type is favoured; relation scores stay near 0.5 (random), so thresholds decide.
+    """
+    from spertmt.checkpoint import save_checkpoint
+
+    model, tokenizer = build_model(tiny_bert_dir, entity_binary_head=True, iou_mode="head")
+    with torch.no_grad():
+        model.entity_binary.bias.fill_(5.0)
+        model.iou_head.bias.fill_(5.0)
+        model.entity_classifier.bias[1] += 3.0
+    save_checkpoint(
+        path, model, tokenizer, types=TYPES, model_config=model.config, training={"seed": 7}
+    )
+    return path

@@ -5,20 +5,16 @@ import threading
 
 import pytest
 import torch
+from samples import TYPES, build_model, save_eager_checkpoint
 
 import spertmt
 from spertmt import SpertMT
 from spertmt.api import _merge, _Plan
-from spertmt.config import ModelConfig
 from spertmt.errors import InputError
 from spertmt.prediction import predict_documents
-from spertmt.schema import Document, Entity, EntityType, Relation, RelationType, TypeSchema
+from spertmt.schema import Document, Entity, Relation
 from spertmt.text import tokenize_text
 
-TYPES = TypeSchema(
-    (EntityType("Peop", "P", "People"), EntityType("Loc", "L", "Location")),
-    (RelationType("Live_In", "LI", "Live in"), RelationType("Near", "N", "Near", symmetric=True)),
-)
 TEXT = "John Smith lives in Paris. 東京 😀 is\x07 big!\n\nمرحبا بالعالم في القاهرة."
 GOLD = [
     Document(
@@ -31,36 +27,9 @@ GOLD = [
 ]
 
 
-def build_model(tiny_bert_dir, **config):
-    from spertmt.encoder import load_encoder, load_tokenizer
-    from spertmt.model.spert import SpertMTModel
-
-    with torch.random.fork_rng():
-        torch.manual_seed(0)
-        model_config = ModelConfig(encoder=str(tiny_bert_dir), max_span_width=4, **config)
-        model = SpertMTModel(model_config, TYPES, load_encoder(str(tiny_bert_dir))).eval()
-    return model, load_tokenizer(str(tiny_bert_dir))
-
-
 @pytest.fixture(scope="module")
 def checkpoint(tiny_bert_dir, tmp_path_factory):
-    """A tiny trained-looking checkpoint whose predictions are never empty.
-
-    The binary entity head and the IoU head are biased to keep every span and the first
-    entity type is favoured; relation scores stay near 0.5 (random), so thresholds decide.
-    """
-    from spertmt.checkpoint import save_checkpoint
-
-    model, tokenizer = build_model(tiny_bert_dir, entity_binary_head=True, iou_mode="head")
-    with torch.no_grad():
-        model.entity_binary.bias.fill_(5.0)
-        model.iou_head.bias.fill_(5.0)
-        model.entity_classifier.bias[1] += 3.0
-    path = tmp_path_factory.mktemp("api") / "model"
-    save_checkpoint(
-        path, model, tokenizer, types=TYPES, model_config=model.config, training={"seed": 7}
-    )
-    return path
+    return save_eager_checkpoint(tiny_bert_dir, tmp_path_factory.mktemp("api") / "model")
 
 
 @pytest.fixture(scope="module")

@@ -197,7 +197,7 @@ def test_predict_reads_jsonl_and_ignores_input_annotations(tiny_config_file, tmp
     assert json.loads((tmp_path / "p.json").read_text()) == json.loads(
         (out / "predictions_test.json").read_text()
     )
-    assert "wrote 3 documents" in capsys.readouterr().out
+    assert "wrote 3 documents" in capsys.readouterr().err
 
 
 def test_resume_without_a_config_file_uses_the_runs_own(tiny_config_file, tmp_path, capsys):

@@ -68,16 +68,61 @@ def train_command(
 
 def predict_command(
     input_path: Annotated[
-        Path,
-        typer.Argument(metavar="INPUT", help="SpERT JSON or JSONL file of tokenised documents."),
+        str,
+        typer.Argument(
+            metavar="INPUT",
+            help="Raw text (.txt, one document per line), SpERT .json or .jsonl documents, "
+            "or - for raw text on standard input.",
+        ),
     ],
     model: Annotated[Path, typer.Option("--model", "-m", help="Checkpoint folder.")],
     output: Annotated[
-        Path,
-        typer.Option("--output", "-o", help="Predictions file (SpERT JSON; .jsonl for JSONL)."),
-    ],
+        Path | None,
+        typer.Option("--output", "-o", help="Output file [default: standard output, as JSON]."),
+    ] = None,
+    output_format: Annotated[
+        str | None,
+        typer.Option(
+            "--format",
+            "-f",
+            help="json, jsonl or html [default: from the output suffix, else json].",
+        ),
+    ] = None,
+    input_format: Annotated[
+        str | None,
+        typer.Option(
+            "--input-format", help="text, json or jsonl [default: from the input suffix]."
+        ),
+    ] = None,
+    whole_file: Annotated[
+        bool,
+        typer.Option("--whole-file", help="Raw text: the whole input is one document."),
+    ] = False,
+    given_entities: Annotated[
+        bool,
+        typer.Option(
+            "--given-entities",
+            help="Relation-only mode: keep the entities of the JSON/JSONL input and predict "
+            "only the relations between them.",
+        ),
+    ] = False,
+    entity_threshold: Annotated[
+        float | None,
+        typer.Option(
+            "--entity-threshold",
+            min=0.0,
+            max=1.0,
+            help="Entity threshold for this run (models with a binary entity head).",
+        ),
+    ] = None,
+    relation_threshold: Annotated[
+        float | None,
+        typer.Option(
+            "--relation-threshold", min=0.0, max=1.0, help="Relation threshold for this run."
+        ),
+    ] = None,
     batch_size: Annotated[
-        int, typer.Option("--batch-size", min=1, help="Documents per batch.")
+        int, typer.Option("--batch-size", min=1, help="Sentences per forward pass.")
     ] = 32,
     device: Annotated[
         str | None,
@@ -85,13 +130,40 @@ def predict_command(
     ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:
-    """Predict entities and relations (with scores) for tokenised documents."""
+    """Predict entities and relations (with scores) for raw text or tokenised documents."""
     from spertmt.inference import predict_file
 
-    count = predict_file(
-        model, input_path, output, batch_size=batch_size, device=device, progress=not quiet
+    summary = predict_file(
+        model,
+        input_path,
+        output,
+        input_format=input_format,
+        output_format=output_format,
+        whole_file=whole_file,
+        given_entities=given_entities,
+        entity_threshold=entity_threshold,
+        relation_threshold=relation_threshold,
+        batch_size=batch_size,
+        device=device,
+        progress=not quiet,
     )
-    typer.echo(f"wrote {count} documents to {output}")
+    # The report goes to standard error, so that standard output holds only predictions.
+    where = "standard output" if summary.output is None else str(summary.output)
+    skipped = (
+        f"; skipped {_count(summary.blank_lines, 'blank line')}" if summary.blank_lines else ""
+    )
+    typer.echo(
+        f"wrote {_count(summary.documents, 'document')} ({_count(summary.entities, 'entity')}, "
+        f"{_count(summary.relations, 'relation')}) as {summary.output_format} to {where}{skipped}",
+        err=True,
+    )
+
+
+def _count(number: int, noun: str) -> str:
+    if number == 1:
+        return f"1 {noun}"
+    plural = noun[:-1] + "ies" if noun.endswith("y") else noun + "s"
+    return f"{number} {plural}"
 
 
 def register(app: typer.Typer) -> None:

@@ -60,6 +60,7 @@ __all__ = [
     "ReadReport",
     "RemovedDuplicate",
     "SkippedDocument",
+    "documents_to_text",
     "read_documents",
     "read_types",
     "write_documents",
@@ -805,13 +806,38 @@ def write_documents(
             code="E115",
             file=path,
         )
-    lines = [json.dumps(doc.to_dict(), ensure_ascii=False) for doc in docs]
-    if fmt == "jsonl":
-        text = "".join(line + "\n" for line in lines)
-    else:
-        text = "[\n" + ",\n".join(lines) + "\n]\n" if lines else "[]\n"
-    write_text_atomic(path, text)
-    return len(lines)
+    docs = list(docs)
+    write_text_atomic(path, documents_to_text(docs, fmt))
+    return len(docs)
+
+
+def documents_to_text(docs: Iterable[Document], format: DataFormat) -> str:
+    """Serialise documents as SpERT JSON (one document per line in the list) or JSON Lines.
+
+    Args:
+        docs: The documents.
+        format: ``"json"`` or ``"jsonl"``.
+
+    Returns:
+        The text, ending with a line break.
+
+    Example:
+        >>> from spertmt.schema import Document
+        >>> print(documents_to_text([Document(("Hi",))], "jsonl"), end="")
+        {"tokens": ["Hi"], "entities": [], "relations": []}
+
+    """
+    # U+2028/U+2029 are valid inside JSON strings but are line breaks to str.splitlines() and
+    # to many line-based tools; escaped, every document stays on exactly one line.
+    lines = [
+        json.dumps(doc.to_dict(), ensure_ascii=False)
+        .replace("\u2028", "\\u2028")
+        .replace("\u2029", "\\u2029")
+        for doc in docs
+    ]
+    if format == "jsonl":
+        return "".join(line + "\n" for line in lines)
+    return "[\n" + ",\n".join(lines) + "\n]\n" if lines else "[]\n"
 
 
 def write_text_atomic(path: str | Path, text: str) -> None:
