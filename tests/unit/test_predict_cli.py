@@ -99,6 +99,16 @@ def test_output_format_follows_the_suffix_or_the_option(checkpoint, tmp_path, na
         assert len(json.loads(text)) == 2
 
 
+def test_html_output_is_one_self_contained_page(checkpoint, tmp_path):
+    (tmp_path / "in.txt").write_text("John Smith lives in <Paris> & Rome.\n")
+    assert predict(checkpoint, tmp_path / "in.txt", "-o", tmp_path / "view.html") == 0
+    page = (tmp_path / "view.html").read_text(encoding="utf-8")
+    assert page.lstrip().lower().startswith("<!doctype html")
+    assert "&lt;" in page and "&amp;" in page and "<Paris" not in page
+    assert "Peop" in page and "Loc" in page
+    assert "http://" not in page and "https://" not in page and "<script" not in page.lower()
+
+
 def test_json_input_keeps_orig_ids_and_ignores_gold_annotations(checkpoint, api, tmp_path):
     docs = [
         {"tokens": ["Ann", "lives", "in", "Rome"], "orig_id": "a", "entities": [], "relations": []},
