@@ -21,12 +21,20 @@ if [[ $what == all || $what == spertmt ]]; then
   run configs/spertmt.toml --variant spertmt --seeds 1 2 3 "${TUNE[@]}"
 fi
 if [[ $what == all || $what == ablations ]]; then
-  run configs/spertmt.toml --variant spertmt-no-AC --seeds 1 2 \
-    --set model.entity_binary_head=false --set model.relation_binary_head=false \
-    --tune-grid model.iou_threshold=0.0,0.3,0.5
-  run configs/spertmt.toml --variant spertmt-no-B --seeds 1 2 --set model.iou_mode=off "${TUNE[@]}"
-  run configs/spertmt.toml --variant spertmt-no-D --seeds 1 2 --set model.entity_logits_in_pair=false "${TUNE[@]}"
-  run configs/spertmt.toml --variant spertmt-B2 --seeds 1 2 --set model.iou_mode=soft_label "${TUNE[@]}"
-  run configs/spertmt.toml --variant spertmt-B3 --seeds 1 2 --set model.iou_mode=weight "${TUNE[@]}"
-  run configs/spertmt.toml --variant spertmt-no-shape --seeds 1 2 --set model.word_shape=false "${TUNE[@]}"
+  # Seed-major: every variant gets seed 1 before any gets seed 2, so a partial plan still
+  # covers every component.
+  for seed in 1 2; do
+    run configs/spertmt.toml --variant spertmt-no-AC --seeds $seed \
+      --set model.entity_binary_head=false --set model.relation_binary_head=false \
+      --tune-grid model.iou_threshold=0.0,0.3,0.5
+    run configs/spertmt.toml --variant spertmt-no-B --seeds $seed --set model.iou_mode=off "${TUNE[@]}"
+    run configs/spertmt.toml --variant spertmt-no-D --seeds $seed \
+      --set model.entity_logits_in_pair=false "${TUNE[@]}"
+    run configs/spertmt.toml --variant spertmt-B2 --seeds $seed --set model.iou_mode=soft_label \
+      "${TUNE[@]}"
+    run configs/spertmt.toml --variant spertmt-B3 --seeds $seed --set model.iou_mode=weight \
+      "${TUNE[@]}"
+    run configs/spertmt.toml --variant spertmt-no-shape --seeds $seed \
+      --set model.word_shape=false "${TUNE[@]}"
+  done
 fi
