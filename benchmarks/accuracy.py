@@ -166,7 +166,11 @@ def run_one(
         "versions": _versions(),
         "git_commit": commit,
         # a reused run was trained by the code of the earlier record, if there is one
-        "train_git_commit": previous.get("git_commit", "unknown") if reused else commit,
+        "train_git_commit": (
+            previous.get("train_git_commit", previous.get("git_commit", "unknown"))
+            if reused
+            else commit
+        ),
         "finished": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
     RESULTS.mkdir(parents=True, exist_ok=True)
