@@ -25,11 +25,12 @@ app = typer.Typer(
 
 
 def _register_commands() -> None:
-    from spertmt.cli import data_commands, evaluate_command, model_commands
+    from spertmt.cli import data_commands, evaluate_command, model_commands, serve_command
 
     data_commands.register(app)
     evaluate_command.register(app)
     model_commands.register(app)
+    serve_command.register(app)
 
 
 _register_commands()

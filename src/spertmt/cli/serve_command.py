@@ -1,0 +1,81 @@
+"""``spertmt serve``: parse options, call :func:`spertmt.serve.serve`."""
+
+from __future__ import annotations
+
+from enum import Enum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from spertmt.serve import DEFAULT_BATCH_SIZE, DEFAULT_MAX_CHARS, DEFAULT_MAX_TEXTS
+
+
+class LogLevel(str, Enum):
+    """uvicorn's log levels."""
+
+    critical = "critical"
+    error = "error"
+    warning = "warning"
+    info = "info"
+    debug = "debug"
+
+
+def serve_command(
+    model: Annotated[Path, typer.Option("--model", "-m", help="Checkpoint folder.")],
+    host: Annotated[
+        str,
+        typer.Option(
+            "--host", help="Interface to listen on; 0.0.0.0 accepts clients from the network."
+        ),
+    ] = "127.0.0.1",
+    port: Annotated[
+        int, typer.Option("--port", min=0, max=65535, help="TCP port (0: any free port).")
+    ] = 8000,
+    device: Annotated[
+        str | None,
+        typer.Option("--device", help="cpu, cuda or cuda:N (default: CUDA when available)."),
+    ] = None,
+    max_texts: Annotated[
+        int,
+        typer.Option("--max-texts", min=1, help="Most texts per request; more get HTTP 413."),
+    ] = DEFAULT_MAX_TEXTS,
+    max_chars: Annotated[
+        int,
+        typer.Option("--max-chars", min=1, help="Most characters per text; longer get HTTP 413."),
+    ] = DEFAULT_MAX_CHARS,
+    batch_size: Annotated[
+        int,
+        typer.Option(
+            "--batch-size", min=1, help="Sentences per forward pass (and most a request may ask)."
+        ),
+    ] = DEFAULT_BATCH_SIZE,
+    log_level: Annotated[
+        LogLevel,
+        typer.Option(
+            "--log-level",
+            help="Server log level (info logs every request).",
+        ),
+    ] = LogLevel.info,
+) -> None:
+    r"""Serve a model over HTTP: POST /predict, GET /health, GET /info; docs at /docs.
+
+    Needs the optional packages: pip install 'spertmt\[serve]'.
+    """
+    from spertmt.serve import serve
+
+    serve(
+        model,
+        host=host,
+        port=port,
+        device=device,
+        max_texts=max_texts,
+        max_chars=max_chars,
+        batch_size=batch_size,
+        log_level=log_level.value,
+    )
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``serve`` to ``app``."""
+    app.command("serve")(serve_command)
