@@ -693,6 +693,15 @@ def _check_tokens(tokens: Sequence[Any], index: int) -> tuple[str, ...]:
                 "must hold only str",
                 code="E502",
             )
+        try:
+            token.encode("utf-8")
+        except UnicodeEncodeError as error:
+            raise InputError(
+                f"input {index}, token {position} holds the lone surrogate "
+                f"U+{ord(token[error.start]):04X}, which is not valid Unicode; fix the "
+                "encoding of the tokens first",
+                code="E507",
+            ) from None
     return tuple(tokens)
 
 

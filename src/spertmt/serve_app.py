@@ -20,7 +20,6 @@ Errors are answered with one JSON shape, ``{"error": {"code": ..., "message": ..
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -47,7 +46,6 @@ __all__ = [
 _LIMIT_STATUS = {"E521": 413, "E522": 413}
 """HTTP status of the error codes that are not ``422``."""
 _MAX_LISTED_PROBLEMS = 5
-_SURROGATE = re.compile("[\ud800-\udfff]")
 _EXAMPLE_TEXT = "John Smith lives in Paris. He works for Acme Corp."
 
 
@@ -397,7 +395,7 @@ def _checked_inputs(request: PredictRequest, limits: Limits) -> list[Any]:
 
     Raises:
         InputError: ``E521``/``E522`` over a size limit, ``E523`` for a batch size above the
-            server's, ``E507`` for a token holding a lone surrogate.
+            server's.
 
     """
     inputs: Sequence[Any]
@@ -428,18 +426,6 @@ def _checked_inputs(request: PredictRequest, limits: Limits) -> list[Any]:
             "(--batch-size); ask for fewer or leave it unset",
             code="E523",
         )
-    if request.tokens is not None:
-        # The tokenizer fails with a TypeError on these; say what is wrong instead.
-        for index, words in enumerate(request.tokens):
-            for position, word in enumerate(words):
-                found = _SURROGATE.search(word)
-                if found:
-                    raise InputError(
-                        f"tokens[{index}][{position}] holds the lone surrogate "
-                        f"U+{ord(found.group()):04X}, which is not valid Unicode; encode the "
-                        "text as valid UTF-8",
-                        code="E507",
-                    )
     return list(inputs)
 
 

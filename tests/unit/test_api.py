@@ -429,6 +429,7 @@ def test_pipe_of_an_infinite_stream_is_usable(api):
         (["fine", {"tokens": ["a"]}], r"\[E501\] input 1 is a dict"),
         ([["a", "b"], ["c", 7]], r"\[E502\] input 1, token 1 is a int"),
         (["ok", "bad \udcff"], r"\[E507\] input 1 holds the lone surrogate U\+DCFF"),
+        ([["ok"], ["b\ud800d"]], r"\[E507\] input 1, token 0 holds the lone surrogate U\+D800"),
     ],
 )
 def test_bad_inputs_name_their_index(api, inputs, pattern):

@@ -230,7 +230,7 @@ def test_lone_surrogates_are_422(client):
     response = client.post(
         "/predict", content=content, headers={"content-type": "application/json"}
     )
-    assert_error(response, 422, "E507", "tokens[1][1]", "U+DFFF")
+    assert_error(response, 422, "E507", "input 1, token 1", "U+DFFF")
 
 
 def test_input_error_of_predict_is_422_with_its_code(tiny_bert_dir):

@@ -22,7 +22,7 @@ def train_command(
     ] = None,
     output: Annotated[
         Path | None,
-        typer.Option("--output", "-o", help="Run folder [default: runs/<config>-<timestamp>]."),
+        typer.Option("--output", "-o", help="Run folder (default: runs/<config>-<timestamp>)."),
     ] = None,
     overrides: Annotated[
         list[str] | None,
@@ -78,20 +78,20 @@ def predict_command(
     model: Annotated[Path, typer.Option("--model", "-m", help="Checkpoint folder.")],
     output: Annotated[
         Path | None,
-        typer.Option("--output", "-o", help="Output file [default: standard output, as JSON]."),
+        typer.Option("--output", "-o", help="Output file (default: standard output, as JSON)."),
     ] = None,
     output_format: Annotated[
         str | None,
         typer.Option(
             "--format",
             "-f",
-            help="json, jsonl or html [default: from the output suffix, else json].",
+            help="json, jsonl or html (default: from the output suffix, else json).",
         ),
     ] = None,
     input_format: Annotated[
         str | None,
         typer.Option(
-            "--input-format", help="text, json or jsonl [default: from the input suffix]."
+            "--input-format", help="text, json or jsonl (default: from the input suffix)."
         ),
     ] = None,
     whole_file: Annotated[
@@ -126,7 +126,7 @@ def predict_command(
     ] = 32,
     device: Annotated[
         str | None,
-        typer.Option("--device", help="cpu, cuda or cuda:N [default: CUDA when available]."),
+        typer.Option("--device", help="cpu, cuda or cuda:N (default: CUDA when available)."),
     ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:
