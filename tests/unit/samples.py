@@ -26,7 +26,7 @@ def build_model(tiny_bert_dir, **config):
     return model, load_tokenizer(str(tiny_bert_dir))
 
 
-def save_eager_checkpoint(tiny_bert_dir, path: Path) -> Path:
+def save_eager_checkpoint(tiny_bert_dir, path: Path, **config) -> Path:
     """Save a tiny checkpoint that predicts entities everywhere.
 
     The binary entity head and the IoU head are biased to keep every span and the first
@@ -34,7 +34,9 @@ def save_eager_checkpoint(tiny_bert_dir, path: Path) -> Path:
     """
     from spertmt.checkpoint import save_checkpoint
 
-    model, tokenizer = build_model(tiny_bert_dir, entity_binary_head=True, iou_mode="head")
+    model, tokenizer = build_model(
+        tiny_bert_dir, entity_binary_head=True, iou_mode="head", **config
+    )
     with torch.no_grad():
         model.entity_binary.bias.fill_(5.0)
         model.iou_head.bias.fill_(5.0)

@@ -246,6 +246,23 @@ def test_a_100k_character_text(api):
     assert {(r.head, r.tail) for r in related.relations} == {(0, 1), (1, 0)}
 
 
+def test_a_document_longer_than_the_window_finds_each_span_once(tiny_bert_dir, tmp_path):
+    # Windows of 16 pieces over an 80-word document: many window borders. The eager model
+    # keeps every candidate span, so each one, borders included, must come out exactly once.
+    path = save_eager_checkpoint(tiny_bert_dir, tmp_path / "model", max_length=16)
+    model = SpertMT.from_pretrained(path, device="cpu")
+    words = ("John Smith lives in Paris near Lyon , 東京 😀 !".split() * 8)[:80]
+    pieces = model.tokenizer(words, is_split_into_words=True)["input_ids"]
+    assert len(pieces) > 5 * 16
+    doc = model.predict([words], relation_threshold=1.0)[0]
+    spans = [(e.start, e.end) for e in doc.entities]
+    width = model.config.max_span_width
+    expected = {(s, s + w) for s in range(len(words)) for w in range(1, width + 1)}
+    assert len(spans) == len(set(spans)) and set(spans) == {
+        span for span in expected if span[1] <= len(words)
+    }
+
+
 # --------------------------------------------------------------------------- thresholds
 def test_thresholds_apply_to_one_call_only(api):
     original = api.config
