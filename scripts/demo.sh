@@ -44,7 +44,7 @@ print("both modes agree: relation strict F1 (micro) = %.2f, entity F1 (micro) = 
       % (a["relation_strict"]["micro"]["f1"], a["entity"]["micro"]["f1"]))
 PY
 
-step "5/5 Predict new sentences: spertmt predict"
+step "5/5 Predict new sentences (tokenised, then raw text to HTML): spertmt predict"
 "$BIN/spertmt" predict --model "$OUT/model" examples/sentences.json -o "$OUT/examples_predictions.json"
 "$BIN/python" - "$OUT/examples_predictions.json" <<'PY'
 import json, sys
@@ -59,5 +59,7 @@ for doc in json.load(open(sys.argv[1])):
         print(f"  relation {r['type']}: {' '.join(tokens[h['start']:h['end']])!r} -> "
               f"{' '.join(tokens[t['start']:t['end']])!r} ({r['score']:.2f})")
 PY
+"$BIN/spertmt" predict --model "$OUT/model" examples/news.txt -o "$OUT/news.html"
 echo
 echo "Done. Model: $OUT/model  Scores: $OUT/test_scores.json  Run log: $OUT/metrics.jsonl"
+echo "Predictions on raw text, as a page for any browser: $OUT/news.html"
