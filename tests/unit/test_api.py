@@ -27,16 +27,6 @@ GOLD = [
 ]
 
 
-@pytest.fixture(scope="module")
-def checkpoint(tiny_bert_dir, tmp_path_factory):
-    return save_eager_checkpoint(tiny_bert_dir, tmp_path_factory.mktemp("api") / "model")
-
-
-@pytest.fixture(scope="module")
-def api(checkpoint):
-    return SpertMT.from_pretrained(checkpoint, device="cpu")
-
-
 def scored(doc):
     return (
         doc.tokens,
@@ -83,28 +73,30 @@ def test_package_root_exports_spertmt_lazily():
         spertmt.nothing  # noqa: B018
 
 
-def test_properties_and_repr(api, checkpoint):
-    assert api.types == TYPES
-    assert api.config.entity_binary_head and api.config.max_span_width == 4
-    assert api.device == torch.device("cpu")
-    assert api.metadata.path == checkpoint and api.metadata.training == {"seed": 7}
-    assert "Peop" in repr(api) and "device='cpu'" in repr(api)
+def test_properties_and_repr(eager_api, eager_checkpoint):
+    assert eager_api.types == TYPES
+    assert eager_api.config.entity_binary_head and eager_api.config.max_span_width == 4
+    assert eager_api.device == torch.device("cpu")
+    assert eager_api.metadata.path == eager_checkpoint and eager_api.metadata.training == {
+        "seed": 7
+    }
+    assert "Peop" in repr(eager_api) and "device='cpu'" in repr(eager_api)
 
 
 # --------------------------------------------------------------------------- input kinds
-def test_one_item_gives_a_document_and_a_list_gives_a_list(api):
-    one = api.predict("John lives in Paris.")
+def test_one_item_gives_a_document_and_a_list_gives_a_list(eager_api):
+    one = eager_api.predict("John lives in Paris.")
     assert isinstance(one, Document)
-    many = api.predict(["John lives in Paris."])
+    many = eager_api.predict(["John lives in Paris."])
     assert isinstance(many, list) and len(many) == 1
     assert scored(many[0]) == scored(one)
-    assert api.predict([]) == []
-    doc = api.predict(Document(("Ann", "met", "Bob")))
+    assert eager_api.predict([]) == []
+    doc = eager_api.predict(Document(("Ann", "met", "Bob")))
     assert isinstance(doc, Document) and doc.tokens == ("Ann", "met", "Bob")
-    assert api.predict((["Ann", "met", "Bob"],))[0] == doc
+    assert eager_api.predict((["Ann", "met", "Bob"],))[0] == doc
 
 
-def test_mixed_inputs_keep_their_order_and_match_single_calls(api):
+def test_mixed_inputs_keep_their_order_and_match_single_calls(eager_api):
     inputs = [
         "Ann met Bob in Rome. They left.",
         ["John", "lives", "in", "Paris"],
@@ -113,33 +105,37 @@ def test_mixed_inputs_keep_their_order_and_match_single_calls(api):
         "",
         "Short.",
     ]
-    results = api.predict(inputs, batch_size=2)
+    results = eager_api.predict(inputs, batch_size=2)
     assert len(results) == len(inputs)
     for item, result in zip(inputs, results, strict=True):
-        alone = api.predict(item) if isinstance(item, (str, Document)) else api.predict([item])[0]
+        alone = (
+            eager_api.predict(item)
+            if isinstance(item, (str, Document))
+            else eager_api.predict([item])[0]
+        )
         assert same(result, alone)
     assert results[2].orig_id == 42
     assert results[1].tokens == ("John", "lives", "in", "Paris") and results[1].text is None
     assert all(e.char_start is None for e in results[1].entities)
-    reversed_results = api.predict(inputs[::-1], batch_size=3)
+    reversed_results = eager_api.predict(inputs[::-1], batch_size=3)
     assert all(map(same, reversed_results, results[::-1]))
 
 
 @pytest.mark.parametrize("blank", ["", " ", "\n\t  \r\n", "\u3000"])
-def test_empty_and_whitespace_text_give_an_empty_document(api, blank):
-    results = api.predict(["Ann met Bob.", blank, "Bob met Ann."])
+def test_empty_and_whitespace_text_give_an_empty_document(eager_api, blank):
+    results = eager_api.predict(["Ann met Bob.", blank, "Bob met Ann."])
     assert len(results) == 3
     empty = results[1]
     assert empty.tokens == () and empty.entities == () and empty.relations == ()
     assert empty.text == blank and empty.token_offsets == ()
     assert results[0].entities and results[2].entities
-    assert api.predict(blank).tokens == ()
-    assert api.predict([[]])[0].tokens == ()
+    assert eager_api.predict(blank).tokens == ()
+    assert eager_api.predict([[]])[0].tokens == ()
 
 
 # --------------------------------------------------------------------------- raw text
-def test_raw_text_is_one_document_with_exact_character_offsets(api):
-    doc = api.predict(TEXT)
+def test_raw_text_is_one_document_with_exact_character_offsets(eager_api):
+    doc = eager_api.predict(TEXT)
     sentences = tokenize_text(TEXT)
     assert len(sentences) == 3
     assert doc.text == TEXT
@@ -149,10 +145,10 @@ def test_raw_text_is_one_document_with_exact_character_offsets(api):
     assert {e.text for e in doc.entities} >= {"John Smith", "東京 😀", "is\x07", "مرحبا"}
 
 
-def test_raw_text_merges_the_per_sentence_predictions(api):
+def test_raw_text_merges_the_per_sentence_predictions(eager_api):
     sentences = tokenize_text(TEXT)
-    per_sentence = api.predict([list(s.tokens) for s in sentences])
-    merged = api.predict(TEXT)
+    per_sentence = eager_api.predict([list(s.tokens) for s in sentences])
+    merged = eager_api.predict(TEXT)
     entities, relations, word_base = [], [], 0
     for sentence, predicted in zip(sentences, per_sentence, strict=True):
         first = len(entities)
@@ -200,15 +196,15 @@ def test_merge_shifts_spans_and_relations_of_later_sentences():
     assert doc.text is text and doc.token_offsets == plan.token_offsets
 
 
-def test_document_with_text_and_offsets_gets_character_offsets(api):
+def test_document_with_text_and_offsets_gets_character_offsets(eager_api):
     text = "  Ann   met Bob"
     doc = Document(("Ann", "met", "Bob"), text=text, token_offsets=((2, 5), (8, 11), (12, 15)))
-    result = api.predict(doc)
+    result = eager_api.predict(doc)
     assert result.entities
     assert_char_offsets(result)
     bad = dataclasses.replace(doc, token_offsets=((2, 5),))
     with pytest.raises(InputError, match=r"\[E506\] input 0: the Document has 1 token_offsets"):
-        api.predict(bad)
+        eager_api.predict(bad)
 
 
 @pytest.mark.parametrize(
@@ -220,19 +216,19 @@ def test_document_with_text_and_offsets_gets_character_offsets(api):
         "ذهب أحمد إلى القاهرة. وعاد إلى دبي.",
     ],
 )
-def test_control_characters_emoji_and_other_scripts(api, text):
-    doc = api.predict(text)
+def test_control_characters_emoji_and_other_scripts(eager_api, text):
+    doc = eager_api.predict(text)
     assert doc.tokens and doc.entities
     assert_char_offsets(doc)
 
 
-def test_a_100k_character_text(api):
+def test_a_100k_character_text(eager_api):
     unit = "John Smith lives in Paris near Lyon, 東京 😀! "
     text = (unit * (100_000 // len(unit) + 1))[:100_000]
     # entity_threshold=1.0 keeps the tiny model from turning all ~60,000 spans into entities
     # (and ~3 million pairs); the whole text still goes through tokenisation, the encoder,
     # span scoring and the merge.
-    doc = api.predict(text, entity_threshold=1.0, batch_size=256)
+    doc = eager_api.predict(text, entity_threshold=1.0, batch_size=256)
     assert doc.text is text
     assert doc.tokens == tuple(t for s in tokenize_text(text) for t in s.tokens)
     assert doc.entities == ()
@@ -240,7 +236,7 @@ def test_a_100k_character_text(api):
     # Relation-only mode over known entities far apart in the same long text.
     last = len(doc.tokens) - 1
     given = [Entity("Peop", 0, 2), Entity("Loc", 4, 5), Entity("Loc", last - 1, last)]
-    related = api.predict(text, entities=given, relation_threshold=0.0, batch_size=256)
+    related = eager_api.predict(text, entities=given, relation_threshold=0.0, batch_size=256)
     assert_char_offsets(related)
     assert [e.text for e in related.entities] == ["John Smith", "Paris", doc.tokens[last - 1]]
     assert {(r.head, r.tail) for r in related.relations} == {(0, 1), (1, 0)}
@@ -264,26 +260,26 @@ def test_a_document_longer_than_the_window_finds_each_span_once(tiny_bert_dir, t
 
 
 # --------------------------------------------------------------------------- thresholds
-def test_thresholds_apply_to_one_call_only(api):
-    original = api.config
-    before = api.predict(TEXT)
+def test_thresholds_apply_to_one_call_only(eager_api):
+    original = eager_api.config
+    before = eager_api.predict(TEXT)
     assert before.relations
-    assert api.predict(TEXT, relation_threshold=1.0).relations == ()
-    assert api.predict(TEXT, entity_threshold=1.0).entities == ()
-    fewer = api.predict(TEXT, relation_threshold=0.5)
+    assert eager_api.predict(TEXT, relation_threshold=1.0).relations == ()
+    assert eager_api.predict(TEXT, entity_threshold=1.0).entities == ()
+    fewer = eager_api.predict(TEXT, relation_threshold=0.5)
     assert 0 < len(fewer.relations) < len(before.relations)
     assert all(r.score >= 0.5 for r in fewer.relations)
-    assert api.config is original
-    assert scored(api.predict(TEXT)) == scored(before)
-    streamed = list(api.pipe([TEXT, TEXT], relation_threshold=1.0))
+    assert eager_api.config is original
+    assert scored(eager_api.predict(TEXT)) == scored(before)
+    streamed = list(eager_api.pipe([TEXT, TEXT], relation_threshold=1.0))
     assert all(d.relations == () for d in streamed)
-    assert scored(api.predict(TEXT)) == scored(before)
+    assert scored(eager_api.predict(TEXT)) == scored(before)
 
 
-def test_thresholds_are_restored_when_prediction_fails(api, monkeypatch):
+def test_thresholds_are_restored_when_prediction_fails(eager_api, monkeypatch):
     import spertmt.api as api_module
 
-    original = api.config
+    original = eager_api.config
     seen = []
 
     def failing(model, *args, **kwargs):
@@ -292,16 +288,16 @@ def test_thresholds_are_restored_when_prediction_fails(api, monkeypatch):
 
     monkeypatch.setattr(api_module, "predict_documents", failing)
     with pytest.raises(RuntimeError, match="boom"):
-        api.predict("Ann met Bob.", relation_threshold=0.9, entity_threshold=0.2)
+        eager_api.predict("Ann met Bob.", relation_threshold=0.9, entity_threshold=0.2)
     assert seen == [0.9]
-    assert api.config is original and api.model.config is original
+    assert eager_api.config is original and eager_api.model.config is original
 
 
-def test_a_paused_stream_does_not_hold_its_thresholds(api):
-    stream = api.pipe(["Ann met Bob."] * 3, batch_size=1, relation_threshold=1.0)
+def test_a_paused_stream_does_not_hold_its_thresholds(eager_api):
+    stream = eager_api.pipe(["Ann met Bob."] * 3, batch_size=1, relation_threshold=1.0)
     assert next(stream).relations == ()
-    assert api.config.relation_threshold == 0.4
-    assert api.predict("Ann met Bob.").relations  # in another "thread" of work, meanwhile
+    assert eager_api.config.relation_threshold == 0.4
+    assert eager_api.predict("Ann met Bob.").relations  # in another "thread" of work, meanwhile
     assert [d.relations for d in stream] == [(), ()]
 
 
@@ -314,14 +310,14 @@ def test_entity_threshold_on_a_model_without_a_binary_entity_head(tiny_bert_dir)
     assert isinstance(baseline.predict("Ann met Bob.", relation_threshold=0.5), Document)
 
 
-def test_concurrent_calls_with_different_thresholds(api):
-    expected_none = api.predict(TEXT, relation_threshold=1.0)
-    expected_all = api.predict(TEXT, relation_threshold=0.0)
+def test_concurrent_calls_with_different_thresholds(eager_api):
+    expected_none = eager_api.predict(TEXT, relation_threshold=1.0)
+    expected_all = eager_api.predict(TEXT, relation_threshold=0.0)
     failures = []
 
     def work(threshold, expected):
         for _ in range(3):
-            if scored(api.predict(TEXT, relation_threshold=threshold)) != scored(expected):
+            if scored(eager_api.predict(TEXT, relation_threshold=threshold)) != scored(expected):
                 failures.append(threshold)
 
     threads = [
@@ -336,35 +332,35 @@ def test_concurrent_calls_with_different_thresholds(api):
 
 
 # --------------------------------------------------------------------------- inputs untouched
-def test_inputs_are_not_mutated(api):
+def test_inputs_are_not_mutated(eager_api):
     tokens = ["John", "lives", "in", "Paris"]
     inputs = [TEXT, tokens, GOLD[0], ("Ann", "met", "Bob")]
     given = [[Entity("Peop", 0, 2)], [Entity("Peop", 0, 1), Entity("Loc", 3, 4)], [], []]
     snapshot = copy.deepcopy((inputs, given))
-    api.predict(inputs)
-    api.predict(inputs, entities=given)
-    list(api.pipe(iter(inputs)))
+    eager_api.predict(inputs)
+    eager_api.predict(inputs, entities=given)
+    list(eager_api.pipe(iter(inputs)))
     assert (inputs, given) == snapshot
     assert inputs[1] is tokens and inputs[2] is GOLD[0]
 
 
 # --------------------------------------------------------------------------- relation-only mode
-def test_relation_only_mode_keeps_the_given_entities(api):
+def test_relation_only_mode_keeps_the_given_entities(eager_api):
     tokens = ["John", "Smith", "lives", "in", "Paris", "near", "Lyon"]
     given = [Entity("Loc", 6, 7), Entity("Peop", 0, 2), Entity("Loc", 4, 5, score=0.5)]
-    result = api.predict([tokens], entities=[given], relation_threshold=0.0)[0]
+    result = eager_api.predict([tokens], entities=[given], relation_threshold=0.0)[0]
     assert result.entities == tuple(given)
     # The same relations as predict_documents in relation-only mode, indexed in given order.
     ordered = sorted(given, key=lambda e: (e.start, e.end))
     (direct,) = predict_documents(
-        api.model,
-        api.tokenizer,
+        eager_api.model,
+        eager_api.tokenizer,
         [Document(tuple(tokens), tuple(ordered))],
         given_entities=True,
     )
     assert direct.entities == tuple(ordered)
     # predict_documents used the model's own threshold (0.4); compare that call too.
-    result = api.predict([tokens], entities=[given])[0]
+    result = eager_api.predict([tokens], entities=[given])[0]
     remap = [given.index(e) for e in ordered]
     expected = sorted(
         ((r.type, remap[r.head], remap[r.tail], r.score) for r in direct.relations),
@@ -373,10 +369,10 @@ def test_relation_only_mode_keeps_the_given_entities(api):
     assert [(r.type, r.head, r.tail, r.score) for r in result.relations] == expected
 
 
-def test_relation_only_mode_on_raw_text(api):
+def test_relation_only_mode_on_raw_text(eager_api):
     text = "John Smith lives in Paris. Anna likes Rome."
     given = [Entity("Loc", 4, 5), Entity("Peop", 0, 2), Entity("Peop", 6, 7), Entity("Loc", 8, 9)]
-    doc = api.predict(text, entities=given, relation_threshold=0.0)
+    doc = eager_api.predict(text, entities=given, relation_threshold=0.0)
     assert [e.text for e in doc.entities] == ["Paris", "John Smith", "Anna", "Rome"]
     assert_char_offsets(doc)
     pairs = {(r.head, r.tail) for r in doc.relations}
@@ -384,28 +380,28 @@ def test_relation_only_mode_on_raw_text(api):
     assert pairs == {(0, 1), (1, 0), (2, 3), (3, 2)}
     # An entity across the sentence boundary joins the two sentences.
     crossing = [*given, Entity("Loc", 4, 7)]
-    joined = api.predict(text, entities=crossing, relation_threshold=0.0)
+    joined = eager_api.predict(text, entities=crossing, relation_threshold=0.0)
     assert (0, 2) in {(r.head, r.tail) for r in joined.relations}
     assert joined.entities[4].text == "Paris. Anna"
 
 
-def test_relation_only_shape_errors(api):
+def test_relation_only_shape_errors(eager_api):
     with pytest.raises(InputError, match=r"\[E503\] entities must hold one list .* 2 inputs"):
-        api.predict(["a b", "c d"], entities=[[Entity("Peop", 0, 1)]])
+        eager_api.predict(["a b", "c d"], entities=[[Entity("Peop", 0, 1)]])
     with pytest.raises(InputError, match=r"\[E503\] entities holds lists, but there is one"):
-        api.predict("a b", entities=[[Entity("Peop", 0, 1)]])
+        eager_api.predict("a b", entities=[[Entity("Peop", 0, 1)]])
     with pytest.raises(InputError, match=r"\[E503\] input 1: entities\[1\] is a dict"):
-        api.predict(["a b", "c d"], entities=[[], {"type": "Peop"}])
+        eager_api.predict(["a b", "c d"], entities=[[], {"type": "Peop"}])
     with pytest.raises(InputError, match=r"\[E504\] input 1, entities\[0\] has span \(1, 5\)"):
-        api.predict(["a b", "c d"], entities=[[], [Entity("Peop", 1, 5)]])
+        eager_api.predict(["a b", "c d"], entities=[[], [Entity("Peop", 1, 5)]])
     with pytest.raises(InputError, match=r"\[E504\] input 0, entities\[1\] has type 'Org'"):
-        api.predict(["a b"], entities=[[Entity("Peop", 0, 1), Entity("Org", 1, 2)]])
+        eager_api.predict(["a b"], entities=[[Entity("Peop", 0, 1), Entity("Org", 1, 2)]])
     with pytest.raises(InputError, match=r"\[E504\] input 0, entities\[0\] is a tuple"):
-        api.predict(["a b"], entities=[[("Peop", 0, 1)]])
+        eager_api.predict(["a b"], entities=[[("Peop", 0, 1)]])
 
 
 # --------------------------------------------------------------------------- pipe
-def test_pipe_equals_predict_and_reads_lazily(api):
+def test_pipe_equals_predict_and_reads_lazily(eager_api):
     items = [
         "Ann met Bob in Rome.",
         ["John", "lives", "in", "Paris"],
@@ -420,19 +416,19 @@ def test_pipe_equals_predict_and_reads_lazily(api):
             consumed.append(item)
             yield item
 
-    stream = api.pipe(source(), batch_size=2)
+    stream = eager_api.pipe(source(), batch_size=2)
     assert consumed == []  # nothing read before the first document is asked for
     first = next(stream)
     assert len(consumed) == 16  # one chunk of 8 × batch_size
     streamed = [first, *stream]
     assert len(consumed) == len(items)
     assert len(streamed) == len(items)
-    assert all(map(same, streamed, api.predict(items)))
+    assert all(map(same, streamed, eager_api.predict(items)))
 
 
-def test_pipe_of_an_infinite_stream_is_usable(api):
+def test_pipe_of_an_infinite_stream_is_usable(eager_api):
     endless = itertools.cycle(["Ann met Bob."])
-    taken = list(itertools.islice(api.pipe(endless, batch_size=1), 3))
+    taken = list(itertools.islice(eager_api.pipe(endless, batch_size=1), 3))
     assert len(taken) == 3 and all(d.tokens == ("Ann", "met", "Bob", ".") for d in taken)
 
 
@@ -449,9 +445,9 @@ def test_pipe_of_an_infinite_stream_is_usable(api):
         ([["ok"], ["b\ud800d"]], r"\[E507\] input 1, token 0 holds the lone surrogate U\+D800"),
     ],
 )
-def test_bad_inputs_name_their_index(api, inputs, pattern):
+def test_bad_inputs_name_their_index(eager_api, inputs, pattern):
     with pytest.raises(InputError, match=pattern):
-        api.predict(inputs)
+        eager_api.predict(inputs)
 
 
 @pytest.mark.parametrize(
@@ -463,43 +459,43 @@ def test_bad_inputs_name_their_index(api, inputs, pattern):
         ({"entity_threshold": "0.5"}, r"\[E505\] entity_threshold"),
     ],
 )
-def test_bad_options(api, options, pattern):
+def test_bad_options(eager_api, options, pattern):
     with pytest.raises(InputError, match=pattern):
-        api.predict("Ann met Bob.", **options)
+        eager_api.predict("Ann met Bob.", **options)
     with pytest.raises(InputError, match=pattern):
-        api.pipe(["Ann met Bob."], **options)  # raised at once, not at the first next()
+        eager_api.pipe(["Ann met Bob."], **options)  # raised at once, not at the first next()
 
 
-def test_pipe_rejects_a_single_text_and_names_bad_items_in_the_stream(api):
+def test_pipe_rejects_a_single_text_and_names_bad_items_in_the_stream(eager_api):
     with pytest.raises(InputError, match=r"\[E501\] pipe\(\) takes an iterable .* single str"):
-        api.pipe("Ann met Bob.")
-    stream = api.pipe(["a b"] * 8 + [None], batch_size=1)  # chunks of 8 inputs
+        eager_api.pipe("Ann met Bob.")
+    stream = eager_api.pipe(["a b"] * 8 + [None], batch_size=1)  # chunks of 8 inputs
     assert len([next(stream) for _ in range(8)]) == 8
     with pytest.raises(InputError, match=r"\[E501\] input 8 is a NoneType"):
         next(stream)
 
 
 # --------------------------------------------------------------------------- save and evaluate
-def test_save_and_load_give_identical_scores(api, tmp_path):
+def test_save_and_load_give_identical_scores(eager_api, tmp_path):
     inputs = [TEXT, ["John", "lives", "in", "Paris"], GOLD[0]]
-    before = api.predict(inputs)
-    folder = api.save_pretrained(tmp_path / "copy")
+    before = eager_api.predict(inputs)
+    folder = eager_api.save_pretrained(tmp_path / "copy")
     loaded = SpertMT.from_pretrained(folder, device=torch.device("cpu"))
     assert [scored(d) for d in loaded.predict(inputs)] == [scored(d) for d in before]
-    assert loaded.config == api.config and loaded.types == api.types
+    assert loaded.config == eager_api.config and loaded.types == eager_api.types
     assert loaded.metadata.training == {"seed": 7}
 
 
-def test_evaluate_documents_and_a_file(api, tmp_path):
+def test_evaluate_documents_and_a_file(eager_api, tmp_path):
     from spertmt.data.io import write_documents
     from spertmt.metrics import evaluate_documents
 
-    report = api.evaluate(GOLD, batch_size=1)
-    predictions = predict_documents(api.model, api.tokenizer, GOLD)
+    report = eager_api.evaluate(GOLD, batch_size=1)
+    predictions = predict_documents(eager_api.model, eager_api.tokenizer, GOLD)
     assert report == evaluate_documents(GOLD, predictions, TYPES)
     path = tmp_path / "gold.json"
     write_documents(path, GOLD)
-    assert api.evaluate(path) == report
-    assert api.evaluate(str(path), no_overlap=True).no_overlap
+    assert eager_api.evaluate(path) == report
+    assert eager_api.evaluate(str(path), no_overlap=True).no_overlap
     with pytest.raises(InputError, match=r"\[E501\] input 1 is a str, not a Document"):
-        api.evaluate([GOLD[0], "text"])
+        eager_api.evaluate([GOLD[0], "text"])

@@ -14,7 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from fastapi.testclient import TestClient
-from samples import build_model, save_eager_checkpoint
+from samples import build_model
 
 from spertmt import SpertMT
 from spertmt.cli import main
@@ -30,25 +30,15 @@ TOKENS = [["Anna", "moved", "to", "Rome"], []]
 
 
 @pytest.fixture(scope="module")
-def checkpoint(tiny_bert_dir, tmp_path_factory):
-    return save_eager_checkpoint(tiny_bert_dir, tmp_path_factory.mktemp("serve") / "model")
-
-
-@pytest.fixture(scope="module")
-def model(checkpoint):
-    return SpertMT.from_pretrained(checkpoint, device="cpu")
-
-
-@pytest.fixture(scope="module")
-def client(model):
-    app = create_app(model, max_texts=MAX_TEXTS, max_chars=MAX_CHARS, batch_size=BATCH_SIZE)
+def client(eager_api):
+    app = create_app(eager_api, max_texts=MAX_TEXTS, max_chars=MAX_CHARS, batch_size=BATCH_SIZE)
     # The context manager keeps one event loop for all requests, as a real server has.
     with TestClient(app) as test_client:
         yield test_client
 
 
-def expected(model, inputs, **options):
-    return [doc.to_dict() for doc in model.predict(inputs, batch_size=BATCH_SIZE, **options)]
+def expected(eager_api, inputs, **options):
+    return [doc.to_dict() for doc in eager_api.predict(inputs, batch_size=BATCH_SIZE, **options)]
 
 
 def assert_error(response, status, code, *fragments):
@@ -68,13 +58,13 @@ def test_health(client):
     assert response.json() == {"status": "ok"}
 
 
-def test_info_describes_types_decision_rule_and_limits(client, model):
+def test_info_describes_types_decision_rule_and_limits(client, eager_api):
     response = client.get("/info")
     assert response.status_code == 200
     info = response.json()
     InfoResponse.model_validate(info)
     assert info["spertmt_version"] == "0.1.0"
-    assert info["encoder"] == model.config.encoder
+    assert info["encoder"] == eager_api.config.encoder
     assert info["device"] == "cpu"
     assert [t["name"] for t in info["entity_types"]] == ["Peop", "Loc"]
     assert info["relation_types"] == [
@@ -93,12 +83,12 @@ def test_info_describes_types_decision_rule_and_limits(client, model):
     assert info["checkpoint"]["format_version"] >= 1
 
 
-def test_predict_texts_equals_the_library(client, model):
+def test_predict_texts_equals_the_library(client, eager_api):
     response = client.post("/predict", json={"texts": TEXTS})
     assert response.status_code == 200
     body = response.json()
     PredictResponse.model_validate(body)
-    assert body["documents"] == expected(model, TEXTS)
+    assert body["documents"] == expected(eager_api, TEXTS)
     assert body["thresholds"] == {"entity": 0.5, "relation": 0.4}
     first, empty, two_sentences = body["documents"]
     assert first["text"] == TEXTS[0] and first["entities"] and first["relations"]
@@ -109,13 +99,13 @@ def test_predict_texts_equals_the_library(client, model):
     assert two_sentences["tokens"] == ["Ann", "met", "Bob", ".", "Rome", "is", "old", "."]
 
 
-def test_predict_tokens_with_options_equals_the_library(client, model):
+def test_predict_tokens_with_options_equals_the_library(client, eager_api):
     options = {"entity_threshold": 0.2, "relation_threshold": 0.55}
     response = client.post("/predict", json={"tokens": TOKENS, **options, "batch_size": 2})
     assert response.status_code == 200
     body = response.json()
     PredictResponse.model_validate(body)
-    assert body["documents"] == expected(model, TOKENS, **options)
+    assert body["documents"] == expected(eager_api, TOKENS, **options)
     assert body["thresholds"] == {"entity": 0.2, "relation": 0.55}
     assert "text" not in body["documents"][0]
     assert all("char_start" not in e for e in body["documents"][0]["entities"])
@@ -247,17 +237,17 @@ def test_input_error_of_predict_is_422_with_its_code(tiny_bert_dir):
 
 
 # --------------------------------------------------------------------------- concurrency
-def test_health_answers_while_a_prediction_runs(model, monkeypatch):
+def test_health_answers_while_a_prediction_runs(eager_api, monkeypatch):
     entered, release = threading.Event(), threading.Event()
-    original = model.predict
+    original = eager_api.predict
 
     def slow_predict(*args, **kwargs):
         entered.set()
         assert release.wait(30)
         return original(*args, **kwargs)
 
-    monkeypatch.setattr(model, "predict", slow_predict)
-    with TestClient(create_app(model)) as test_client, ThreadPoolExecutor(1) as pool:
+    monkeypatch.setattr(eager_api, "predict", slow_predict)
+    with TestClient(create_app(eager_api)) as test_client, ThreadPoolExecutor(1) as pool:
         pending = pool.submit(test_client.post, "/predict", json={"texts": ["Ann met Bob."]})
         assert entered.wait(30)
         try:
@@ -280,16 +270,16 @@ def get_within(test_client, path, *, timeout):
 
 
 # --------------------------------------------------------------------------- set-up errors
-def test_create_app_rejects_bad_limits(model):
+def test_create_app_rejects_bad_limits(eager_api):
     with pytest.raises(ConfigError, match=r"\[E206\] max_texts must be a positive integer"):
-        create_app(model, max_texts=0)
+        create_app(eager_api, max_texts=0)
     with pytest.raises(ConfigError, match=r"\[E206\] batch_size must be a positive integer"):
-        create_app(model, batch_size=0)
+        create_app(eager_api, batch_size=0)
 
 
-def test_missing_extra_is_a_one_line_error(checkpoint, monkeypatch, capsys):
+def test_missing_extra_is_a_one_line_error(eager_checkpoint, monkeypatch, capsys):
     monkeypatch.setitem(sys.modules, "uvicorn", None)  # makes `import uvicorn` fail
-    assert main(["serve", "--model", str(checkpoint)]) == 1
+    assert main(["serve", "--model", str(eager_checkpoint)]) == 1
     err = capsys.readouterr().err
     assert err.count("\n") == 1
     assert "[E220]" in err and "uvicorn is not installed" in err
@@ -316,13 +306,13 @@ def test_spertmt_and_its_cli_import_without_the_extra():
     assert out.stderr.strip().startswith("error: [E220] the HTTP server needs")
 
 
-def test_busy_port_is_a_one_line_error(checkpoint):
+def test_busy_port_is_a_one_line_error(eager_checkpoint):
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
         busy.listen()
         port = busy.getsockname()[1]
         with pytest.raises(ConfigError, match=rf"\[E221\] cannot listen on 127.0.0.1:{port}"):
-            serve(checkpoint, port=port, device="cpu")
+            serve(eager_checkpoint, port=port, device="cpu")
 
 
 # --------------------------------------------------------------------------- a real server
@@ -345,11 +335,11 @@ def _call(url, body=None, timeout=60):
         return response.status, json.loads(response.read())
 
 
-def test_real_server_answers_concurrent_requests_like_single_calls(checkpoint, tmp_path):
+def test_real_server_answers_concurrent_requests_like_single_calls(eager_checkpoint, tmp_path):
     port = _free_port()
     url = f"http://127.0.0.1:{port}"
     log = (tmp_path / "server.log").open("w+", encoding="utf-8")
-    command = [sys.executable, "-m", "spertmt", "serve", "--model", str(checkpoint)]
+    command = [sys.executable, "-m", "spertmt", "serve", "--model", str(eager_checkpoint)]
     command += ["--port", str(port), "--device", "cpu", "--max-texts", "4"]
     server = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=_env())
     try:
@@ -375,7 +365,7 @@ def test_real_server_answers_concurrent_requests_like_single_calls(checkpoint, t
         ]
         single = [_call(f"{url}/predict", body) for body in bodies]
         assert all(status == 200 for status, _ in single)
-        # The thresholds matter for this model, so mixing them up between requests would show.
+        # The thresholds matter for this eager_api, so mixing them up between requests would show.
         documents = {json.dumps(answer["documents"], sort_keys=True) for _, answer in single}
         assert len(documents) == len(bodies)
         with ThreadPoolExecutor(len(bodies) * 2) as pool:
@@ -398,7 +388,7 @@ def test_real_server_answers_concurrent_requests_like_single_calls(checkpoint, t
     # uvicorn shuts down cleanly on SIGTERM, then re-raises the signal for the parent to see.
     assert code in (0, -signal.SIGTERM), output
     assert "Application shutdown complete." in output
-    assert f"serving {checkpoint} on {url} (docs: {url}/docs)" in output
+    assert f"serving {eager_checkpoint} on {url} (docs: {url}/docs)" in output
     assert "Traceback" not in output
 
 
