@@ -108,7 +108,8 @@ class ModelConfig:
     relation_threshold: float = 0.4
     """Sigmoid threshold of a relation type at inference (SpERT: 0.4)."""
     max_pairs_per_chunk: int = 1000
-    """Pairs scored per chunk at inference, to bound memory on sentences with many entities."""
+    """Pairs (of the whole batch) scored per chunk at inference, to bound memory on sentences
+    with many entities."""
 
     lambda_entity: float = 1.0
     """λ_A: weight of the binary entity loss."""

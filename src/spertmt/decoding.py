@@ -87,6 +87,29 @@ def decide_entities(
     return EntityDecision(keep & span_mask, types, scores)
 
 
+def kept_spans(keep: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The kept span indices of each document, in span order, padded to the largest count.
+
+    Args:
+        keep: ``[B, S]`` kept spans.
+
+    Returns:
+        ``order [B, k]`` span indices and ``valid [B, k]`` (``k`` = most kept spans in a
+        document); padding entries point at some span and are not valid.
+
+    Example:
+        >>> order, valid = kept_spans(torch.tensor([[True, False, True], [False, True, False]]))
+        >>> order.tolist(), valid.tolist()
+        ([[0, 2], [1, 0]], [[True, True], [True, False]])
+    """
+    counts = keep.sum(-1)
+    k = int(counts.max()) if keep.shape[0] else 0
+    # Kept span indices first, in their original order (stable sort on "not kept").
+    order = torch.sort((~keep).to(torch.int8), dim=-1, stable=True).indices[:, :k]
+    valid = torch.arange(k, device=keep.device)[None, :] < counts[:, None]
+    return order, valid
+
+
 def entity_pairs(keep: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Every ordered pair ``(i, j)``, ``i ≠ j``, of kept spans, by index arithmetic.
 
@@ -102,12 +125,10 @@ def entity_pairs(keep: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         >>> pairs[mask].tolist()
         [[0, 2], [2, 0]]
     """
-    batch, num_spans = keep.shape
-    counts = keep.sum(-1)
-    k = int(counts.max()) if batch else 0
-    # Kept span indices first, in their original order (stable sort on "not kept").
-    order = torch.sort((~keep).to(torch.int8), dim=-1, stable=True).indices[:, :k]
-    valid = torch.arange(k, device=keep.device)[None, :] < counts[:, None]
+    batch = keep.shape[0]
+    order, valid = kept_spans(keep)
+    k = order.shape[1]
+    # Pair p = i·k + j is (order[i], order[j]): row-major over the k × k grid.
     head = order.unsqueeze(2).expand(-1, -1, k)
     tail = order.unsqueeze(1).expand(-1, k, -1)
     mask = (
@@ -182,40 +203,48 @@ def decode_documents(
     entity_names = ("none", *types.entity_names)
     relation_names = types.relation_names
     symmetric = np.array([t.symmetric for t in types.relation_types], dtype=bool)
-    keep_cpu = entity_decision.keep.cpu()
+    # One device-to-host copy per tensor for the whole batch; per document only NumPy views.
+    keep = entity_decision.keep.cpu().numpy()
+    spans_np = spans.cpu().numpy()
+    if given_entities is None:
+        types_np = entity_decision.types.cpu().numpy()
+        scores_np = entity_decision.scores.float().cpu().numpy()
+    hits = torch.nonzero(relation_keep).cpu().numpy()  # [N, 3] (doc, pair, type), row-major
+    if len(hits):
+        pairs_np = pairs.cpu().numpy()
+        hit_scores = relation_scores[relation_keep].float().cpu().numpy()  # same order as hits
+        bounds = np.searchsorted(hits[:, 0], np.arange(len(docs) + 1))
     results: list[Document] = []
     for b, doc in enumerate(docs):
-        kept = torch.nonzero(keep_cpu[b]).flatten()
-        kept_spans = spans[b, kept].cpu().numpy()
+        kept = np.flatnonzero(keep[b])
+        span_to_entity = np.full(keep.shape[1], -1, dtype=np.int64)
         if given_entities is not None:
             entities = list(given_entities[b])
-            span_to_entity = {int(s): i for i, s in enumerate(kept.tolist())}
+            span_to_entity[kept] = np.arange(len(kept))
         else:
-            kept_types = entity_decision.types[b, kept].cpu().numpy()
-            kept_scores = entity_decision.scores[b, kept].float().cpu().numpy()
-            order: list[int] = (
-                np.lexsort((kept_spans[:, 1], kept_spans[:, 0])).tolist() if len(kept) else []
-            )
+            kept_spans = spans_np[b, kept]
+            order = np.lexsort((kept_spans[:, 1], kept_spans[:, 0]))
+            kept_types = types_np[b, kept[order]].tolist()
+            kept_scores = scores_np[b, kept[order]].tolist()
             entities = [
-                Entity(
-                    entity_names[int(kept_types[i])],
-                    int(kept_spans[i, 0]),
-                    int(kept_spans[i, 1]),
-                    score=round(float(kept_scores[i]), 6),
+                Entity(entity_names[kind], start, end, score=round(score, 6))
+                for kind, (start, end), score in zip(
+                    kept_types, kept_spans[order].tolist(), kept_scores, strict=True
                 )
-                for i in order
             ]
-            span_to_entity = {int(kept[i]): rank for rank, i in enumerate(order)}
-        relations = _decode_relations(
-            b,
-            pairs,
-            relation_keep,
-            relation_scores,
-            span_to_entity,
-            entities,
-            relation_names,
-            symmetric,
-        )
+            span_to_entity[kept[order]] = np.arange(len(order))
+        relations: tuple[Relation, ...] = ()
+        if len(hits) and bounds[b] < bounds[b + 1]:
+            lo, hi = bounds[b], bounds[b + 1]
+            relations = _decode_relations(
+                pairs_np[b][hits[lo:hi, 1]],
+                hits[lo:hi, 2],
+                hit_scores[lo:hi],
+                span_to_entity,
+                entities,
+                relation_names,
+                symmetric,
+            )
         results.append(
             Document(
                 tokens=doc.tokens,
@@ -230,29 +259,48 @@ def decode_documents(
 
 
 def _decode_relations(
-    b: int,
-    pairs: torch.Tensor,
-    relation_keep: torch.Tensor,
-    relation_scores: torch.Tensor,
-    span_to_entity: dict[int, int],
+    pair_spans: np.ndarray,
+    rel_types: np.ndarray,
+    scores: np.ndarray,
+    span_to_entity: np.ndarray,
     entities: Sequence[Entity],
     relation_names: Sequence[str],
     symmetric: np.ndarray,
 ) -> tuple[Relation, ...]:
-    hits = torch.nonzero(relation_keep[b]).cpu().numpy()  # [N, 2] (pair, type)
-    if len(hits) == 0:
-        return ()
-    pair_spans = pairs[b].cpu().numpy()[hits[:, 0]]
-    scores = relation_scores[b].float().cpu().numpy()[hits[:, 0], hits[:, 1]]
-    best: dict[tuple[int, int, int], float] = {}
-    for (head_span, tail_span), rel_type, score in zip(pair_spans, hits[:, 1], scores, strict=True):
-        head, tail = span_to_entity[int(head_span)], span_to_entity[int(tail_span)]
-        if symmetric[rel_type] and entities[tail].start < entities[head].start:
-            head, tail = tail, head
-        key = (head, tail, int(rel_type))
-        if score > best.get(key, -1.0):
-            best[key] = float(score)
+    """Relations of one document from its kept ``(pair, type)`` hits, as array code.
+
+    Args:
+        pair_spans: ``[N, 2]`` (head, tail) span indices of each hit.
+        rel_types: ``[N]`` relation type of each hit.
+        scores: ``[N]`` its score.
+        span_to_entity: ``[S]`` entity index of each span (``-1`` for no entity).
+        entities: The document's entities (their ``start`` orders symmetric relations).
+        relation_names: Relation type names by index.
+        symmetric: ``[R]`` whether each relation type is symmetric.
+
+    Returns:
+        Relations sorted by ``(head, tail, type)``; a symmetric relation predicted in both
+        directions appears once, head first by start, with the higher of the two scores.
+    """
+    head = span_to_entity[pair_spans[:, 0]]
+    tail = span_to_entity[pair_spans[:, 1]]
+    starts = np.fromiter((e.start for e in entities), np.int64, len(entities))
+    swap = symmetric[rel_types] & (starts[tail] < starts[head])
+    head, tail = np.where(swap, tail, head), np.where(swap, head, tail)
+    # Best score first within each (head, tail, type); keep the first row of each group.
+    order = np.lexsort((-scores, rel_types, tail, head))
+    head, tail, rel_types, scores = head[order], tail[order], rel_types[order], scores[order]
+    first = np.ones(len(order), dtype=bool)
+    first[1:] = (
+        (head[1:] != head[:-1]) | (tail[1:] != tail[:-1]) | (rel_types[1:] != rel_types[:-1])
+    )
     return tuple(
         Relation(relation_names[t], h, tl, score=round(s, 6))
-        for (h, tl, t), s in sorted(best.items())
+        for h, tl, t, s in zip(
+            head[first].tolist(),
+            tail[first].tolist(),
+            rel_types[first].tolist(),
+            scores[first].tolist(),
+            strict=True,
+        )
     )

@@ -78,6 +78,15 @@ class RangeMax:
         flat = self.table.reshape(-1, self.size)
         batch_idx = torch.arange(self.batch, device=ranges.device).unsqueeze(-1)
         base = (level * self.batch + batch_idx) * self.width
-        out = torch.maximum(flat[base + start], flat[base + second])
-        empty = (ranges[..., 1] <= ranges[..., 0]).unsqueeze(-1)
-        return out.masked_fill(empty, empty_value)
+        # index_select on flat row indices: the same rows as flat[base + start], without
+        # the overhead of advanced indexing (about twice as fast on the CPU).
+        shape = (*ranges.shape[:-1], self.size)
+        first_rows = flat.index_select(0, (base + start).reshape(-1)).view(shape)
+        second_rows = flat.index_select(0, (base + second).reshape(-1)).view(shape)
+        out = torch.maximum(first_rows, second_rows)
+        empty = torch.nonzero((ranges[..., 1] <= ranges[..., 0]).reshape(-1)).squeeze(1)
+        if len(empty):
+            # Only the empty rows are written (padding spans, touching pairs), in place:
+            # maximum's backward needs its inputs, not its output.
+            out.view(-1, self.size).index_fill_(0, empty, empty_value)
+        return out

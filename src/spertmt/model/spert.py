@@ -161,12 +161,106 @@ class SpertMTModel(nn.Module):
     def _entity_heads(
         self, cls: torch.Tensor, pooled: torch.Tensor, width: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
+        if not self.training:
+            return self._entity_heads_split(cls, pooled, width)
+        return self._entity_heads_concat(cls, pooled, width)
+
+    def _entity_heads_concat(
+        self, cls: torch.Tensor, pooled: torch.Tensor, width: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
+        """SpERT's form: ``[CLS] ⊕ span ⊕ width`` → dropout → linear (used in training)."""
         context = cls.unsqueeze(1).expand(-1, pooled.shape[1], -1)
         entity_in = self.dropout(torch.cat([context, pooled, width], dim=-1))
         logits = self.entity_classifier(entity_in)
         binary = self.entity_binary(entity_in).squeeze(-1) if self.entity_binary else None
         iou = self.iou_head(entity_in).squeeze(-1) if self.iou_head else None
         return logits, binary, iou
+
+    def _entity_heads_split(
+        self, cls: torch.Tensor, pooled: torch.Tensor, width: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
+        """The same heads without dropout, computed without the ``[B, S, H + H' + 25]`` input.
+
+        A linear layer over a concatenation is the sum of linear layers over its parts, so the
+        ``[CLS]`` part is computed once per document instead of once per span, and the
+        concatenated input is never built. All heads on the entity input run as one stacked
+        matrix. Equal to :meth:`_entity_heads_concat` in eval mode up to float rounding.
+        """
+        heads = [self.entity_classifier, self.entity_binary, self.iou_head]
+        weight, bias, sizes = _stack(heads)
+        w_cls, w_span, w_width = weight.split(
+            [cls.shape[-1], pooled.shape[-1], width.shape[-1]], dim=1
+        )
+        out = nn.functional.linear(pooled, w_span) + nn.functional.linear(width, w_width)
+        out = out + nn.functional.linear(cls, w_cls, bias).unsqueeze(1)
+        parts = iter(out.split(sizes, dim=-1))
+        logits = next(parts)
+        binary = next(parts).squeeze(-1) if self.entity_binary is not None else None
+        iou = next(parts).squeeze(-1) if self.iou_head is not None else None
+        return logits, binary, iou
+
+    def _pair_span_terms(
+        self, pooled: torch.Tensor, width: torch.Tensor, entity_logits: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, list[int]]:
+        """Per-span parts of the pair heads, for :meth:`_pair_heads_split`.
+
+        Args:
+            pooled: ``[B, k, H']`` span pools of the spans that can be paired (the entities).
+            width: ``[B, k, 25]`` their width embeddings.
+            entity_logits: ``[B, k, K + 1]`` their entity logits (for switch D).
+
+        Returns:
+            ``w_context [O, H']``, ``bias [O]``, ``as_head [B, k, O]``, ``as_tail [B, k, O]``
+            and the output sizes of the stacked heads (``O = R (+ 1 with head C)``).
+        """
+        weight, bias, sizes = _stack([self.relation_classifier, self.relation_binary])
+        word, span_width = pooled.shape[-1], width.shape[-1]
+        splits = [word, word, word, span_width, span_width]
+        feature = None
+        if self.config.entity_logits_in_pair:
+            feature = entity_logits
+            if self.config.pair_entity_feature == "probs":
+                feature = feature.softmax(-1)
+            splits += [feature.shape[-1], feature.shape[-1]]
+        w = weight.split(splits, dim=1)
+        linear = nn.functional.linear
+        as_head = linear(pooled, w[1]) + linear(width, w[3])
+        as_tail = linear(pooled, w[2]) + linear(width, w[4])
+        if feature is not None:
+            as_head = as_head + linear(feature, w[5])
+            as_tail = as_tail + linear(feature, w[6])
+        return w[0], bias, as_head, as_tail, sizes
+
+    def _pair_heads_split(
+        self,
+        ranges: RangeMax,
+        spans: torch.Tensor,
+        terms: tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, list[int]],
+        pairs: torch.Tensor,
+        positions: tuple[torch.Tensor, torch.Tensor],
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Score pairs ``[B, C, 2]`` from per-entity terms; only the context is per pair.
+
+        Equal to :meth:`_pair_heads` in eval mode up to float rounding, without building the
+        ``[B, C, H' + 2·(H' + 25)]`` pair input: per pair it gathers two ``[O]`` vectors and
+        pools the context.
+
+        Args:
+            ranges: Range-max table over the word states.
+            spans: ``[B, S, 2]`` spans.
+            terms: :meth:`_pair_span_terms` of the ``k`` entities (``as_head``/``as_tail``
+                ``[B, k, O]``).
+            pairs: ``[B, C, 2]`` span indices of head and tail.
+            positions: ``[B, C]`` (or ``[1, C]``) positions of head and tail among the ``k``.
+        """
+        w_context, bias, as_head, as_tail, sizes = terms
+        context = ranges.query(_context_ranges(spans, pairs[..., 0], pairs[..., 1]))
+        out = nn.functional.linear(context, w_context, bias)
+        head_pos, tail_pos = (p.expand(pairs.shape[0], -1) for p in positions)
+        out = out + _take(as_head, head_pos) + _take(as_tail, tail_pos)
+        logits, *rest = out.split(sizes, dim=-1)
+        binary = rest[0].squeeze(-1) if rest else None
+        return logits, binary
 
     def _pair_heads(
         self,
@@ -177,18 +271,10 @@ class SpertMTModel(nn.Module):
         entity_logits: torch.Tensor,
         pairs: torch.Tensor,
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """Score pairs ``[B, P, 2]`` (indices into the ``S`` spans)."""
-
-        def take(values: torch.Tensor, which: torch.Tensor) -> torch.Tensor:
-            return torch.gather(values, 1, which.unsqueeze(-1).expand(-1, -1, values.shape[-1]))
-
+        """Score pairs ``[B, P, 2]`` (indices into the ``S`` spans): SpERT's concatenation."""
+        take = _take
         head, tail = pairs[..., 0], pairs[..., 1]
-        head_span, tail_span = take(spans, head), take(spans, tail)
-        # Context: the words strictly between the two spans (empty when they touch or overlap).
-        head_first = head_span[..., 1] <= tail_span[..., 0]
-        ctx_start = torch.where(head_first, head_span[..., 1], tail_span[..., 1])
-        ctx_end = torch.where(head_first, tail_span[..., 0], head_span[..., 0])
-        context = ranges.query(torch.stack([ctx_start, ctx_end], dim=-1))
+        context = ranges.query(_context_ranges(spans, head, tail))
         parts = [
             context,
             take(pooled, head),
@@ -216,7 +302,11 @@ class SpertMTModel(nn.Module):
 
         In training (``labels`` given) the pairs are ``batch.pairs``. At inference the pairs are
         every ordered pair of predicted entities (or of all given spans with
-        ``given_entities=True``), scored in chunks of ``max_pairs_per_chunk``.
+        ``given_entities=True``), scored by :meth:`inference_pairs` in chunks that hold at
+        most ``max_pairs_per_chunk`` pairs of the whole batch.
+
+        The three stages are labelled for ``torch.profiler`` as ``spertmt.encoder``,
+        ``spertmt.entities`` and ``spertmt.pairs`` (free when no profiler runs).
 
         Args:
             batch: Model input (:mod:`spertmt.sampling`).
@@ -226,38 +316,31 @@ class SpertMTModel(nn.Module):
         Returns:
             A :class:`SpertMTOutput`; ``loss`` is set only when ``labels`` were given.
         """
-        from spertmt.decoding import decide_entities, entity_pairs
         from spertmt.losses import compute_losses
 
-        ranges, cls = self._words(batch)
-        pooled, width = self._span_parts(ranges, batch.spans)
-        entity_logits, entity_binary, iou = self._entity_heads(cls, pooled, width)
+        with torch.profiler.record_function("spertmt.encoder"):
+            ranges, cls = self._words(batch)
+        with torch.profiler.record_function("spertmt.entities"):
+            pooled, width = self._span_parts(ranges, batch.spans)
+            entity_logits, entity_binary, iou = self._entity_heads(cls, pooled, width)
 
         if labels is not None or batch.pairs.shape[1] > 0:
-            pairs, pair_mask = batch.pairs, batch.pair_mask
-            relation_logits, relation_binary = self._pair_heads(
-                ranges, batch.spans, pooled, width, entity_logits, pairs
-            )
-        else:
-            if given_entities:
-                keep = batch.span_mask
-            else:
-                keep = decide_entities(
-                    entity_logits, entity_binary, iou, batch.span_mask, self.config
-                ).keep
-            pairs, pair_mask = entity_pairs(keep)
-            chunk = self.config.max_pairs_per_chunk
-            logit_chunks, binary_chunks = [], []
-            for begin in range(0, max(pairs.shape[1], 1), chunk):
-                part = pairs[:, begin : begin + chunk]
-                logits_part, binary_part = self._pair_heads(
-                    ranges, batch.spans, pooled, width, entity_logits, part
+            with torch.profiler.record_function("spertmt.pairs"):
+                pairs, pair_mask = batch.pairs, batch.pair_mask
+                relation_logits, relation_binary = self._pair_heads(
+                    ranges, batch.spans, pooled, width, entity_logits, pairs
                 )
-                logit_chunks.append(logits_part)
-                if binary_part is not None:
-                    binary_chunks.append(binary_part)
-            relation_logits = torch.cat(logit_chunks, dim=1)
-            relation_binary = torch.cat(binary_chunks, dim=1) if binary_chunks else None
+        else:
+            pairs, pair_mask, relation_logits, relation_binary = self.inference_pairs(
+                ranges,
+                batch,
+                pooled,
+                width,
+                entity_logits,
+                entity_binary,
+                iou,
+                given_entities=given_entities,
+            )
 
         output = SpertMTOutput(
             entity_logits=entity_logits,
@@ -273,3 +356,103 @@ class SpertMTModel(nn.Module):
             output.loss = terms["total"]
             output.loss_terms = {name: float(value.detach()) for name, value in terms.items()}
         return output
+
+    def inference_pairs(
+        self,
+        ranges: RangeMax,
+        batch: Batch,
+        pooled: torch.Tensor,
+        width: torch.Tensor,
+        entity_logits: torch.Tensor,
+        entity_binary: torch.Tensor | None,
+        iou: torch.Tensor | None,
+        *,
+        given_entities: bool = False,
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        """The inference pair stage: decide entities, pair them, score the pairs in chunks.
+
+        Pairs are every ordered pair of kept spans (:func:`spertmt.decoding.entity_pairs`),
+        ``P = max_b k_b²``. They are scored ``C`` pair slots at a time with
+        ``C = max(1, max_pairs_per_chunk // B)``, so one chunk holds at most
+        ``max_pairs_per_chunk`` pairs of the whole batch (``[B, C, pair_in]``) and memory stays
+        bounded however many entities a sentence has (SpERT's chunking, made independent of
+        the batch size). Its own method so that benchmarks can time the pair stage.
+
+        Args:
+            ranges: Range-max table over the word states.
+            batch: The batch (spans ``[B, S, 2]``, span mask ``[B, S]``).
+            pooled: ``[B, S, H']`` span pools.
+            width: ``[B, S, 25]`` width embeddings.
+            entity_logits: ``[B, S, K + 1]``.
+            entity_binary: ``[B, S]`` head A logits or ``None``.
+            iou: ``[B, S]`` head B1 logits or ``None``.
+            given_entities: Every real span is an entity (relation-only mode).
+
+        Returns:
+            ``pairs [B, P, 2]``, ``pair_mask [B, P]``, ``relation_logits [B, P, R]`` and
+            ``relation_binary_logits [B, P]`` (or ``None``).
+        """
+        from spertmt.decoding import decide_entities, entity_pairs, kept_spans
+
+        with torch.profiler.record_function("spertmt.pairs"):
+            if given_entities:
+                keep = batch.span_mask
+            else:
+                keep = decide_entities(
+                    entity_logits, entity_binary, iou, batch.span_mask, self.config
+                ).keep
+            pairs, pair_mask = entity_pairs(keep)
+            rows = max(1, pairs.shape[0])
+            chunk = max(1, self.config.max_pairs_per_chunk // rows)
+            terms = None
+            if not self.training:
+                # Without dropout the per-entity parts of the pair heads are computed once,
+                # for the k kept spans only; pair p = i·k + j joins entities i and j.
+                order, _ = kept_spans(keep)
+                k = max(1, order.shape[1])
+                terms = self._pair_span_terms(
+                    _take(pooled, order), _take(width, order), _take(entity_logits, order)
+                )
+            logit_chunks, binary_chunks = [], []
+            for begin in range(0, max(pairs.shape[1], 1), chunk):
+                part = pairs[:, begin : begin + chunk]
+                if terms is not None:
+                    slots = torch.arange(begin, begin + part.shape[1], device=part.device)
+                    positions = ((slots // k)[None], (slots % k)[None])
+                    logits_part, binary_part = self._pair_heads_split(
+                        ranges, batch.spans, terms, part, positions
+                    )
+                else:
+                    logits_part, binary_part = self._pair_heads(
+                        ranges, batch.spans, pooled, width, entity_logits, part
+                    )
+                logit_chunks.append(logits_part)
+                if binary_part is not None:
+                    binary_chunks.append(binary_part)
+            relation_logits = (
+                logit_chunks[0] if len(logit_chunks) == 1 else torch.cat(logit_chunks, dim=1)
+            )
+            relation_binary = torch.cat(binary_chunks, dim=1) if binary_chunks else None
+        return pairs, pair_mask, relation_logits, relation_binary
+
+
+def _take(values: torch.Tensor, which: torch.Tensor) -> torch.Tensor:
+    """``values[b, which[b, p]]`` for ``values [B, S, D]`` and ``which [B, P]`` → ``[B, P, D]``."""
+    return torch.gather(values, 1, which.unsqueeze(-1).expand(-1, -1, values.shape[-1]))
+
+
+def _context_ranges(spans: torch.Tensor, head: torch.Tensor, tail: torch.Tensor) -> torch.Tensor:
+    """``[B, P, 2]`` word ranges strictly between head and tail spans (empty if they touch)."""
+    head_span, tail_span = _take(spans, head), _take(spans, tail)
+    head_first = head_span[..., 1] <= tail_span[..., 0]
+    start = torch.where(head_first, head_span[..., 1], tail_span[..., 1])
+    end = torch.where(head_first, tail_span[..., 0], head_span[..., 0])
+    return torch.stack([start, end], dim=-1)
+
+
+def _stack(heads: list[nn.Linear | None]) -> tuple[torch.Tensor, torch.Tensor, list[int]]:
+    """The weights and biases of the present heads stacked along outputs, and their sizes."""
+    present = [h for h in heads if h is not None]
+    weight = torch.cat([h.weight for h in present], dim=0)
+    bias = torch.cat([h.bias for h in present], dim=0)
+    return weight, bias, [h.out_features for h in present]
