@@ -36,6 +36,7 @@ from spertmt.text import tokenize_text
 if TYPE_CHECKING:
     from spertmt.metrics import EvalReport
     from spertmt.model.spert import SpertMTModel
+    from spertmt.runtime import Runtime
 
 __all__ = ["MAX_SENTENCE_WORDS", "PredictInput", "SpertMT"]
 
@@ -105,7 +106,12 @@ class SpertMT:
     # ------------------------------------------------------------------ loading and saving
     @classmethod
     def from_pretrained(
-        cls, path: str | Path, *, device: str | torch.device | None = None
+        cls,
+        path: str | Path,
+        *,
+        device: str | torch.device | None = None,
+        quantize: bool = False,
+        onnx: str | Path | None = None,
     ) -> SpertMT:
         """Load a checkpoint folder.
 
@@ -113,27 +119,42 @@ class SpertMT:
             path: Checkpoint folder (``runs/<name>/model``, or one written by
                 :meth:`save_pretrained`).
             device: ``"cpu"``, ``"cuda"``, ``"cuda:N"`` or a :class:`torch.device`;
-                ``None`` picks CUDA when available, else the CPU.
+                ``None`` picks CUDA when available, else the CPU (always the CPU with
+                ``quantize`` or ``onnx``).
+            quantize: Quantise the encoder's linear layers to int8 (dynamic quantisation,
+                CPU only; the heads stay float). Faster on CPUs, scores change slightly
+                (``docs/speed.md``).
+            onnx: Run the encoder with ONNX Runtime from this export of the same checkpoint
+                (a ``.onnx`` file written by ``spertmt export``, or its folder); the heads stay
+                in PyTorch. CPU only; needs ``pip install 'spertmt[onnx]'``.
 
         Returns:
             The loaded model, in eval mode, on ``device``.
 
         Raises:
             CheckpointError: If the folder is missing, incomplete, damaged or of an unknown
-                format (``E301``-``E306``).
+                format (``E301``-``E306``); for an ONNX file that is not a spertmt export
+                (``E320``) or was exported from other weights (``E321``).
             ConfigError: For an unknown device string, or CUDA on a machine without it
-                (``E209``).
+                (``E209``); ``quantize``/``onnx`` with a non-CPU device (``E230``) or both
+                together (``E231``); ``onnx`` without ONNX Runtime installed (``E232``).
 
         Example:
             >>> model = SpertMT.from_pretrained("runs/spert/model", device="cpu")  # doctest: +SKIP
             >>> model.device                                                      # doctest: +SKIP
             device(type='cpu')
+            >>> fast = SpertMT.from_pretrained("runs/spert/model", quantize=True)  # doctest: +SKIP
+            >>> fast.runtime                                                      # doctest: +SKIP
+            'torch-int8'
 
         """
-        from spertmt.training import resolve_device
+        from spertmt.runtime import inference_device, prepare_for_inference
 
-        chosen = device if isinstance(device, torch.device) else resolve_device(device)
+        chosen = inference_device(device, quantize=quantize, onnx=onnx)
         model, tokenizer, _, _, metadata = load_checkpoint(path, device=chosen)
+        prepare_for_inference(
+            model, device=chosen, quantize=quantize, onnx=onnx, checkpoint_dir=path
+        )
         return cls(model, tokenizer, metadata=metadata)
 
     def save_pretrained(self, path: str | Path) -> Path:
@@ -150,13 +171,23 @@ class SpertMT:
 
         Raises:
             CheckpointError: If ``path`` is a file or a non-empty folder that is not a
-                checkpoint (``E308``).
+                checkpoint (``E308``); for a quantised or ONNX Runtime model, whose encoder
+                weights are no longer the float ones (``E322``).
 
         Example:
             >>> model.save_pretrained("exported/spert-conll04")  # doctest: +SKIP
             PosixPath('exported/spert-conll04')
 
         """
+        if self.runtime != "torch":
+            from spertmt.errors import CheckpointError
+
+            raise CheckpointError(
+                f"this model runs its encoder as {self.runtime!r}, whose weights cannot be saved "
+                "as a checkpoint; load the checkpoint without quantize/onnx and save that",
+                code="E322",
+                path=path,
+            )
         training = self._metadata.training if self._metadata is not None else None
         with self._lock:
             return save_checkpoint(
@@ -183,6 +214,13 @@ class SpertMT:
     def device(self) -> torch.device:
         """Where the model's weights are."""
         return next(self._model.parameters()).device
+
+    @property
+    def runtime(self) -> Runtime:
+        """How the encoder runs: ``"torch"``, ``"torch-int8"`` (quantised) or ``"onnxruntime"``."""
+        from spertmt.runtime import runtime_of
+
+        return runtime_of(self._model)
 
     @property
     def metadata(self) -> CheckpointMetadata | None:

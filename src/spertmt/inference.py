@@ -17,7 +17,6 @@ from typing import TYPE_CHECKING, Literal
 
 from spertmt.checkpoint import TYPES_FILE, load_checkpoint
 from spertmt.errors import ConfigError
-from spertmt.training import resolve_device
 
 if TYPE_CHECKING:
     from spertmt.api import PredictInput, SpertMT
@@ -107,6 +106,8 @@ def predict_file(
     batch_size: int = 32,
     device: str | None = None,
     progress: bool = False,
+    quantize: bool = False,
+    onnx: str | Path | None = None,
 ) -> PredictSummary:
     """Predict entities and relations for a file of raw text or tokenised documents.
 
@@ -132,15 +133,19 @@ def predict_file(
         entity_threshold: τ_e for this run; ``None`` keeps the model's.
         relation_threshold: Relation threshold for this run; ``None`` keeps the model's.
         batch_size: Sentences per forward pass.
-        device: ``cpu``, ``cuda`` or ``cuda:N``; ``None`` picks CUDA when available.
+        device: ``cpu``, ``cuda`` or ``cuda:N``; ``None`` picks CUDA when available (the CPU
+            with ``quantize`` or ``onnx``).
         progress: Show a progress bar (on standard error).
+        quantize: Quantise the encoder to int8 (CPU only; see :mod:`spertmt.runtime`).
+        onnx: Run the encoder from this ONNX export of the checkpoint (CPU only).
 
     Returns:
         What was written.
 
     Raises:
         CheckpointError: If the model folder cannot be loaded.
-        ConfigError: E210/E211 for an unknown format or options that do not fit the input.
+        ConfigError: E210/E211 for an unknown format or options that do not fit the input;
+            E230-E232 for ``quantize``/``onnx`` that cannot run (see :mod:`spertmt.runtime`).
         DataError: If the input is missing, not UTF-8, or malformed (naming file, document
             and field), or the output cannot be written.
         InputError: E505 for a threshold the model cannot use or out of range.
@@ -168,7 +173,7 @@ def predict_file(
 
     # Bad input fails before the model loads, except given entities, which need its types.
     inputs = None if given_entities else read(None)
-    model = SpertMT.from_pretrained(model_dir, device=device)
+    model = SpertMT.from_pretrained(model_dir, device=device, quantize=quantize, onnx=onnx)
     if inputs is None:
         inputs = read(model.types)
     predicted = _predict_in_chunks(
@@ -258,6 +263,8 @@ def evaluate_checkpoint(
     no_overlap: bool = False,
     batch_size: int = 32,
     device: str | None = None,
+    quantize: bool = False,
+    onnx: str | Path | None = None,
 ) -> EvalReport:
     """Score a checkpoint on a dataset split with the SpERT-compatible evaluator.
 
@@ -269,13 +276,17 @@ def evaluate_checkpoint(
         no_overlap: Score without overlapping entities (ADE "without overlap"; SpERT's exact
             rule, see ``docs/evaluation.md``).
         batch_size: Documents per forward pass.
-        device: ``cpu``, ``cuda`` or ``cuda:N``; ``None`` picks CUDA when available.
+        device: ``cpu``, ``cuda`` or ``cuda:N``; ``None`` picks CUDA when available (the CPU
+            with ``quantize`` or ``onnx``).
+        quantize: Score the int8-quantised encoder (CPU only; see :mod:`spertmt.runtime`).
+        onnx: Score with the encoder run by ONNX Runtime from this export (CPU only).
 
     Returns:
         The evaluation report (entities, relations strict and boundaries; micro and macro).
 
     Raises:
         CheckpointError: If the model folder cannot be loaded.
+        ConfigError: E230-E232 for ``quantize``/``onnx`` that cannot run.
         DataError: For an unknown dataset, a missing file or documents whose types the
             checkpoint does not know.
 
@@ -288,8 +299,13 @@ def evaluate_checkpoint(
     from spertmt.data.io import read_documents
     from spertmt.metrics import evaluate_documents
     from spertmt.prediction import predict_documents
+    from spertmt.runtime import inference_device, prepare_for_inference
 
-    model, tokenizer, types, _, _ = load_checkpoint(model_dir, device=resolve_device(device))
+    chosen = inference_device(device, quantize=quantize, onnx=onnx)
+    model, tokenizer, types, _, _ = load_checkpoint(model_dir, device=chosen)
+    prepare_for_inference(
+        model, device=chosen, quantize=quantize, onnx=onnx, checkpoint_dir=model_dir
+    )
     # The checkpoint's own types decide what counts; the dataset need not ship a types file.
     resolved = resolve_dataset(data, data_dir=data_dir, types=Path(model_dir) / TYPES_FILE)
     gold = read_documents(resolved.path, types=types)

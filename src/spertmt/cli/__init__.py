@@ -25,11 +25,18 @@ app = typer.Typer(
 
 
 def _register_commands() -> None:
-    from spertmt.cli import data_commands, evaluate_command, model_commands, serve_command
+    from spertmt.cli import (
+        data_commands,
+        evaluate_command,
+        export_command,
+        model_commands,
+        serve_command,
+    )
 
     data_commands.register(app)
     evaluate_command.register(app)
     model_commands.register(app)
+    export_command.register(app)
     serve_command.register(app)
 
 

@@ -72,6 +72,21 @@ def evaluate_command(
     device: Annotated[
         str | None, typer.Option("--device", help="With --model: cpu, cuda or cuda:N.")
     ] = None,
+    quantize: Annotated[
+        bool,
+        typer.Option(
+            "--quantize",
+            help="With --model: score the encoder with int8 dynamic quantisation (CPU only).",
+        ),
+    ] = False,
+    onnx: Annotated[
+        Path | None,
+        typer.Option(
+            "--onnx",
+            help="With --model: run the encoder with ONNX Runtime from this export of the "
+            "checkpoint (`spertmt export`; CPU only).",
+        ),
+    ] = None,
 ) -> None:
     """Score predictions: entities, relations (boundaries and strict), micro and macro F1."""
     from rich.console import Console
@@ -91,8 +106,12 @@ def evaluate_command(
             no_overlap=no_overlap,
             batch_size=batch_size,
             device=device,
+            quantize=quantize,
+            onnx=onnx,
         )
     else:
+        if quantize or onnx is not None:
+            raise click.UsageError("--quantize and --onnx go with --model (checkpoint mode)")
         from spertmt.metrics import evaluate_files
 
         gold_path, pred_path, types_path = _file_mode(gold, pred, types)

@@ -129,6 +129,22 @@ def predict_command(
         typer.Option("--device", help="cpu, cuda or cuda:N (default: CUDA when available)."),
     ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+    quantize: Annotated[
+        bool,
+        typer.Option(
+            "--quantize",
+            help="Run the encoder with int8 dynamic quantisation (CPU only; faster, scores "
+            "change slightly).",
+        ),
+    ] = False,
+    onnx: Annotated[
+        Path | None,
+        typer.Option(
+            "--onnx",
+            help="Run the encoder with ONNX Runtime from this export of --model (written by "
+            "`spertmt export`; CPU only; needs the onnx extra).",
+        ),
+    ] = None,
 ) -> None:
     """Predict entities and relations (with scores) for raw text or tokenised documents."""
     from spertmt.inference import predict_file
@@ -146,6 +162,8 @@ def predict_command(
         batch_size=batch_size,
         device=device,
         progress=not quiet,
+        quantize=quantize,
+        onnx=onnx,
     )
     # The report goes to standard error, so that standard output holds only predictions.
     where = "standard output" if summary.output is None else str(summary.output)
