@@ -262,6 +262,10 @@ def write_summary() -> None:
     lines += ["", "## Commands", ""]
     commands = sorted({r["command"] for rs in groups.values() for r in rs})
     lines += [f"- `{c}`" for c in commands]
+    # The Speed section (benchmarks/speed.py) follows; regenerating the accuracy part keeps it.
+    from speed import speed_section
+
+    lines += ["", *speed_section()]
     SUMMARY.parent.mkdir(parents=True, exist_ok=True)
     SUMMARY.write_text("\n".join(lines) + "\n", encoding="utf-8")
     print(f"wrote {SUMMARY.relative_to(ROOT)}")
