@@ -26,6 +26,7 @@ import dataclasses
 import json
 import platform
 import shlex
+import shutil
 import statistics
 import subprocess
 import sys
@@ -142,6 +143,10 @@ def run_one(
         reused = True
     else:
         reused = False
+        if out_dir.exists() and not (out_dir / "checkpoint").exists():
+            # Killed before its first checkpoint: nothing to resume, and train() refuses to
+            # start over in a folder that holds a run.
+            shutil.rmtree(out_dir)
         result = train(config, output_dir=out_dir, resume=(out_dir / "checkpoint").exists())
         test_metrics, dev_metrics = result.test, result.dev
         wall = time.perf_counter() - start
