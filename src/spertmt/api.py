@@ -579,11 +579,7 @@ class SpertMT:
                 raise InputError(
                     f"{name} must be a number in [0, 1] or None, got {value!r}", code="E505"
                 )
-        config = self._model.config
-        uses_entity_threshold = config.entity_binary_head or (
-            config.iou_mode == "head" and config.entity_score == "product"
-        )
-        if entity_threshold is not None and not uses_entity_threshold:
+        if entity_threshold is not None and not self._model.config.uses_entity_threshold:
             # Silently ignoring it would look like a threshold that has no effect.
             raise InputError(
                 "entity_threshold has no effect on this model: it decides entities by arg-max "

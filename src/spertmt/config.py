@@ -118,6 +118,17 @@ class ModelConfig:
     lambda_relation: float = 1.0
     """λ_C: weight of the binary relation loss."""
 
+    @property
+    def uses_entity_threshold(self) -> bool:
+        """Whether ``entity_threshold`` takes part in the entity decision.
+
+        It does with the binary entity head (A), or with the IoU head in ``product`` mode
+        (:func:`spertmt.decoding.decide_entities`); otherwise entities are decided by arg-max.
+        """
+        return self.entity_binary_head or (
+            self.iou_mode == "head" and self.entity_score == "product"
+        )
+
 
 @dataclass(frozen=True)
 class DataConfig:

@@ -453,9 +453,7 @@ def _info(model: SpertMT, limits: Limits) -> InfoResponse:
             for t in model.types.relation_types
         ],
         decision=DecisionInfo(
-            # The same rule as SpertMT.predict's check of entity_threshold.
-            entity_threshold_used=config.entity_binary_head
-            or (config.iou_mode == "head" and config.entity_score == "product"),
+            entity_threshold_used=config.uses_entity_threshold,
             entity_threshold=config.entity_threshold,
             entity_score=config.entity_score,
             entity_binary_head=config.entity_binary_head,
