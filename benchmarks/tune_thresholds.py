@@ -56,11 +56,34 @@ def score_row(report: dict) -> dict:
     }
 
 
+class _RememberedEncoder:
+    """Stands in for ``model.encoder.forward`` while tuning: thresholds act after the encoder,
+    so each batch is encoded once and its output reused for every combination (the encoder is
+    ~85% of inference time). Keys are the batch's exact piece ids and mask."""
+
+    def __init__(self, forward) -> None:
+        self.forward = forward
+        self.outputs: dict[tuple, tuple] = {}
+        self.calls = 0
+
+    def __call__(self, input_ids, attention_mask):
+        key = (
+            tuple(input_ids.shape),
+            input_ids.cpu().numpy().tobytes(),
+            attention_mask.cpu().numpy().tobytes(),
+        )
+        if key not in self.outputs:
+            self.calls += 1
+            self.outputs[key] = self.forward(input_ids, attention_mask)
+        return self.outputs[key]
+
+
 def tune(model, tokenizer, types, gold, grid: dict[str, list], *, verbose: bool = False):
     """Score every threshold combination of ``grid`` on ``gold`` (dev documents).
 
     The model's config is restored afterwards. The best row maximises dev relation strict
-    micro F1, then entity micro F1.
+    micro F1, then entity micro F1. Each batch is encoded once (:class:`_RememberedEncoder`);
+    the rows are those of scoring every combination from scratch.
 
     Returns:
         ``(rows, best)``: one row per combination (setting + scores) and the best row.
@@ -70,6 +93,7 @@ def tune(model, tokenizer, types, gold, grid: dict[str, list], *, verbose: bool 
 
     base_config = model.config
     rows = []
+    model.encoder.forward = _RememberedEncoder(model.encoder.forward)
     try:
         for values in itertools.product(*grid.values()):
             setting = dict(zip(grid, values, strict=True))
@@ -84,6 +108,7 @@ def tune(model, tokenizer, types, gold, grid: dict[str, list], *, verbose: bool 
                 print(json.dumps(row))
     finally:
         model.config = base_config
+        del model.encoder.forward  # back to the class's own forward
     best = max(rows, key=lambda r: (r["relation_strict_micro_f1"], r["entity_micro_f1"]))
     return rows, best
 
