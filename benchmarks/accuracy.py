@@ -30,6 +30,7 @@ import argparse
 import dataclasses
 import json
 import platform
+import re
 import shlex
 import shutil
 import statistics
@@ -110,7 +111,24 @@ def _tune_and_score(model_dir: Path, config, grid: dict[str, list]) -> dict:
     }
 
 
-THRESHOLDS = {"entity_threshold", "iou_threshold", "relation_binary_threshold", "relation_threshold"}
+def _slug(dataset: str) -> str:
+    """A file-name part for a dataset: ``conll04:test`` → ``conll04-test``; a data file
+    ``/data/my set/test.json`` → ``test`` (never a path: results stay in RESULTS)."""
+    if "/" in dataset or "\\" in dataset or dataset.endswith((".json", ".jsonl")):
+        dataset = Path(dataset.replace("\\", "/")).stem
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", dataset.replace(":", "-")).strip("-") or "data"
+
+
+def _shown(path: Path) -> str:
+    return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
+
+
+THRESHOLDS = {
+    "entity_threshold",
+    "iou_threshold",
+    "relation_binary_threshold",
+    "relation_threshold",
+}
 
 
 def _check_same_training(config, out_dir: Path, run_of: str) -> None:
@@ -155,7 +173,7 @@ def run_one(
     config = load_config(config_path, overrides=all_overrides)
     dataset = config.data.test or config.data.train
     encoder = config.model.encoder
-    name = f"{dataset.replace(':', '-')}_{variant}_{Path(encoder).name}_seed{seed}.json"
+    name = f"{_slug(dataset)}_{variant}_{Path(encoder).name}_seed{seed}.json"
     target = RESULTS / name
     if target.exists() and not force:
         print(f"skip {name}: result exists (use --force to rerun)")
@@ -216,7 +234,7 @@ def run_one(
     tmp = target.with_suffix(".json.tmp")
     tmp.write_text(json.dumps(record, sort_keys=True, indent=2) + "\n", encoding="utf-8")
     tmp.replace(target)
-    print(f"wrote {target.relative_to(ROOT)}")
+    print(f"wrote {_shown(target)}")
     return target
 
 
@@ -279,7 +297,8 @@ def write_summary() -> None:
         "",
         "| dataset | encoder | variant | epochs | seeds | "
         + " | ".join(m[2] for m in METRICS)
-        + " | dev rel. strict F1 (micro) | train time / run | thresholds chosen on dev (per seed) |",
+        + " | dev rel. strict F1 (micro) | train time / run"
+        + " | thresholds chosen on dev (per seed) |",
         "|---|---|---|---:|---|" + "---:|" * (len(METRICS) + 1) + "---:|---|",
     ]
     for (dataset, encoder, variant, epochs), records in sorted(groups.items()):
@@ -317,7 +336,7 @@ def write_summary() -> None:
     lines += ["", *speed_section()]
     SUMMARY.parent.mkdir(parents=True, exist_ok=True)
     SUMMARY.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    print(f"wrote {SUMMARY.relative_to(ROOT)}")
+    print(f"wrote {_shown(SUMMARY)}")
 
 
 def main() -> None:

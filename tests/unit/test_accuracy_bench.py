@@ -1,0 +1,119 @@
+"""benchmarks/accuracy.py with a tiny random encoder: a run's record, and ``--run-of`` scoring
+another variant's finished run without training it again."""
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+from samples import TYPES
+
+from spertmt.schema import Document, Entity, Relation
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "benchmarks"))
+import accuracy  # noqa: E402
+
+
+def docs(count: int) -> list[Document]:
+    names, cities = ["John", "Anna", "Paul"], ["Paris", "Rome", "Oslo", "Lima"]
+    return [
+        Document(
+            (names[i % 3], "lives", "in", cities[i % 4], "."),
+            (Entity("Peop", 0, 1), Entity("Loc", 3, 4)),
+            (Relation("Live_In", 0, 1),),
+        )
+        for i in range(count)
+    ]
+
+
+@pytest.fixture()
+def bench(tiny_bert_dir, tmp_path, monkeypatch):
+    """A tiny config with train/dev/test files; results go to tmp_path, not the repository."""
+    (tmp_path / "types.json").write_text(json.dumps(TYPES.to_dict()))
+    for split, count in (("train", 4), ("dev", 3), ("test", 3)):
+        (tmp_path / f"{split}.json").write_text(json.dumps([d.to_dict() for d in docs(count)]))
+    config = tmp_path / "tiny.toml"
+    config.write_text(
+        f"""
+[model]
+encoder = "{tiny_bert_dir}"
+max_span_width = 3
+
+[data]
+train = "{tmp_path / "train.json"}"
+dev = "{tmp_path / "dev.json"}"
+test = "{tmp_path / "test.json"}"
+types = "{tmp_path / "types.json"}"
+
+[train]
+epochs = 1
+neg_entity_count = 5
+neg_relation_count = 5
+device = "cpu"
+eval_every = 0
+"""
+    )
+    monkeypatch.setattr(accuracy, "RESULTS", tmp_path / "results")
+    return config, tmp_path
+
+
+def run(config, variant, *, overrides=(), **kwargs):
+    _, tmp = config
+    return accuracy.run_one(
+        str(config[0]),
+        variant,
+        1,
+        list(overrides),
+        force=kwargs.pop("force", False),
+        workdir=tmp / "runs",
+        threads=1,
+        **kwargs,
+    )
+
+
+def test_run_of_scores_the_finished_run_of_another_variant(bench):
+    first = json.loads(run(bench, "base").read_text())
+    assert first["trained_as"] == "base" and first["threshold_tuning"] is None
+    runs = sorted(p.name for p in (bench[1] / "runs").iterdir())
+
+    grid = {"relation_threshold": [0.2, 0.6]}
+    tuned = json.loads(run(bench, "base-tuned", run_of="base", tune_grid=grid).read_text())
+    assert sorted(p.name for p in (bench[1] / "runs").iterdir()) == runs  # nothing trained
+    assert tuned["variant"] == "base-tuned" and tuned["trained_as"] == "base"
+    assert tuned["train_git_commit"] == first["git_commit"]
+    assert tuned["metrics_default_thresholds"] == first["metrics"]
+    assert [r["setting"] for r in tuned["threshold_tuning"]["dev_rows"]] == [
+        {"relation_threshold": 0.2},
+        {"relation_threshold": 0.6},
+    ]
+    assert (
+        accuracy._dev_relation_f1(tuned)
+        == tuned["threshold_tuning"]["chosen"]["relation_strict_micro_f1"]
+    )
+
+
+def test_run_of_refuses_a_run_trained_with_other_settings(bench):
+    run(bench, "base")
+    with pytest.raises(SystemExit, match=r"model\.max_span_width.*only inference thresholds"):
+        run(bench, "wider", run_of="base", overrides=["model.max_span_width=4"])
+    # thresholds may differ: that is the point of --run-of
+    assert run(bench, "strict", run_of="base", overrides=["model.relation_threshold=0.9"])
+
+
+def test_run_of_needs_a_finished_run(bench):
+    with pytest.raises(SystemExit, match="no finished run.*train it first"):
+        run(bench, "tuned", run_of="missing")
+
+
+@pytest.mark.parametrize(
+    ("dataset", "slug"),
+    [
+        ("conll04:test", "conll04-test"),
+        ("/data/my set/test.json", "test"),
+        ("../x/dev split.jsonl", "dev-split"),
+        ("C:\\data\\held out.json", "held-out"),
+    ],
+)
+def test_result_file_names_never_hold_a_path(dataset, slug):
+    assert accuracy._slug(dataset) == slug
