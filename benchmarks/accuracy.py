@@ -246,6 +246,22 @@ METRICS = [
 ]
 
 
+# What each variant name of benchmarks/conll04_plan.sh means (printed under the table).
+VARIANTS = {
+    "spert": "the `spert` preset: SpERT exactly, its own thresholds",
+    "spert-dev-tuned": "the `spert` runs, relation threshold chosen on dev per run",
+    "spertmt": "the `spertmt` preset's runs, every threshold chosen on dev per run",
+    "spertmt-preset-thresholds": "the `spertmt` runs at the preset's thresholds (configs/"
+    "spertmt.toml: best dev score averaged over the runs)",
+    "spertmt-no-AC": "`spertmt` without the binary entity and relation heads (A, C)",
+    "spertmt-no-B": "`spertmt` without the IoU head (B)",
+    "spertmt-no-D": "`spertmt` without entity logits in the pair representation (D)",
+    "spertmt-B2": "`spertmt` with IoU as the soft label of head A (B2) instead of the IoU head",
+    "spertmt-B3": "`spertmt` with IoU-weighted, hard-first negatives (B3) instead of the IoU head",
+    "spertmt-no-shape": "`spertmt` without the word-shape feature",
+}
+
+
 def _fmt(values: list[float]) -> str:
     if not values:
         return "–"
@@ -313,6 +329,10 @@ def write_summary() -> None:
             + " | ".join(cells)
             + f" | {minutes:.1f} min | {_chosen(records)} |"
         )
+    named = sorted({variant for _, _, variant, _ in groups} & set(VARIANTS))
+    if named:
+        lines += ["", "Variants:", ""]
+        lines += [f"- `{variant}`: {VARIANTS[variant]}" for variant in named]
     lines += [
         "",
         "Reference, not produced by this script: SpERT's original implementation run on this",
