@@ -117,3 +117,31 @@ def test_run_of_needs_a_finished_run(bench):
 )
 def test_result_file_names_never_hold_a_path(dataset, slug):
     assert accuracy._slug(dataset) == slug
+
+
+def record(seed, relation, entity, dev):
+    return {
+        "seed": seed,
+        "metrics": {
+            "relation_strict": {"micro": {"f1": relation}},
+            "entity": {"micro": {"f1": entity}},
+        },
+        "threshold_tuning": {"chosen": {"relation_strict_micro_f1": dev}},
+    }
+
+
+def test_component_effects_pair_the_ablation_with_the_full_preset_by_seed():
+    key = ("conll04:test", "minilm")
+    groups = {
+        (*key, "spertmt", 20): [record(1, 62.0, 83.0, 65.0), record(2, 61.0, 84.0, 64.0)],
+        (*key, "spertmt-no-B", 20): [
+            record(1, 60.0, 82.0, 66.0),
+            record(2, 60.0, 84.0, 63.0),
+            record(3, 10.0, 10.0, 10.0),
+        ],  # seed 3: no full run
+        (*key, "spertmt-preset-thresholds", 20): [record(1, 0.0, 0.0, 0.0)],  # not an ablation
+    }
+    rows = [line for line in accuracy._effects(groups) if line.startswith("| conll04")]
+    assert rows == [
+        "| conll04:test | spertmt-no-B | 1,2 | 1.50 ± 0.71 | 0.50 ± 0.71 | 0.00 ± 1.41 |"
+    ]
