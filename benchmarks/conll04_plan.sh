@@ -44,4 +44,7 @@ if [[ $what == all || $what == ablations ]]; then
     run configs/spertmt.toml --variant spertmt-no-shape --seeds $seed \
       --set model.word_shape=false "${TUNE[@]}"
   done
+  # A third seed for the word-shape switch: its relation effect changed sign between seeds 1, 2.
+  run configs/spertmt.toml --variant spertmt-no-shape --seeds 3 --set model.word_shape=false \
+    "${TUNE[@]}"
 fi
