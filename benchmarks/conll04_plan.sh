@@ -48,3 +48,13 @@ if [[ $what == all || $what == ablations ]]; then
   run configs/spertmt.toml --variant spertmt-no-shape --seeds 3 --set model.word_shape=false \
     "${TUNE[@]}"
 fi
+if [[ $what == all || $what == weights ]]; then
+  # Loss weights, chosen on dev like the thresholds: C's weight doubled (C has the largest dev
+  # effect of the ablations) and B1's halved (its soft-target BCE is ~90% of the final loss).
+  for seed in 1 2 3; do
+    run configs/spertmt.toml --variant spertmt-lambda-rel2 --seeds $seed \
+      --set model.lambda_relation=2.0 "${TUNE[@]}"
+    run configs/spertmt.toml --variant spertmt-lambda-iou0.5 --seeds $seed \
+      --set model.lambda_iou=0.5 "${TUNE[@]}"
+  done
+fi
