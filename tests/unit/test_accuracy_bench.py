@@ -145,3 +145,28 @@ def test_component_effects_pair_the_ablation_with_the_full_preset_by_seed():
     assert rows == [
         "| conll04:test | spertmt-no-B | 1,2 | 1.50 ± 0.71 | 0.50 ± 0.71 | 0.00 ± 1.41 |"
     ]
+
+
+HEADLINE = "relation_strict_micro_f1"
+
+
+def tuned(seed, scores):
+    """A record whose dev tuning scored each relation threshold as given."""
+    rows = [
+        {"setting": {"entity_threshold": 0.8, "relation_threshold": t}, HEADLINE: f}
+        for t, f in scores.items()
+    ]
+    return {"seed": seed, "threshold_tuning": {"dev_rows": rows}}
+
+
+def test_preset_setting_is_the_best_mean_over_seeds_not_any_single_seed():
+    records = [tuned(1, {0.5: 66.0, 0.6: 64.0}), tuned(2, {0.5: 58.0, 0.6: 63.0})]
+    setting, mean = accuracy.preset_setting(records)
+    assert setting == {"entity_threshold": 0.8, "relation_threshold": 0.6}
+    assert mean == pytest.approx(63.5)
+
+
+def test_preset_setting_counts_only_settings_every_run_scored():
+    records = [tuned(1, {0.5: 60.0, 0.9: 99.0}), tuned(2, {0.5: 61.0})]
+    assert accuracy.preset_setting(records)[0]["relation_threshold"] == 0.5
+    assert accuracy.preset_setting([*records, {"seed": 3}]) is None  # one run not tuned
