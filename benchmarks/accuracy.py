@@ -260,6 +260,7 @@ VARIANTS = {
     "spertmt-B3": "`spertmt` with IoU-weighted, hard-first negatives (B3) instead of the IoU head",
     "spertmt-no-shape": "`spertmt` without the word-shape feature",
     "spertmt-lambda-rel2": "`spertmt` with C's loss weight λ_C = 2 (preset: 1)",
+    "spertmt-lambda-rel0.5": "`spertmt` with C's loss weight λ_C = 0.5 (preset: 1)",
     "spertmt-lambda-iou0.5": "`spertmt` with B1's loss weight λ_B = 0.5 (preset: 1)",
 }
 
