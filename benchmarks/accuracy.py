@@ -263,6 +263,7 @@ VARIANTS = {
     "spertmt-lambda-rel0.5": "`spertmt` with C's loss weight λ_C = 0.5 (preset: 1)",
     "spertmt-lambda-iou0.5": "`spertmt` with B1's loss weight λ_B = 0.5 (preset: 1)",
     "spertmt-lambda-iou2": "`spertmt` with B1's loss weight λ_B = 2 (preset: 1)",
+    "spertmt-lambda-ent0.5": "`spertmt` with A's loss weight λ_A = 0.5 (preset: 1)",
 }
 
 # Variants trained differently from `spertmt`: ablations and candidate settings.
