@@ -266,8 +266,11 @@ VARIANTS = {
     "spertmt-lambda-ent0.5": "`spertmt` with A's loss weight λ_A = 0.5 (preset: 1)",
 }
 
-# Variants trained differently from `spertmt`: ablations and candidate settings.
-ABLATIONS = [v for v in VARIANTS if v.startswith(("spertmt-no-", "spertmt-B", "spertmt-lambda"))]
+# Variants trained differently from `spertmt` (ablations and candidate settings), each
+# compared with it seed by seed.
+PAIRED_WITH_SPERTMT = [
+    v for v in VARIANTS if v.startswith(("spertmt-no-", "spertmt-B", "spertmt-lambda"))
+]
 
 
 def _fmt(values: list[float]) -> str:
@@ -304,7 +307,7 @@ def _effects(groups: dict[tuple[str, str, str, int], list[dict]]) -> list[str]:
     """What each component buys: full preset minus ablation, paired by seed."""
     rows = []
     for (dataset, encoder, variant, epochs), records in sorted(groups.items()):
-        if variant not in ABLATIONS:
+        if variant not in PAIRED_WITH_SPERTMT:
             continue
         full = {r["seed"]: r for r in groups.get((dataset, encoder, "spertmt", epochs), [])}
         paired = [(full[r["seed"]], r) for r in records if r["seed"] in full]
@@ -363,9 +366,11 @@ def preset_setting(records: list[dict]) -> tuple[dict, float] | None:
 def _presets(groups: dict[tuple[str, str, str, int], list[dict]]) -> list[str]:
     rows = []
     for (dataset, _, variant, _), records in sorted(groups.items()):
+        # One seed: the setting is the one its row of the table already shows. A one-setting
+        # grid (e.g. the preset's own thresholds) chose nothing.
         found = preset_setting(records) if len(records) > 1 else None
         grid_size = len((records[0].get("threshold_tuning") or {}).get("dev_rows", []))
-        if found and grid_size > 1:  # a one-setting grid chose nothing
+        if found and grid_size > 1:
             setting = ", ".join(f"{k}={v}" for k, v in found[0].items())
             seeds = ",".join(str(r["seed"]) for r in sorted(records, key=lambda r: r["seed"]))
             rows.append(f"| {dataset} | {variant} | {seeds} | {setting} | {found[1]:.2f} |")
