@@ -264,12 +264,16 @@ VARIANTS = {
     "spertmt-lambda-iou0.5": "`spertmt` with B1's loss weight λ_B = 0.5 (preset: 1)",
     "spertmt-lambda-iou2": "`spertmt` with B1's loss weight λ_B = 2 (preset: 1)",
     "spertmt-lambda-ent0.5": "`spertmt` with A's loss weight λ_A = 0.5 (preset: 1)",
+    "spertmt-lambda-ent2": "`spertmt` with A's loss weight λ_A = 2 (preset: 1)",
+    "spertmt-iou-mse": "`spertmt` with B1's IoU loss as mean squared error (preset: BCE)",
+    "spertmt-pair-probs": "`spertmt` with D's entity softmax probabilities in the pair "
+    "representation (preset: logits)",
 }
 
 # Variants trained differently from `spertmt` (ablations and candidate settings), each
 # compared with it seed by seed.
 PAIRED_WITH_SPERTMT = [
-    v for v in VARIANTS if v.startswith(("spertmt-no-", "spertmt-B", "spertmt-lambda"))
+    v for v in VARIANTS if v.startswith("spertmt-") and v != "spertmt-preset-thresholds"
 ]
 
 

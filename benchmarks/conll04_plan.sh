@@ -61,3 +61,13 @@ if [[ $what == all || $what == weights ]]; then
       --set "model.lambda_${weight%%=*}=${weight#*=}" "${TUNE[@]}"
   done
 fi
+if [[ $what == all || $what == screen ]]; then
+  # The other training-time settings not chosen yet, screened the same way as the weights
+  # (seed 1, dev relation F1 against the preset's 65.29): B1's loss as MSE instead of BCE,
+  # D with softmax probabilities instead of logits, and λ_A = 2.
+  run configs/spertmt.toml --variant spertmt-iou-mse --seeds 1 --set model.iou_loss=mse "${TUNE[@]}"
+  run configs/spertmt.toml --variant spertmt-pair-probs --seeds 1 \
+    --set model.pair_entity_feature=probs "${TUNE[@]}"
+  run configs/spertmt.toml --variant spertmt-lambda-ent2 --seeds 1 --set model.lambda_entity=2.0 \
+    "${TUNE[@]}"
+fi
