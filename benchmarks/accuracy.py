@@ -123,11 +123,14 @@ def _shown(path: Path) -> str:
     return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
 
 
-THRESHOLDS = {
+# Model settings that act only at inference (decoding.py): a re-scored run may differ in them.
+INFERENCE_ONLY = {
     "entity_threshold",
     "iou_threshold",
     "relation_binary_threshold",
     "relation_threshold",
+    "entity_score",
+    "relation_score",
 }
 
 
@@ -142,13 +145,13 @@ def _check_same_training(config, out_dir: Path, run_of: str) -> None:
         for section in ("model", "train", "data")
         for key in set(trained[section]) | set(ours[section])
         if trained[section].get(key) != ours[section].get(key)
-        and not (section == "model" and key in THRESHOLDS)
+        and not (section == "model" and key in INFERENCE_ONLY)
         and not (section == "train" and key == "threads")
     )
     if differ:
         raise SystemExit(
             f"--run-of {run_of}: {out_dir} was trained with other settings ({', '.join(differ)});"
-            " only inference thresholds may differ"
+            " only inference settings may differ"
         )
 
 
@@ -253,6 +256,8 @@ VARIANTS = {
     "spertmt": "the `spertmt` preset's runs, every threshold chosen on dev per run",
     "spertmt-preset-thresholds": "the `spertmt` runs at the preset's thresholds (configs/"
     "spertmt.toml: best dev score averaged over the runs)",
+    "spertmt-score-modes": "the `spertmt` runs, every threshold and the entity decision rule "
+    "(`entity_score`: gate or product) chosen on dev per run",
     "spertmt-no-AC": "`spertmt` without the binary entity and relation heads (A, C)",
     "spertmt-no-B": "`spertmt` without the IoU head (B)",
     "spertmt-no-D": "`spertmt` without entity logits in the pair representation (D)",
@@ -270,10 +275,12 @@ VARIANTS = {
     "representation (preset: logits)",
 }
 
+# Variants that re-score the `spertmt` runs (no training of their own).
+RESCORED_SPERTMT = ("spertmt-preset-thresholds", "spertmt-score-modes")
 # Variants trained differently from `spertmt` (ablations and candidate settings), each
 # compared with it seed by seed.
 PAIRED_WITH_SPERTMT = [
-    v for v in VARIANTS if v.startswith("spertmt-") and v != "spertmt-preset-thresholds"
+    v for v in VARIANTS if v.startswith("spertmt-") and v not in RESCORED_SPERTMT
 ]
 
 

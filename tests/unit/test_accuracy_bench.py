@@ -95,10 +95,11 @@ def test_run_of_scores_the_finished_run_of_another_variant(bench):
 
 def test_run_of_refuses_a_run_trained_with_other_settings(bench):
     run(bench, "base")
-    with pytest.raises(SystemExit, match=r"model\.max_span_width.*only inference thresholds"):
+    with pytest.raises(SystemExit, match=r"model\.max_span_width.*only inference settings"):
         run(bench, "wider", run_of="base", overrides=["model.max_span_width=4"])
-    # thresholds may differ: that is the point of --run-of
+    # thresholds and decision rules may differ: that is the point of --run-of
     assert run(bench, "strict", run_of="base", overrides=["model.relation_threshold=0.9"])
+    assert run(bench, "product", run_of="base", overrides=["model.relation_score=product"])
 
 
 def test_run_of_needs_a_finished_run(bench):
@@ -140,6 +141,7 @@ def test_component_effects_pair_the_ablation_with_the_full_preset_by_seed():
             record(3, 10.0, 10.0, 10.0),
         ],  # seed 3: no full run
         (*key, "spertmt-preset-thresholds", 20): [record(1, 0.0, 0.0, 0.0)],  # not an ablation
+        (*key, "spertmt-score-modes", 20): [record(1, 0.0, 0.0, 0.0)],  # re-scored, not trained
     }
     rows = [line for line in accuracy._effects(groups) if line.startswith("| conll04")]
     assert rows == [
