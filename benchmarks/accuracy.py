@@ -253,9 +253,10 @@ METRICS = [
 VARIANTS = {
     "spert": "the `spert` preset: SpERT exactly, its own thresholds",
     "spert-dev-tuned": "the `spert` runs, relation threshold chosen on dev per run",
-    "spertmt": "the `spertmt` preset's runs, every threshold chosen on dev per run",
-    "spertmt-preset-thresholds": "the `spertmt` runs at the preset's thresholds (configs/"
-    "spertmt.toml: best dev score averaged over the runs)",
+    "spertmt": "the `spertmt` preset's runs, every threshold chosen on dev per run (entity "
+    "gate rule, as for the ablations)",
+    "spertmt-preset-thresholds": "the `spertmt` runs at the preset's one setting (configs/"
+    "spertmt.toml: entity rule and thresholds with the best dev score averaged over the runs)",
     "spertmt-score-modes": "the `spertmt` runs, every threshold and the entity decision rule "
     "(`entity_score`: gate or product) chosen on dev per run",
     "spertmt-no-AC": "`spertmt` without the binary entity and relation heads (A, C)",

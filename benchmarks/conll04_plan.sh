@@ -15,7 +15,11 @@ run() { "$PY" benchmarks/accuracy.py "$@" --threads 2; }
 # grid's edge, for every seed), the relation threshold and τ_e to 0.9 (dev chose 0.5 and
 # 0.7-0.8, the edges of the earlier grids; seed 3 still chose τ_e 0.9).
 RT=model.relation_threshold=0.3,0.4,0.5,0.6,0.7,0.8,0.9
-TUNE=(--tune-grid model.entity_threshold=0.4,0.5,0.6,0.7,0.8,0.9 --tune-grid model.iou_threshold=0.0,0.5
+# The runs before the score-modes step used the gate rule for entities (the preset's rule then;
+# it is inference-only): GATE keeps them reproducible now that the preset uses the product rule.
+GATE=(--set model.entity_score=gate)
+TUNE=("${GATE[@]}" --tune-grid model.entity_threshold=0.4,0.5,0.6,0.7,0.8,0.9
+      --tune-grid model.iou_threshold=0.0,0.5
       --tune-grid model.relation_binary_threshold=0.5,0.7,0.8,0.9 --tune-grid "$RT")
 
 if [[ $what == all || $what == spert ]]; then
@@ -32,7 +36,7 @@ if [[ $what == all || $what == ablations ]]; then
   # covers every component.
   for seed in 1 2; do
     run configs/spertmt.toml --variant spertmt-no-AC --seeds $seed \
-      --set model.entity_binary_head=false --set model.relation_binary_head=false \
+      --set model.entity_binary_head=false --set model.relation_binary_head=false "${GATE[@]}" \
       --tune-grid model.iou_threshold=0.0,0.5 --tune-grid "$RT"
     run configs/spertmt.toml --variant spertmt-no-B --seeds $seed --set model.iou_mode=off "${TUNE[@]}"
     run configs/spertmt.toml --variant spertmt-no-D --seeds $seed \
@@ -91,4 +95,13 @@ if [[ $what == all || $what == score-modes ]]; then
     --tune-grid model.entity_threshold=0.2,0.3,0.4,0.5,0.6,0.7,0.8,0.9 \
     --tune-grid model.iou_threshold=0.0,0.5 --tune-grid model.relation_binary_threshold=0.5,0.7,0.8,0.9 \
     --tune-grid "$RT"
+fi
+if [[ $what == all || $what == preset ]]; then
+  # The preset's one setting (configs/spertmt.toml: the best dev average of the score-modes
+  # grid above) on the preset's runs, the headline row. In product mode the IoU threshold is
+  # unused: the IoU multiplies the entity score instead.
+  run configs/spertmt.toml --variant spertmt-preset-thresholds --run-of spertmt --seeds 1 2 3 \
+    --force --tune-grid model.entity_score=product --tune-grid model.entity_threshold=0.7 \
+    --tune-grid model.iou_threshold=0.0 --tune-grid model.relation_binary_threshold=0.7 \
+    --tune-grid model.relation_threshold=0.6
 fi
