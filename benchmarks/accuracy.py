@@ -459,7 +459,15 @@ def write_summary() -> None:
     if notes:
         lines += ["", "## Notes on individual runs", ""]
         lines += [f"- `{name}`: {text}" for name, text in notes]
-    lines += ["", "## Commands", ""]
+    lines += [
+        "",
+        "## Commands",
+        "",
+        "As run, with the config files of each record's `git_commit`; where a preset changed since,"
+        " `benchmarks/conll04_plan.sh` repeats the run with today's files (its `--set` pins the"
+        " earlier value).",
+        "",
+    ]
     commands = sorted({r["command"] for rs in groups.values() for r in rs})
     lines += [f"- `{c}`" for c in commands]
     # The Speed section (benchmarks/speed.py) follows; regenerating the accuracy part keeps it.
