@@ -276,13 +276,6 @@ VARIANTS = {
     "representation (preset: logits)",
 }
 
-# Variants that re-score the `spertmt` runs (no training of their own).
-RESCORED_SPERTMT = ("spertmt-preset-thresholds", "spertmt-score-modes")
-# Variants trained differently from `spertmt` (ablations and candidate settings), each
-# compared with it seed by seed.
-PAIRED_WITH_SPERTMT = [
-    v for v in VARIANTS if v.startswith("spertmt-") and v not in RESCORED_SPERTMT
-]
 
 
 def _fmt(values: list[float]) -> str:
@@ -316,10 +309,15 @@ def _dev_relation_f1(record: dict) -> float:
 
 
 def _effects(groups: dict[tuple[str, str, str, int], list[dict]]) -> list[str]:
-    """What each component buys: full preset minus ablation, paired by seed."""
+    """What each component buys: full preset minus ablation, paired by seed.
+
+    Every ``spertmt-*`` variant trained on its own (ablations and candidate settings) is
+    paired; variants that re-score the ``spertmt`` runs (``--run-of``) trained nothing.
+    """
     rows = []
     for (dataset, encoder, variant, epochs), records in sorted(groups.items()):
-        if variant not in PAIRED_WITH_SPERTMT:
+        trained = all(r.get("trained_as", variant) == variant for r in records)
+        if not (variant.startswith("spertmt-") and trained):
             continue
         full = {r["seed"]: r for r in groups.get((dataset, encoder, "spertmt", epochs), [])}
         paired = [(full[r["seed"]], r) for r in records if r["seed"] in full]
