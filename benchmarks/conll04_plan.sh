@@ -69,7 +69,7 @@ if [[ $what == all || $what == screen ]]; then
   # The other training-time settings not chosen yet, screened the same way as the weights
   # (seed 1, dev relation F1 against the preset's 65.29): B1's loss as MSE instead of BCE
   # (65.32: beats it, so it gets seeds 2 and 3 below), D with softmax probabilities instead of
-  # logits (64.08: dropped), and λ_A = 2 (65.65: beats it; seeds 2 and 3 not run yet).
+  # logits (64.08: dropped), and λ_A = 2 (65.65: beats it, so it gets seeds 2 and 3 below).
   run configs/spertmt.toml --variant spertmt-iou-mse --seeds 1 --set model.iou_loss=mse "${TUNE[@]}"
   run configs/spertmt.toml --variant spertmt-pair-probs --seeds 1 \
     --set model.pair_entity_feature=probs "${TUNE[@]}"
@@ -81,7 +81,7 @@ if [[ $what == all || $what == confirm ]]; then
   # preset's setting only if its dev relation F1 averaged over seeds 1-3, at the one threshold
   # setting that is best on that average (how the preset's thresholds are chosen), beats the
   # preset's (65.02; docs/results.md, "One threshold setting per variant").
-  # B1 with MSE: 64.74, so BCE stays. λ_A = 2: seeds 2 and 3 next.
+  # B1 with MSE: 64.74, so BCE stays. λ_A = 2: 64.58, so λ_A stays 1.
   for seed in 2 3; do
     run configs/spertmt.toml --variant spertmt-iou-mse --seeds $seed --set model.iou_loss=mse \
       "${TUNE[@]}"
