@@ -259,6 +259,9 @@ VARIANTS = {
     "spertmt.toml: entity rule and thresholds with the best dev score averaged over the runs)",
     "spertmt-score-modes": "the `spertmt` runs, every threshold and the entity decision rule "
     "(`entity_score`: gate or product) chosen on dev per run",
+    "spertmt-rel-product": "the `spertmt` runs with C's product rule (`relation_score`: "
+    "p_type·p_pair ≥ relation threshold), every threshold and the entity rule chosen on dev "
+    "per run",
     "spertmt-no-AC": "`spertmt` without the binary entity and relation heads (A, C)",
     "spertmt-no-B": "`spertmt` without the IoU head (B)",
     "spertmt-no-D": "`spertmt` without entity logits in the pair representation (D)",
@@ -271,6 +274,8 @@ VARIANTS = {
     "spertmt-lambda-iou2": "`spertmt` with B1's loss weight λ_B = 2 (preset: 1)",
     "spertmt-lambda-ent0.5": "`spertmt` with A's loss weight λ_A = 0.5 (preset: 1)",
     "spertmt-lambda-ent2": "`spertmt` with A's loss weight λ_A = 2 (preset: 1)",
+    "spertmt-neg-half": "`spertmt` with negative spans weighted 0.5 in the typed entity loss "
+    "(preset: 1)",
     "spertmt-iou-mse": "`spertmt` with B1's IoU loss as mean squared error (preset: BCE)",
     "spertmt-pair-probs": "`spertmt` with D's entity softmax probabilities in the pair "
     "representation (preset: logits)",

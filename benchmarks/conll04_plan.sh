@@ -75,6 +75,10 @@ if [[ $what == all || $what == screen ]]; then
     --set model.pair_entity_feature=probs "${TUNE[@]}"
   run configs/spertmt.toml --variant spertmt-lambda-ent2 --seeds 1 --set model.lambda_entity=2.0 \
     "${TUNE[@]}"
+  # A's other reading in method.md §3: the typed classifier's loss on positives plus
+  # down-weighted negatives (weight 0.5; the preset keeps SpERT's 1).
+  run configs/spertmt.toml --variant spertmt-neg-half --seeds 1 \
+    --set model.entity_negative_weight=0.5 "${TUNE[@]}"
 fi
 if [[ $what == all || $what == confirm ]]; then
   # A screened setting that beat the preset on seed-1 dev, with seeds 2 and 3: it replaces the
@@ -98,6 +102,15 @@ if [[ $what == all || $what == score-modes ]]; then
     --tune-grid model.entity_threshold=0.2,0.3,0.4,0.5,0.6,0.7,0.8,0.9 \
     --tune-grid model.iou_threshold=0.0,0.5 --tune-grid model.relation_binary_threshold=0.5,0.7,0.8,0.9 \
     --tune-grid "$RT"
+fi
+if [[ $what == all || $what == rel-modes ]]; then
+  # The relation decision rule (C) is inference-only too: the product rule (p_type·p_pair >=
+  # relation threshold; τ_r unused) against the gate rule of the score-modes grid (65.21), on
+  # the preset's runs, with the same entity grid: 64.88, so the gate rule stays.
+  run configs/spertmt.toml --variant spertmt-rel-product --run-of spertmt --seeds 1 2 3 \
+    --set model.relation_score=product --tune-grid model.entity_score=gate,product \
+    --tune-grid model.entity_threshold=0.2,0.3,0.4,0.5,0.6,0.7,0.8,0.9 \
+    --tune-grid model.iou_threshold=0.0,0.5 --tune-grid model.relation_threshold=0.2,0.3,0.4,0.5,0.6,0.7,0.8
 fi
 if [[ $what == all || $what == preset ]]; then
   # The preset's one setting (configs/spertmt.toml: the best dev average of the score-modes
