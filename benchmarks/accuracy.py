@@ -130,6 +130,7 @@ INFERENCE_ONLY = {
     "relation_binary_threshold",
     "relation_threshold",
     "entity_score",
+    "entity_overlap",
     "relation_score",
 }
 
@@ -262,6 +263,8 @@ VARIANTS = {
     "spertmt-rel-product": "the `spertmt` runs with C's product rule (`relation_score`: "
     "p_type·p_pair ≥ relation threshold), every threshold and the entity rule chosen on dev "
     "per run",
+    "spertmt-flat": "the `spertmt` runs with overlapping entities resolved (`entity_overlap = "
+    '"resolve"`), every threshold and the entity rule chosen on dev per run',
     "spertmt-no-AC": "`spertmt` without the binary entity and relation heads (A, C)",
     "spertmt-no-B": "`spertmt` without the IoU head (B)",
     "spertmt-no-D": "`spertmt` without entity logits in the pair representation (D)",
@@ -280,7 +283,6 @@ VARIANTS = {
     "spertmt-pair-probs": "`spertmt` with D's entity softmax probabilities in the pair "
     "representation (preset: logits)",
 }
-
 
 
 def _fmt(values: list[float]) -> str:

@@ -39,6 +39,7 @@ else:  # pragma: no cover - exercised on Python 3.10 only
 
 IouMode = Literal["off", "head", "soft_label", "weight"]
 ScoreMode = Literal["gate", "product"]
+OverlapMode = Literal["allow", "resolve"]
 PairEntityFeature = Literal["logits", "probs"]
 
 
@@ -73,6 +74,9 @@ class ModelConfig:
     """(A) τ_e: a span is kept when the binary head's probability (or the product) reaches it."""
     entity_score: ScoreMode = "gate"
     """(A, B1) ``gate``: each head has its own threshold; ``product``: p_type·p_entity·u ≥ τ_e."""
+    entity_overlap: OverlapMode = "allow"
+    """``allow``: overlapping (nested) entities may all be kept; ``resolve``: of kept spans that
+    share a word only the best-scoring survive (greedy, best first; for flat data)."""
 
     iou_mode: IouMode = "off"
     """(B) ``head`` (B1): regress IoU and gate at inference; ``soft_label`` (B2): IoU is the

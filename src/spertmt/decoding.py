@@ -9,6 +9,8 @@ Decision rules (method.md §2 and §3):
   arg-max over real types, ``p_type`` its probability renormalised over real types.
 - **B1** (``iou_mode="head"``): ``gate``: also require predicted IoU ``≥ iou_threshold``;
   ``product``: the score is multiplied by the predicted IoU and must reach ``τ_e``.
+- **Overlaps** (``entity_overlap="resolve"``, for flat data): of kept spans that share a word
+  only the best-scoring survive, greedily, best first (:func:`resolve_overlaps`).
 - **Relations**: a type is kept when its sigmoid ``≥ relation_threshold`` (0.4). With **C**
   (``relation_binary_head``), ``gate`` also requires ``p_pair ≥ τ_r``; ``product`` keeps a type
   when ``sigmoid · p_pair ≥ relation_threshold``.
@@ -49,6 +51,8 @@ def decide_entities(
     iou_logits: torch.Tensor | None,
     span_mask: torch.Tensor,
     config: ModelConfig,
+    *,
+    spans: torch.Tensor | None = None,
 ) -> EntityDecision:
     """Apply the configured entity decision rule.
 
@@ -58,6 +62,8 @@ def decide_entities(
         iou_logits: ``[B, S]`` (head B1) or ``None``.
         span_mask: ``[B, S]`` real spans.
         config: Thresholds and modes.
+        spans: ``[B, S, 2]`` word ranges ``[start, end)``; needed when
+            ``config.entity_overlap == "resolve"``.
 
     Returns:
         The decision per span.
@@ -84,7 +90,60 @@ def decide_entities(
         else:
             scores = scores * iou
             keep = keep & (scores >= config.entity_threshold)
-    return EntityDecision(keep & span_mask, types, scores)
+    keep = keep & span_mask
+    if config.entity_overlap == "resolve":
+        if spans is None:
+            raise ValueError("entity_overlap='resolve' needs the spans' word ranges (spans=)")
+        keep = resolve_overlaps(keep, scores, spans)
+    return EntityDecision(keep, types, scores)
+
+
+def resolve_overlaps(keep: torch.Tensor, scores: torch.Tensor, spans: torch.Tensor) -> torch.Tensor:
+    """Drop every kept span that shares a word with a better surviving one (greedy, best first).
+
+    Spans rank by score, ties to the lower span index. A kept span survives when no surviving
+    span ranked above it overlaps it: greedy non-maximum suppression, so of a chain ``a < b < c``
+    where only neighbours overlap, ``a`` and ``c`` survive. It runs on the ``k`` kept spans of
+    each document (``[B, k, k]`` tensors) in rounds; a round settles every span whose better
+    overlapping spans are all settled, so there are as many rounds as the longest such chain,
+    not one per span.
+
+    Args:
+        keep: ``[B, S]`` kept spans.
+        scores: ``[B, S]`` their scores.
+        spans: ``[B, S, 2]`` word ranges ``[start, end)``.
+
+    Returns:
+        ``[B, S]`` the kept spans that survive.
+
+    Example:
+        >>> spans = torch.tensor([[[0, 2], [1, 3], [2, 4], [5, 6]]])
+        >>> scores = torch.tensor([[0.6, 0.7, 0.9, 0.5]])
+        >>> resolve_overlaps(torch.ones(1, 4, dtype=torch.bool), scores, spans).tolist()
+        [[True, False, True, True]]
+    """
+    order, valid = kept_spans(keep)
+    k = order.shape[1]
+    if k < 2:
+        return keep
+    ranges = torch.gather(spans, 1, order.unsqueeze(-1).expand(-1, -1, 2))
+    start, end = ranges[..., 0], ranges[..., 1]
+    score = torch.gather(scores, 1, order)
+    # [b, i, j]: span j overlaps span i and ranks above it (kept slots are in span order).
+    overlap = (start.unsqueeze(2) < end.unsqueeze(1)) & (start.unsqueeze(1) < end.unsqueeze(2))
+    slot = torch.arange(k, device=keep.device)
+    above = (score.unsqueeze(1) > score.unsqueeze(2)) | (
+        (score.unsqueeze(1) == score.unsqueeze(2)) & (slot[None, :] < slot[:, None])
+    )
+    blockers = overlap & above & valid.unsqueeze(1)
+    settled = ~valid
+    survives = torch.zeros_like(valid)
+    while not bool(settled.all()):
+        ready = ~settled & ~(blockers & ~settled.unsqueeze(1)).any(-1)
+        survives = survives | (ready & ~(blockers & survives.unsqueeze(1)).any(-1))
+        settled = settled | ready
+    # Padding slots point at distinct spans that were not kept, so the scatter writes each once.
+    return torch.zeros_like(keep).scatter(1, order, survives & valid)
 
 
 def kept_spans(keep: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

@@ -89,6 +89,7 @@ def predict_documents(
                     output.iou_logits,
                     batch.span_mask,
                     model.config,
+                    spans=batch.spans,
                 )
                 if given_entities:
                     decision = type(decision)(batch.span_mask, decision.types, decision.scores)

@@ -242,6 +242,9 @@ class DecisionInfo(BaseModel):
     )
     entity_threshold: float
     entity_score: str = Field(description="gate or product.")
+    entity_overlap: str = Field(
+        description="allow (nested entities kept) or resolve (best of overlapping spans only)."
+    )
     entity_binary_head: bool
     iou_mode: str
     iou_threshold: float
@@ -456,6 +459,7 @@ def _info(model: SpertMT, limits: Limits) -> InfoResponse:
             entity_threshold_used=config.uses_entity_threshold,
             entity_threshold=config.entity_threshold,
             entity_score=config.entity_score,
+            entity_overlap=config.entity_overlap,
             entity_binary_head=config.entity_binary_head,
             iou_mode=config.iou_mode,
             iou_threshold=config.iou_threshold,

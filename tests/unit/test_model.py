@@ -4,7 +4,7 @@ import torch
 from samples import TYPES
 
 from spertmt.config import ModelConfig
-from spertmt.decoding import decide_entities, entity_pairs
+from spertmt.decoding import decide_entities, entity_pairs, resolve_overlaps
 from spertmt.model.spert import SpertMTModel
 from spertmt.prediction import predict_documents
 from spertmt.sampling import prepare_documents, training_batch
@@ -224,3 +224,68 @@ def test_decision_rules():
     iou = torch.tensor([[5.0, -5.0]])
     b1 = decide_entities(logits, None, iou, mask, ModelConfig(iou_mode="head"))
     assert b1.keep.tolist() == [[False, False]]
+
+
+def _greedy_reference(keep, scores, spans):
+    """Plain-loop greedy non-maximum suppression: best score first, ties to the lower index."""
+    out = torch.zeros_like(keep)
+    for b in range(keep.shape[0]):
+        ranked = sorted(
+            (i for i in range(keep.shape[1]) if keep[b, i]), key=lambda i: (-scores[b, i], i)
+        )
+        taken = []
+        for i in ranked:
+            start, end = spans[b, i].tolist()
+            if all(end <= s or e <= start for s, e in (spans[b, j].tolist() for j in taken)):
+                taken.append(i)
+                out[b, i] = True
+    return out
+
+
+def test_resolve_overlaps_matches_greedy_reference():
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        starts = torch.from_numpy(rng.integers(0, 12, size=(4, 30)))
+        spans = torch.stack([starts, starts + torch.from_numpy(rng.integers(1, 4, (4, 30)))], -1)
+        # scores on a coarse grid, so ties occur and must break by span index
+        scores = torch.from_numpy(rng.integers(0, 5, size=(4, 30)) / 4).float()
+        keep = torch.from_numpy(rng.random((4, 30)) < 0.5)
+        keep[3] = False
+        keep[2] = False
+        keep[2, 7] = True
+        got = resolve_overlaps(keep, scores, spans)
+        assert torch.equal(got, _greedy_reference(keep, scores, spans))
+
+
+def test_entity_overlap_switch_in_the_decision_rule():
+    # three spans in a chain: [0,2) and [1,3) overlap, [1,3) and [2,4) overlap
+    logits = torch.tensor([[[0.0, 2.0, 0.0], [0.0, 3.0, 0.0], [0.0, 1.0, 0.0]]])
+    mask = torch.ones(1, 3, dtype=torch.bool)
+    spans = torch.tensor([[[0, 2], [1, 3], [2, 4]]])
+    allow = decide_entities(logits, None, None, mask, ModelConfig())
+    assert allow.keep.tolist() == [[True, True, True]]
+    resolve = ModelConfig(entity_overlap="resolve")
+    kept = decide_entities(logits, None, None, mask, resolve, spans=spans)
+    assert kept.keep.tolist() == [[False, True, False]]
+    with pytest.raises(ValueError, match="spans"):
+        decide_entities(logits, None, None, mask, resolve)
+
+
+def test_predictions_without_overlaps_when_resolving(tiny_bert_dir, tokenizer):
+    def overlapping(doc):
+        ents = doc.entities
+        return any(
+            a.start < b.end and b.start < a.end for i, a in enumerate(ents) for b in ents[i + 1 :]
+        )
+
+    # An untrained binary head at threshold 0 keeps every span, nested ones included.
+    allow = build(tiny_bert_dir, entity_binary_head=True, entity_threshold=0.0)
+    assert any(overlapping(d) for d in predict_documents(allow, tokenizer, DOCS))
+    resolve = build(
+        tiny_bert_dir, entity_binary_head=True, entity_threshold=0.0, entity_overlap="resolve"
+    )
+    resolve.load_state_dict(allow.state_dict())
+    preds = predict_documents(resolve, tokenizer, DOCS)
+    assert all(d.entities and not overlapping(d) for d in preds)
+    for doc in preds:
+        assert all(r.head < len(doc.entities) and r.tail < len(doc.entities) for r in doc.relations)

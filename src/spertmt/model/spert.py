@@ -399,7 +399,12 @@ class SpertMTModel(nn.Module):
                 keep = batch.span_mask
             else:
                 keep = decide_entities(
-                    entity_logits, entity_binary, iou, batch.span_mask, self.config
+                    entity_logits,
+                    entity_binary,
+                    iou,
+                    batch.span_mask,
+                    self.config,
+                    spans=batch.spans,
                 ).keep
             pairs, pair_mask = entity_pairs(keep)
             rows = max(1, pairs.shape[0])
