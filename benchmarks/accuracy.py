@@ -80,6 +80,18 @@ def _versions() -> dict[str, str]:
     }
 
 
+# Model settings that act only at inference (decoding.py): a re-scored run may differ in them.
+INFERENCE_ONLY = {
+    "entity_threshold",
+    "iou_threshold",
+    "relation_binary_threshold",
+    "relation_threshold",
+    "entity_score",
+    "entity_overlap",
+    "relation_score",
+}
+
+
 def _tune_and_score(model_dir: Path, config, grid: dict[str, list]) -> dict:
     """Choose thresholds on the run's dev split, then score its test split with them."""
     from tune_thresholds import score_row, tune
@@ -93,6 +105,10 @@ def _tune_and_score(model_dir: Path, config, grid: dict[str, list]) -> dict:
     if config.data.dev is None:
         raise SystemExit("--tune-grid needs a dev split (data.dev) to choose thresholds on")
     model, tokenizer, types, _, _ = load_checkpoint(model_dir)
+    # The run's own inference settings, not those saved with the checkpoint: with --run-of the
+    # run may set other thresholds or decision rules (--set) than the run it re-scores.
+    inference = {key: getattr(config.model, key) for key in sorted(INFERENCE_ONLY)}
+    model.config = dataclasses.replace(model.config, **inference)
 
     def load(name: str):
         ref = resolve_dataset(name, data_dir=config.data.data_dir, types=model_dir / "types.json")
@@ -121,18 +137,6 @@ def _slug(dataset: str) -> str:
 
 def _shown(path: Path) -> str:
     return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
-
-
-# Model settings that act only at inference (decoding.py): a re-scored run may differ in them.
-INFERENCE_ONLY = {
-    "entity_threshold",
-    "iou_threshold",
-    "relation_binary_threshold",
-    "relation_threshold",
-    "entity_score",
-    "entity_overlap",
-    "relation_score",
-}
 
 
 def _check_same_training(config, out_dir: Path, run_of: str) -> None:
@@ -205,7 +209,11 @@ def run_one(
         result = train(config, output_dir=out_dir, resume=(out_dir / "checkpoint").exists())
         test_metrics, dev_metrics = result.test, result.dev
         wall = time.perf_counter() - start
-    tuning = _tune_and_score(out_dir / "model", config, tune_grid) if tune_grid else None
+    if run_of and tune_grid is None:
+        tune_grid = {}  # no grid: one row, the run's own inference settings, re-scored
+    tuning = (
+        _tune_and_score(out_dir / "model", config, tune_grid) if tune_grid is not None else None
+    )
     record = {
         "dataset": dataset,
         "train_data": config.data.train,
@@ -301,7 +309,8 @@ def _chosen(records: list[dict]) -> str:
         tuning = r.get("threshold_tuning")
         if not tuning:
             continue
-        setting = ", ".join(f"{k}={v}" for k, v in tuning["chosen"]["setting"].items())
+        chosen = tuning["chosen"]["setting"].items()
+        setting = ", ".join(f"{k}={v}" for k, v in chosen) or "the config's settings"
         default = r["metrics_default_thresholds"]["relation_strict"]["micro"]["f1"]
         parts.append(f"seed {r['seed']}: {setting} (rel. strict micro at defaults: {default:.2f})")
     return "; ".join(parts) if parts else "defaults"

@@ -174,3 +174,26 @@ def test_preset_setting_counts_only_settings_every_run_scored():
     records = [tuned(1, {0.5: 60.0, 0.9: 99.0}), tuned(2, {0.5: 61.0})]
     assert accuracy.preset_setting(records)[0]["relation_threshold"] == 0.5
     assert accuracy.preset_setting([*records, {"seed": 3}]) is None  # one run not tuned
+
+
+def test_run_of_scores_with_its_own_inference_settings(bench, monkeypatch):
+    """A re-scored run uses the thresholds and rules its command sets, not the checkpoint's."""
+    import tune_thresholds
+
+    seen = []
+    real_tune = tune_thresholds.tune
+
+    def spy(model, *args, **kwargs):
+        seen.append(model.config)
+        return real_tune(model, *args, **kwargs)
+
+    monkeypatch.setattr(tune_thresholds, "tune", spy)
+    run(bench, "base")
+    overrides = ["model.entity_overlap=resolve", "model.relation_threshold=0.9"]
+    grid = {"entity_threshold": [0.5]}
+    run(bench, "flat", run_of="base", overrides=overrides, tune_grid=grid)
+    # no grid: the run's own settings are scored, as one row
+    plain = json.loads(run(bench, "flat-plain", run_of="base", overrides=overrides).read_text())
+    assert [(c.entity_overlap, c.relation_threshold) for c in seen] == [("resolve", 0.9)] * 2
+    assert [r["setting"] for r in plain["threshold_tuning"]["dev_rows"]] == [{}]
+    assert "the config's settings" in accuracy._chosen([plain])
