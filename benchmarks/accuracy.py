@@ -262,6 +262,8 @@ METRICS = [
 VARIANTS = {
     "spert": "the `spert` preset: SpERT exactly, its own thresholds",
     "spert-dev-tuned": "the `spert` runs, relation threshold chosen on dev per run",
+    "spert-flat": "the `spert` runs with overlapping entities resolved (`entity_overlap = "
+    '"resolve"`), relation threshold chosen on dev per run',
     "spertmt": "the `spertmt` preset's runs, every threshold chosen on dev per run (entity "
     "gate rule, as for the ablations)",
     "spertmt-preset-thresholds": "the `spertmt` runs at the preset's one setting (configs/"

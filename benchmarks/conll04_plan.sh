@@ -15,9 +15,11 @@ run() { "$PY" benchmarks/accuracy.py "$@" --threads 2; }
 # grid's edge, for every seed), the relation threshold and τ_e to 0.9 (dev chose 0.5 and
 # 0.7-0.8, the edges of the earlier grids; seed 3 still chose τ_e 0.9).
 RT=model.relation_threshold=0.3,0.4,0.5,0.6,0.7,0.8,0.9
-# The runs before the score-modes step used the gate rule for entities (the preset's rule then;
-# it is inference-only): GATE keeps them reproducible now that the preset uses the product rule.
-GATE=(--set model.entity_score=gate)
+# The runs before the overlap step kept overlapping entities and, before the score-modes step,
+# used the gate rule for entities (the preset's settings then; both are inference-only): ALLOW
+# and GATE keep them reproducible now that the preset's settings changed.
+ALLOW=(--set model.entity_overlap=allow)
+GATE=(--set model.entity_score=gate "${ALLOW[@]}")
 TUNE=("${GATE[@]}" --tune-grid model.entity_threshold=0.4,0.5,0.6,0.7,0.8,0.9
       --tune-grid model.iou_threshold=0.0,0.5
       --tune-grid model.relation_binary_threshold=0.5,0.7,0.8,0.9 --tune-grid "$RT")
@@ -97,7 +99,7 @@ if [[ $what == all || $what == score-modes ]]; then
   # The entity decision rule is inference-only too: choose it on dev with the thresholds
   # (gate: p_entity >= τ_e and IoU >= τ_iou; product: p_type·p_entity·IoU >= τ_e), on the
   # preset's own runs (no training).
-  run configs/spertmt.toml --variant spertmt-score-modes --run-of spertmt --seeds 1 2 3 \
+  run configs/spertmt.toml --variant spertmt-score-modes --run-of spertmt --seeds 1 2 3 "${ALLOW[@]}" \
     --tune-grid model.entity_score=gate,product \
     --tune-grid model.entity_threshold=0.2,0.3,0.4,0.5,0.6,0.7,0.8,0.9 \
     --tune-grid model.iou_threshold=0.0,0.5 --tune-grid model.relation_binary_threshold=0.5,0.7,0.8,0.9 \
@@ -106,28 +108,32 @@ fi
 if [[ $what == all || $what == rel-modes ]]; then
   # The relation decision rule (C) is inference-only too: the product rule (p_type·p_pair >=
   # relation threshold; τ_r unused) against the gate rule of the score-modes grid (65.21), on
-  # the preset's runs, with the same entity grid: 64.88, so the gate rule stays.
+  # the preset's runs, with the same entity grid: 64.57, so the gate rule stays.
   run configs/spertmt.toml --variant spertmt-rel-product --run-of spertmt --seeds 1 2 3 \
-    --set model.relation_score=product --tune-grid model.entity_score=gate,product \
+    --set model.relation_score=product "${ALLOW[@]}" --tune-grid model.entity_score=gate,product \
     --tune-grid model.entity_threshold=0.2,0.3,0.4,0.5,0.6,0.7,0.8,0.9 \
     --tune-grid model.iou_threshold=0.0,0.5 --tune-grid model.relation_threshold=0.2,0.3,0.4,0.5,0.6,0.7,0.8
 fi
 if [[ $what == all || $what == overlap ]]; then
   # Overlap resolution is inference-only too (CoNLL04's entities never overlap): of kept spans
   # that share a word only the best-scoring survive. The score-modes grid with it on, on the
-  # preset's runs, against that grid without it (65.21).
+  # preset's runs, against that grid without it (65.21): 66.36, so the preset resolves overlaps.
   run configs/spertmt.toml --variant spertmt-flat --run-of spertmt --seeds 1 2 3 \
     --set model.entity_overlap=resolve --tune-grid model.entity_score=gate,product \
     --tune-grid model.entity_threshold=0.2,0.3,0.4,0.5,0.6,0.7,0.8,0.9 \
     --tune-grid model.iou_threshold=0.0,0.5 --tune-grid model.relation_binary_threshold=0.5,0.7,0.8,0.9 \
     --tune-grid "$RT"
+  # The same decoding step for SpERT's runs (relation threshold chosen on dev, as for
+  # spert-dev-tuned): how much of SpERT.MT's gain the decoding step alone would give SpERT.
+  run configs/spert.toml --variant spert-flat --run-of spert --seeds 1 2 3 \
+    --set model.entity_overlap=resolve --tune-grid "$RT"
 fi
 if [[ $what == all || $what == preset ]]; then
-  # The preset's one setting (configs/spertmt.toml: the best dev average of the score-modes
-  # grid above) on the preset's runs, the headline row. In product mode the IoU threshold is
-  # unused: the IoU multiplies the entity score instead.
+  # The preset's one setting (configs/spertmt.toml: the best dev average of the overlap grid
+  # above) on the preset's runs, the headline row. With the gate rule and an IoU threshold of
+  # 0.0 the IoU head's output is not used at inference: B1 acts through training only.
   run configs/spertmt.toml --variant spertmt-preset-thresholds --run-of spertmt --seeds 1 2 3 \
-    --force --tune-grid model.entity_score=product --tune-grid model.entity_threshold=0.7 \
-    --tune-grid model.iou_threshold=0.0 --tune-grid model.relation_binary_threshold=0.7 \
-    --tune-grid model.relation_threshold=0.6
+    --force --tune-grid model.entity_overlap=resolve --tune-grid model.entity_score=gate \
+    --tune-grid model.entity_threshold=0.5 --tune-grid model.iou_threshold=0.0 \
+    --tune-grid model.relation_binary_threshold=0.7 --tune-grid model.relation_threshold=0.6
 fi
