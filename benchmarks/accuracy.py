@@ -265,9 +265,9 @@ VARIANTS = {
     "spert-flat": "the `spert` runs with overlapping entities resolved (`entity_overlap = "
     '"resolve"`), relation threshold chosen on dev per run',
     "spertmt": "the `spertmt` preset's runs, every threshold chosen on dev per run (entity "
-    "gate rule, as for the ablations)",
+    "gate rule, overlapping entities kept, as for the ablations)",
     "spertmt-preset-thresholds": "the `spertmt` runs at the preset's one setting (configs/"
-    "spertmt.toml: entity rule and thresholds with the best dev score averaged over the runs)",
+    "spertmt.toml: decision rules and thresholds with the best dev score averaged over the runs)",
     "spertmt-score-modes": "the `spertmt` runs, every threshold and the entity decision rule "
     "(`entity_score`: gate or product) chosen on dev per run",
     "spertmt-rel-product": "the `spertmt` runs with C's product rule (`relation_score`: "
