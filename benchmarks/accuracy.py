@@ -80,23 +80,12 @@ def _versions() -> dict[str, str]:
     }
 
 
-# Model settings that act only at inference (decoding.py): a re-scored run may differ in them.
-INFERENCE_ONLY = {
-    "entity_threshold",
-    "iou_threshold",
-    "relation_binary_threshold",
-    "relation_threshold",
-    "entity_score",
-    "entity_overlap",
-    "relation_score",
-}
-
-
 def _tune_and_score(model_dir: Path, config, grid: dict[str, list]) -> dict:
     """Choose thresholds on the run's dev split, then score its test split with them."""
     from tune_thresholds import score_row, tune
 
     from spertmt.checkpoint import load_checkpoint
+    from spertmt.config import DECISION_FIELDS
     from spertmt.data.datasets import resolve_dataset
     from spertmt.data.io import read_documents
     from spertmt.metrics import evaluate_documents
@@ -107,7 +96,7 @@ def _tune_and_score(model_dir: Path, config, grid: dict[str, list]) -> dict:
     model, tokenizer, types, _, _ = load_checkpoint(model_dir)
     # The run's own inference settings, not those saved with the checkpoint: with --run-of the
     # run may set other thresholds or decision rules (--set) than the run it re-scores.
-    inference = {key: getattr(config.model, key) for key in sorted(INFERENCE_ONLY)}
+    inference = {key: getattr(config.model, key) for key in sorted(DECISION_FIELDS)}
     model.config = dataclasses.replace(model.config, **inference)
 
     def load(name: str):
@@ -141,6 +130,8 @@ def _shown(path: Path) -> str:
 
 def _check_same_training(config, out_dir: Path, run_of: str) -> None:
     """Refuse ``--run-of`` unless that run is finished and was trained with this config."""
+    from spertmt.config import DECISION_FIELDS
+
     if not ((out_dir / "results.json").exists() and (out_dir / "model").is_dir()):
         raise SystemExit(f"--run-of {run_of}: no finished run in {out_dir}; train it first")
     trained = json.loads((out_dir / "config.json").read_text(encoding="utf-8"))
@@ -150,7 +141,7 @@ def _check_same_training(config, out_dir: Path, run_of: str) -> None:
         for section in ("model", "train", "data")
         for key in set(trained[section]) | set(ours[section])
         if trained[section].get(key) != ours[section].get(key)
-        and not (section == "model" and key in INFERENCE_ONLY)
+        and not (section == "model" and key in DECISION_FIELDS)
         and not (section == "train" and key == "threads")
     )
     if differ:

@@ -43,6 +43,21 @@ OverlapMode = Literal["allow", "resolve"]
 PairEntityFeature = Literal["logits", "probs"]
 
 
+DECISION_FIELDS = frozenset(
+    {
+        "entity_threshold",
+        "iou_threshold",
+        "relation_binary_threshold",
+        "relation_threshold",
+        "entity_score",
+        "entity_overlap",
+        "relation_score",
+    }
+)
+"""The :class:`ModelConfig` fields that act only at inference (:mod:`spertmt.decoding`): a
+trained model can be re-scored with other values without training again."""
+
+
 @dataclass(frozen=True)
 class ModelConfig:
     """Model architecture and decision rule.

@@ -52,7 +52,7 @@ def decide_entities(
     span_mask: torch.Tensor,
     config: ModelConfig,
     *,
-    spans: torch.Tensor | None = None,
+    spans: torch.Tensor,
 ) -> EntityDecision:
     """Apply the configured entity decision rule.
 
@@ -62,8 +62,7 @@ def decide_entities(
         iou_logits: ``[B, S]`` (head B1) or ``None``.
         span_mask: ``[B, S]`` real spans.
         config: Thresholds and modes.
-        spans: ``[B, S, 2]`` word ranges ``[start, end)``; needed when
-            ``config.entity_overlap == "resolve"``.
+        spans: ``[B, S, 2]`` word ranges ``[start, end)`` (for ``entity_overlap``).
 
     Returns:
         The decision per span.
@@ -92,8 +91,6 @@ def decide_entities(
             keep = keep & (scores >= config.entity_threshold)
     keep = keep & span_mask
     if config.entity_overlap == "resolve":
-        if spans is None:
-            raise ValueError("entity_overlap='resolve' needs the spans' word ranges (spans=)")
         keep = resolve_overlaps(keep, scores, spans)
     return EntityDecision(keep, types, scores)
 

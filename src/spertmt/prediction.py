@@ -10,7 +10,7 @@ from collections.abc import Iterator, Sequence
 import numpy as np
 import torch
 
-from spertmt.decoding import decide_entities, decide_relations, decode_documents
+from spertmt.decoding import decide_relations, decode_documents
 from spertmt.model.spert import SpertMTModel
 from spertmt.sampling import inference_batch, prepare_documents
 from spertmt.schema import Document
@@ -83,16 +83,8 @@ def predict_documents(
                     device
                 )
                 output = model(batch, given_entities=given_entities)
-                decision = decide_entities(
-                    output.entity_logits,
-                    output.entity_binary_logits,
-                    output.iou_logits,
-                    batch.span_mask,
-                    model.config,
-                    spans=batch.spans,
-                )
-                if given_entities:
-                    decision = type(decision)(batch.span_mask, decision.types, decision.scores)
+                decision = output.entities
+                assert decision is not None  # inference builds its pairs from a decision
                 rel_keep, rel_scores = decide_relations(
                     output.relation_logits,
                     output.relation_binary_logits,

@@ -216,13 +216,16 @@ def test_entity_pairs_match_reference_loop():
 def test_decision_rules():
     logits = torch.tensor([[[2.0, 0.0, 0.0], [0.0, 3.0, 0.0]]])
     mask = torch.ones(1, 2, dtype=torch.bool)
-    spert = decide_entities(logits, None, None, mask, ModelConfig())
+    spans = torch.tensor([[[0, 1], [1, 2]]])
+    spert = decide_entities(logits, None, None, mask, ModelConfig(), spans=spans)
     assert spert.keep.tolist() == [[False, True]] and spert.types[0, 1] == 1
     binary = torch.tensor([[3.0, -3.0]])  # A overrides the typed "none"
-    a = decide_entities(logits, binary, None, mask, ModelConfig(entity_binary_head=True))
+    a = decide_entities(
+        logits, binary, None, mask, ModelConfig(entity_binary_head=True), spans=spans
+    )
     assert a.keep.tolist() == [[True, False]]
     iou = torch.tensor([[5.0, -5.0]])
-    b1 = decide_entities(logits, None, iou, mask, ModelConfig(iou_mode="head"))
+    b1 = decide_entities(logits, None, iou, mask, ModelConfig(iou_mode="head"), spans=spans)
     assert b1.keep.tolist() == [[False, False]]
 
 
@@ -262,13 +265,11 @@ def test_entity_overlap_switch_in_the_decision_rule():
     logits = torch.tensor([[[0.0, 2.0, 0.0], [0.0, 3.0, 0.0], [0.0, 1.0, 0.0]]])
     mask = torch.ones(1, 3, dtype=torch.bool)
     spans = torch.tensor([[[0, 2], [1, 3], [2, 4]]])
-    allow = decide_entities(logits, None, None, mask, ModelConfig())
+    allow = decide_entities(logits, None, None, mask, ModelConfig(), spans=spans)
     assert allow.keep.tolist() == [[True, True, True]]
     resolve = ModelConfig(entity_overlap="resolve")
     kept = decide_entities(logits, None, None, mask, resolve, spans=spans)
     assert kept.keep.tolist() == [[False, True, False]]
-    with pytest.raises(ValueError, match="spans"):
-        decide_entities(logits, None, None, mask, resolve)
 
 
 def test_predictions_without_overlaps_when_resolving(tiny_bert_dir, tokenizer):
@@ -289,3 +290,27 @@ def test_predictions_without_overlaps_when_resolving(tiny_bert_dir, tokenizer):
     assert all(d.entities and not overlapping(d) for d in preds)
     for doc in preds:
         assert all(r.head < len(doc.entities) and r.tail < len(doc.entities) for r in doc.relations)
+
+
+def test_decision_fields_leave_the_parameters_alone(tiny_bert_dir):
+    """DECISION_FIELDS are the settings a trained model can be re-scored with."""
+    from spertmt.config import DECISION_FIELDS
+
+    assert DECISION_FIELDS <= set(ModelConfig.__dataclass_fields__)
+    heads = dict(entity_binary_head=True, iou_mode="head", relation_binary_head=True)
+    changed = dict(
+        entity_threshold=0.9,
+        iou_threshold=0.1,
+        relation_binary_threshold=0.2,
+        relation_threshold=0.3,
+        entity_score="product",
+        entity_overlap="resolve",
+        relation_score="product",
+    )
+    assert set(changed) == DECISION_FIELDS
+    shapes = [
+        {k: v.shape for k, v in build(tiny_bert_dir, **heads, **extra).state_dict().items()}
+        for extra in ({}, changed)
+    ]
+    assert shapes[0] == shapes[1]
+    assert all(getattr(ModelConfig(), k) != v for k, v in changed.items())

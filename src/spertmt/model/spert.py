@@ -25,6 +25,7 @@ With every switch off the parameters, inputs and outputs are exactly SpERT's.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -40,6 +41,8 @@ from spertmt.schema import TypeSchema
 if TYPE_CHECKING:
     from transformers import PreTrainedModel
 
+    from spertmt.decoding import EntityDecision
+
 
 @dataclass
 class SpertMTOutput:
@@ -53,6 +56,9 @@ class SpertMTOutput:
         pair_mask: ``[B, P]`` True for real pairs.
         relation_logits: ``[B, P, R]`` relation-type logits.
         relation_binary_logits: ``[B, P]`` head C logits, or ``None`` when C is off.
+        entities: At inference, the entity decision the pairs were built from
+            (:func:`spertmt.decoding.decide_entities`; with ``given_entities`` every real span
+            is kept); ``None`` when the batch brought its own pairs (training).
         loss: Scalar training loss; set only when labels were given.
         loss_terms: Each loss term as a float (for logging); empty without labels.
     """
@@ -64,6 +70,7 @@ class SpertMTOutput:
     pair_mask: torch.Tensor
     relation_logits: torch.Tensor
     relation_binary_logits: torch.Tensor | None
+    entities: EntityDecision | None = None
     loss: torch.Tensor | None = None
     loss_terms: dict[str, float] = field(default_factory=dict)
 
@@ -324,6 +331,7 @@ class SpertMTModel(nn.Module):
             pooled, width = self._span_parts(ranges, batch.spans)
             entity_logits, entity_binary, iou = self._entity_heads(cls, pooled, width)
 
+        entities = None
         if labels is not None or batch.pairs.shape[1] > 0:
             with torch.profiler.record_function("spertmt.pairs"):
                 pairs, pair_mask = batch.pairs, batch.pair_mask
@@ -331,7 +339,7 @@ class SpertMTModel(nn.Module):
                     ranges, batch.spans, pooled, width, entity_logits, pairs
                 )
         else:
-            pairs, pair_mask, relation_logits, relation_binary = self.inference_pairs(
+            entities, pairs, pair_mask, relation_logits, relation_binary = self.inference_pairs(
                 ranges,
                 batch,
                 pooled,
@@ -350,6 +358,7 @@ class SpertMTModel(nn.Module):
             pair_mask=pair_mask,
             relation_logits=relation_logits,
             relation_binary_logits=relation_binary,
+            entities=entities,
         )
         if labels is not None:
             terms = compute_losses(output, batch, labels, self.config)
@@ -368,7 +377,7 @@ class SpertMTModel(nn.Module):
         iou: torch.Tensor | None,
         *,
         given_entities: bool = False,
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor | None]:
+    ) -> tuple[EntityDecision, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor | None]:
         """The inference pair stage: decide entities, pair them, score the pairs in chunks.
 
         Pairs are every ordered pair of kept spans (:func:`spertmt.decoding.entity_pairs`),
@@ -389,23 +398,19 @@ class SpertMTModel(nn.Module):
             given_entities: Every real span is an entity (relation-only mode).
 
         Returns:
-            ``pairs [B, P, 2]``, ``pair_mask [B, P]``, ``relation_logits [B, P, R]`` and
+            The entity decision (every real span kept with ``given_entities``), ``pairs
+            [B, P, 2]``, ``pair_mask [B, P]``, ``relation_logits [B, P, R]`` and
             ``relation_binary_logits [B, P]`` (or ``None``).
         """
         from spertmt.decoding import decide_entities, entity_pairs, kept_spans
 
         with torch.profiler.record_function("spertmt.pairs"):
-            if given_entities:
-                keep = batch.span_mask
-            else:
-                keep = decide_entities(
-                    entity_logits,
-                    entity_binary,
-                    iou,
-                    batch.span_mask,
-                    self.config,
-                    spans=batch.spans,
-                ).keep
+            decision = decide_entities(
+                entity_logits, entity_binary, iou, batch.span_mask, self.config, spans=batch.spans
+            )
+            if given_entities:  # the given spans are the entities; the heads give their types
+                decision = dataclasses.replace(decision, keep=batch.span_mask)
+            keep = decision.keep
             pairs, pair_mask = entity_pairs(keep)
             rows = max(1, pairs.shape[0])
             chunk = max(1, self.config.max_pairs_per_chunk // rows)
@@ -438,7 +443,7 @@ class SpertMTModel(nn.Module):
                 logit_chunks[0] if len(logit_chunks) == 1 else torch.cat(logit_chunks, dim=1)
             )
             relation_binary = torch.cat(binary_chunks, dim=1) if binary_chunks else None
-        return pairs, pair_mask, relation_logits, relation_binary
+        return decision, pairs, pair_mask, relation_logits, relation_binary
 
 
 def _take(values: torch.Tensor, which: torch.Tensor) -> torch.Tensor:
