@@ -7,7 +7,9 @@ Stage 3 of the data flow (data → encoding → **sampling** → model → decod
   positive span, up to ``neg_entity_count`` random non-entity spans of width ≤
   ``max_span_width``; every gold entity pair with a relation (multi-hot over relation types) as
   a positive pair, up to ``neg_relation_count`` gold-entity pairs without one as "strong"
-  negatives — and the SpERT.MT targets (IoU of each span with the gold spans).
+  negatives — and the SpERT.MT targets (IoU of each span with the gold spans). As in SpERT, a
+  relation of a symmetric type is a positive in canonical order only (head = the entity that
+  starts first); its reversed pair is not a relation and may be drawn as a negative.
 - :func:`inference_batch` lists every candidate span of width ≤ ``max_span_width``.
 
 All span bookkeeping is array code per document (NumPy), never a Python loop per span or pair.
@@ -248,9 +250,15 @@ def _sample_pairs(
     """Positive pairs (multi-hot types) and strong negatives among gold entities.
 
     Pairs index the document's entities, which are also the first spans of the sample.
-    As in SpERT, pairs are compared by their spans, and a pair is never a negative when its two
-    spans are equal, when its spans already form a positive pair, or when its reverse is a
-    positive pair of a symmetric relation type.
+    SpERT's rule (``input_reader._parse_relations`` and ``sampling.create_train_sample``):
+
+    - A relation of a symmetric type is put in canonical order first: head and tail are swapped
+      when the tail starts before the head (equal starts: no swap); the type is kept. So a pair
+      annotated in both directions with the same symmetric type is one positive.
+    - Positives are the gold pairs in that stored order, one per (head, tail).
+    - Negatives are compared by spans: a pair is a candidate unless its two spans are equal or
+      its (head span, tail span) is a positive. Only the stored direction is excluded, so the
+      reverse of a symmetric positive (later entity as head) is an ordinary candidate.
 
     One deliberate difference from SpERT's code: a head/tail pair with several relation types is
     one sample with a multi-hot target (method.md §2), where SpERT makes one one-hot sample per
@@ -263,6 +271,10 @@ def _sample_pairs(
     heads = np.array([r.head for r in doc.relations], dtype=np.int64)
     tails = np.array([r.tail for r in doc.relations], dtype=np.int64)
     rel_types = np.array([relation_index[r.type] for r in doc.relations], dtype=np.int64)
+    starts = np.array([e.start for e in doc.entities], dtype=np.int64)
+    # SpERT's reader stores a symmetric relation with the earlier-starting entity as head.
+    swap = symmetric[rel_types] & (starts[tails] < starts[heads])
+    heads, tails = np.where(swap, tails, heads), np.where(swap, heads, tails)
     pair_keys = heads * n + tails
     positive_keys, inverse = np.unique(pair_keys, return_inverse=True)
     positive_types = np.zeros((len(positive_keys), num_types), dtype=np.float32)
@@ -276,17 +288,8 @@ def _sample_pairs(
     hi, ti = grid_h.ravel(), grid_t.ravel()
     base = span_key.max() + 1
     pos_span_pairs = span_key[positives[:, 0]] * base + span_key[positives[:, 1]]
-    symmetric_positive = (positive_types[:, symmetric] > 0).any(axis=1)
-    reversed_symmetric = (
-        span_key[positives[symmetric_positive, 1]] * base
-        + span_key[positives[symmetric_positive, 0]]
-    )
     all_span_pairs = span_key[hi] * base + span_key[ti]
-    is_negative = (
-        (span_key[hi] != span_key[ti])
-        & ~np.isin(all_span_pairs, pos_span_pairs)
-        & ~np.isin(all_span_pairs, reversed_symmetric)
-    )
+    is_negative = (span_key[hi] != span_key[ti]) & ~np.isin(all_span_pairs, pos_span_pairs)
     neg_h, neg_t = hi[is_negative], ti[is_negative]
     count = min(neg_count, len(neg_h))
     chosen = (
@@ -356,6 +359,10 @@ def training_batch(
     pad_id: int = 0,
 ) -> tuple[Batch, Labels]:
     """Build one training batch with SpERT's samples and SpERT.MT's targets.
+
+    Relations of a symmetric type are positives in SpERT's canonical order (head = the entity
+    that starts first; equal starts keep the annotated order); the reversed pair is not a
+    relation and can be sampled as a negative, as in SpERT (see :func:`_sample_pairs`).
 
     Args:
         prepared: Encoded documents (:func:`prepare_documents`).

@@ -97,30 +97,59 @@ def test_training_batch_samples_as_spert(tokenizer):
     assert by_pair[(0, 1)] == [1.0, 0.0]
     assert by_pair[(1, 2)] == [0.0, 1.0]
     assert by_pair[(0, 2)] == [1.0, 1.0]  # multi-hot
-    # strong negatives: every other ordered pair of gold entities, except the reverses of the
-    # symmetric "Near" pairs (1, 2) and (0, 2)
-    assert set(by_pair) == {(0, 1), (1, 2), (0, 2), (1, 0)}
-    assert by_pair[(1, 0)] == [0.0, 0.0]
+    # strong negatives: every other ordered pair of gold entities; as in SpERT, the reverses
+    # (2, 1) and (2, 0) of the symmetric "Near" pairs are not relations, so they are negatives
+    assert set(by_pair) == {(0, 1), (1, 2), (0, 2), (1, 0), (2, 1), (2, 0)}
+    assert by_pair[(1, 0)] == by_pair[(2, 1)] == by_pair[(2, 0)] == [0.0, 0.0]
 
 
-def reference_negative_pairs(doc, types):
-    """SpERT's rule for strong negatives, as a loop over entity pairs (by span)."""
+def reference_pairs(doc, types):
+    """SpERT's samples as a loop: positive pairs (multi-hot) and the strong-negative candidates.
+
+    Follows ``input_reader._parse_relations`` (a symmetric relation whose tail starts before its
+    head is stored swapped) and ``sampling.create_train_sample`` (positives grouped by stored
+    (head, tail); negatives are pairs of distinct spans whose (head span, tail span) is not a
+    positive, so the reverse of a symmetric positive is a candidate).
+    """
     spans = [(e.start, e.end) for e in doc.entities]
-    pos = [((spans[r.head], spans[r.tail]), r.type) for r in doc.relations]
-    pos_spans = [p for p, _ in pos]
-    symmetric = types.symmetric_relations
-    out = set()
+    names = types.relation_names
+    positives = {}
+    for r in doc.relations:
+        head, tail = r.head, r.tail
+        if r.type in types.symmetric_relations and spans[head][0] > spans[tail][0]:
+            head, tail = tail, head
+        target = positives.setdefault((head, tail), [0.0] * len(names))
+        target[names.index(r.type)] = 1.0
+    pos_spans = {(spans[h], spans[t]) for h, t in positives}
+    negatives = set()
     for i, s1 in enumerate(spans):
         for j, s2 in enumerate(spans):
-            rev_symmetric = any(p == (s2, s1) and t in symmetric for p, t in pos)
-            if s1 != s2 and (s1, s2) not in pos_spans and not rev_symmetric:
-                out.add((i, j))
-    return out
+            if s1 != s2 and (s1, s2) not in pos_spans:
+                negatives.add((i, j))
+    return positives, negatives
 
 
-def test_strong_negatives_match_spert_rule_on_random_documents(tokenizer):
+def _pair_samples(doc, tokenizer, neg_relation_count, seed=0):
+    prepared = prepare_documents([doc], tokenizer)
+    batch, labels = training_batch(
+        prepared,
+        [doc],
+        TYPES,
+        ModelConfig(),
+        neg_entity_count=0,
+        neg_relation_count=neg_relation_count,
+        rng=np.random.default_rng(seed),
+    )
+    pairs = batch.pairs[0][batch.pair_mask[0]].tolist()
+    targets = labels.pair_types[0][batch.pair_mask[0]].tolist()
+    positives = {tuple(p): t for p, t in zip(pairs, targets, strict=True) if sum(t)}
+    negatives = [tuple(p) for p, t in zip(pairs, targets, strict=True) if not sum(t)]
+    return positives, negatives
+
+
+def test_pairs_match_spert_rule_on_random_documents(tokenizer):
     rng = np.random.default_rng(11)
-    for _ in range(30):
+    for _ in range(60):
         n_words = int(rng.integers(3, 15))
         n_ents = int(rng.integers(0, 6))
         ents = []
@@ -129,19 +158,51 @@ def test_strong_negatives_match_spert_rule_on_random_documents(tokenizer):
             ents.append(Entity("Loc", start, int(rng.integers(start + 1, n_words + 1))))
         ents = tuple(dict.fromkeys(ents))
         rels = []
-        for _ in range(int(rng.integers(0, 4)) if len(ents) > 1 else 0):
+        for _ in range(int(rng.integers(0, 5)) if len(ents) > 1 else 0):
             h, t = rng.choice(len(ents), size=2, replace=False)
             rels.append(Relation(str(rng.choice(["Live_In", "Near"])), int(h), int(t)))
         doc = Document(tuple(f"w{i}" for i in range(n_words)), ents, tuple(dict.fromkeys(rels)))
-        prepared = prepare_documents([doc], tokenizer)
-        batch, labels = training_batch(
-            prepared, [doc], TYPES, ModelConfig(), neg_entity_count=0, neg_relation_count=1000,
-            rng=rng,
-        )
-        pairs = batch.pairs[0][batch.pair_mask[0]].tolist()
-        targets = labels.pair_types[0][batch.pair_mask[0]].sum(-1).tolist()
-        negatives = {tuple(p) for p, t in zip(pairs, targets, strict=True) if t == 0}
-        assert negatives == reference_negative_pairs(doc, TYPES)
+        positives, negatives = _pair_samples(doc, tokenizer, 1000, seed=int(rng.integers(1000)))
+        ref_positives, ref_negatives = reference_pairs(doc, TYPES)
+        assert positives == ref_positives
+        assert len(negatives) == len(set(negatives))
+        assert set(negatives) == ref_negatives
+
+
+def test_symmetric_relation_annotated_tail_first_is_canonical(tokenizer):
+    # "Near" is symmetric; annotated with the later entity (4, 5) as head.
+    ents = (Entity("Loc", 0, 2), Entity("Loc", 4, 5))
+    doc = Document(tuple(f"w{i}" for i in range(8)), ents, (Relation("Near", 1, 0),))
+    positives, negatives = _pair_samples(doc, tokenizer, 100)
+    assert positives == {(0, 1): [0.0, 1.0]}
+    # the reversed pair is no relation in SpERT: it is drawn as a negative with no type
+    assert negatives == [(1, 0)]
+
+
+def test_symmetric_relation_annotated_both_ways_is_one_positive(tokenizer):
+    ents = (Entity("Loc", 0, 2), Entity("Loc", 4, 5))
+    rels = (Relation("Near", 1, 0), Relation("Near", 0, 1))
+    doc = Document(tuple(f"w{i}" for i in range(8)), ents, rels)
+    positives, negatives = _pair_samples(doc, tokenizer, 100)
+    assert positives == {(0, 1): [0.0, 1.0]}
+    assert negatives == [(1, 0)]
+
+
+def test_symmetric_relation_with_equal_starts_keeps_annotated_order(tokenizer):
+    # SpERT swaps only when the tail starts strictly before the head.
+    ents = (Entity("Loc", 2, 3), Entity("Loc", 2, 5))
+    doc = Document(tuple(f"w{i}" for i in range(8)), ents, (Relation("Near", 1, 0),))
+    positives, negatives = _pair_samples(doc, tokenizer, 100)
+    assert positives == {(1, 0): [0.0, 1.0]}
+    assert negatives == [(0, 1)]
+
+
+def test_asymmetric_relation_keeps_annotated_direction(tokenizer):
+    ents = (Entity("Peop", 0, 2), Entity("Loc", 4, 5))
+    doc = Document(tuple(f"w{i}" for i in range(8)), ents, (Relation("Live_In", 1, 0),))
+    positives, negatives = _pair_samples(doc, tokenizer, 100)
+    assert positives == {(1, 0): [1.0, 0.0]}
+    assert negatives == [(0, 1)]
 
 
 def test_negative_counts_are_capped_and_seed_determines_sample(tokenizer):
