@@ -9,6 +9,8 @@ what is wrong, where, and how to fix it. Codes are grouped by stage:
 - ``E4xx`` encoders
 - ``E5xx`` prediction inputs
 
+:data:`CATALOGUE` maps every code to what it means; ``docs/errors.md`` adds a typical fix.
+
 The command line catches :class:`SpertMTError`, prints ``str(error)`` on one line and exits
 non-zero, without a traceback.
 """
@@ -119,3 +121,114 @@ class InputError(SpertMTError):
     """Bad prediction input (raw text, token lists, request bodies)."""
 
     code = "E500"
+
+
+# One short sentence per stable code, in user words: what went wrong. Ordered by code and
+# grouped by stage. docs/errors.md lists the same codes with a typical fix, and
+# tests/unit/test_error_codes.py checks that every code raised in src/spertmt is listed here,
+# that every code listed here is raised somewhere, and that docs/errors.md lists them all.
+CATALOGUE: dict[str, str] = {
+    # E0xx: base class
+    "E000": "An spertmt error with no more specific code (the SpertMTError default).",
+    # E1xx: data. Reading and writing files (spertmt.data.io, spertmt.data.inputs).
+    "E100": "A data problem with no more specific code (the DataError default).",
+    "E101": "A data, types or text file cannot be read: missing, a folder or not UTF-8.",
+    "E102": "A data file is empty or is not valid JSON (or JSON Lines).",
+    "E103": "The top level of a SpERT JSON file is not a list of documents.",
+    "E104": "A document is not a JSON object.",
+    "E105": "An entity's start or end lies outside the document's tokens.",
+    "E106": "A document, entity or relation lacks a required key.",
+    "E107": "A document's tokens are not a non-empty list of non-empty strings.",
+    "E108": "A field has the wrong type (e.g. start is a string, entities is not a list).",
+    "E109": "An entity's end is not greater than its start (an empty span).",
+    "E110": "A relation's head or tail is not an index into the document's entities.",
+    "E111": "A relation links an entity to itself (head equals tail).",
+    "E112": "A document uses an entity type that the types file does not declare.",
+    "E113": "A document uses a relation type that the types file does not declare.",
+    "E114": "The types file is malformed (a missing section or values of the wrong type).",
+    "E115": "A data file cannot be written: unknown format or suffix, or no permission.",
+    # E12x: datasets by name and their download (spertmt.data.datasets).
+    "E120": "The dataset name is not a known dataset.",
+    "E121": "A known dataset's files are not in the data folder.",
+    "E122": "No single types file is known for a data file.",
+    "E123": "A dataset spec names several splits where one file is needed.",
+    "E124": "The download server cannot be reached, or its base URL is not http(s).",
+    "E125": "A downloaded file's SHA-256 checksum differs from the published one.",
+    "E126": "The download server answered with an HTTP error.",
+    "E127": "The data folder cannot be written into.",
+    # E15x: evaluation, predictions against gold (spertmt.metrics, spertmt evaluate).
+    "E150": "Predictions and gold hold different numbers of documents.",
+    "E151": "A predicted document's tokens differ from those of its gold document.",
+    "E152": "A predicted and a gold document give different orig_ids.",
+    "E153": "An evaluated entity or relation type is not declared in the types file.",
+    "E154": "An evaluated relation's head or tail is not an index into the document's entities.",
+    "E155": "An evaluated entity span is empty or outside the document's tokens.",
+    "E156": "The evaluation report given with --json cannot be written.",
+    # E2xx: configuration. Config files, keys and values (spertmt.config, training).
+    "E200": "A configuration problem with no more specific code (the ConfigError default).",
+    "E201": "A configuration section or key is unknown.",
+    "E202": "A command-line override is not section.key=value (also: --resume without --output).",
+    "E203": "A configuration value has the wrong type or is not one of the allowed values.",
+    "E204": "The configuration file does not exist.",
+    "E205": "The configuration file is not valid TOML.",
+    "E206": "A numeric setting is out of range (below its minimum, negative, outside [0, 1]).",
+    "E208": "Training data without documents or types, or a saved model with a removed variant.",
+    "E209": "The device is unknown, or CUDA was asked for where it is not available.",
+    # E21x: input and output formats and options (spertmt.data.inputs, spertmt.inference).
+    "E210": "The input or output format is unknown or cannot be told from the file suffix.",
+    "E211": "An option does not fit the input (e.g. --given-entities with raw text).",
+    # E22x: the HTTP server (spertmt.serve).
+    "E220": "The HTTP server's optional packages fastapi and uvicorn are not installed.",
+    "E221": "The HTTP server cannot listen on the given host and port.",
+    # E23x: CPU runtimes and ONNX export (spertmt.runtime, spertmt.export).
+    "E230": "quantize or onnx was asked for with a device other than the CPU.",
+    "E231": "quantize and onnx were asked for together.",
+    "E232": "The onnx extra (onnx or onnxruntime) is not installed.",
+    "E233": "The --onnx export path is neither an existing folder nor a .onnx file name.",
+    # E299: internal.
+    "E299": "A configuration field has a type spertmt cannot parse (an internal error).",
+    # E3xx: checkpoints. Loading, saving and resuming (spertmt.checkpoint, training).
+    "E300": "A checkpoint problem with no more specific code (the CheckpointError default).",
+    "E301": "The checkpoint folder does not exist or is not a spertmt checkpoint.",
+    "E302": "The checkpoint folder lacks a required file (an incomplete copy).",
+    "E303": "The checkpoint's config.json is unreadable, malformed or names a removed variant.",
+    "E304": "The checkpoint or its trainer state has no, or an unsupported, format_version.",
+    "E305": "The checkpoint's weights do not match the model its config.json describes.",
+    "E306": "The checkpoint's weights or optimizer file is not a readable safetensors file.",
+    "E307": "There is no resumable training state where a run is to be resumed.",
+    "E308": "The path to save a checkpoint to is a file or a non-empty non-checkpoint folder.",
+    "E309": "The saved optimizer state does not fit the model's parameters.",
+    "E310": "On resume, the configuration differs from the checkpoint's.",
+    "E311": "The output folder already holds a training run and resume was not asked for.",
+    "E312": "On resume, the training data or types file changed since the checkpoint.",
+    # E32x: ONNX encoder files (spertmt.runtime, spertmt.export, spertmt.api).
+    "E320": "The ONNX encoder file is missing, cannot be loaded or is not a spertmt export.",
+    "E321": "The ONNX encoder was exported from other weights than the checkpoint in use.",
+    "E322": "A quantised or ONNX Runtime model cannot be saved as a checkpoint.",
+    "E323": "The ONNX export failed or differs from PyTorch beyond the tolerance.",
+    # E4xx: encoders. Resolving, loading and tokenizing (spertmt.encoder, spertmt.data.align).
+    "E400": "An encoder problem with no more specific code (the EncoderError default).",
+    "E401": "An encoder alias's package (or an mpnet part package) is not installed.",
+    "E402": "An encoder's archive parts are missing, broken or not the expected archive.",
+    "E403": "An assembled encoder archive has the wrong SHA-256 checksum.",
+    "E404": "The encoder name is not a folder, a packaged alias or a loadable hub id.",
+    "E405": "A local encoder folder does not load as a Hugging Face model or tokenizer.",
+    "E406": "The encoder's tokenizer is not a fast tokenizer.",
+    "E407": "The tokenizer cannot map each word to its sub-word pieces, in word order.",
+    "E408": "A saved encoder config cannot be rebuilt (no or an unknown model_type).",
+    "E409": "The window length or stride is not usable with this encoder.",
+    # E5xx: prediction inputs (spertmt.api, spertmt.text).
+    "E500": "A prediction input problem with no more specific code (the InputError default).",
+    "E501": "A prediction input is of the wrong kind (not a str, token list or Document).",
+    "E502": "A token in a token-list input is not a string.",
+    "E503": "The given entities do not match the shape of the inputs.",
+    "E504": "A given entity is not an Entity, has an unknown type or a span outside the words.",
+    "E505": "A prediction option has a bad value or no effect on this model.",
+    "E506": "A Document's token_offsets do not fit its tokens.",
+    "E507": "A text or token holds a lone surrogate, which is not valid Unicode.",
+    # E52x: HTTP requests (spertmt.serve_app).
+    "E520": "An HTTP request body is not valid JSON or does not match the request schema.",
+    "E521": "An HTTP request holds more texts than the server accepts (--max-texts).",
+    "E522": "A text in an HTTP request is longer than the server accepts (--max-chars).",
+    "E523": "An HTTP request asks for a batch size above the server's (--batch-size).",
+}
