@@ -105,8 +105,8 @@ def tiny_roberta_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A tiny byte-level BPE tokenizer with RoBERTa's special tokens plus a random ``RobertaModel``.
 
     The tokenizer is saved as a plain fast tokenizer whose pre-tokenizer does *not* add a
-    prefix space, like RoBERTa's own files: :func:`spertmt.encoder.load_tokenizer` must fix
-    that for pre-split words.
+    prefix space, like RoBERTa's own files: :func:`spertmt.encoding.encoders.load_tokenizer`
+    must fix that for pre-split words.
     """
     import torch
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers

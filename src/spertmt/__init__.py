@@ -13,9 +13,9 @@ from spertmt.errors import (
 from spertmt.schema import Document, Entity, EntityType, Relation, RelationType, TypeSchema
 
 if TYPE_CHECKING:
-    from spertmt.api import SpertMT
+    from spertmt.inference.api import SpertMT
 
-__version__ = "0.1.0"
+from spertmt.version import __version__
 
 __all__ = [
     "CheckpointError",
@@ -39,7 +39,7 @@ def __getattr__(name: str) -> Any:
     # SpertMT pulls in torch and transformers (seconds to import); loading it on first use
     # keeps `import spertmt` (schema, errors, the CLI's start-up) light.
     if name == "SpertMT":
-        from spertmt.api import SpertMT
+        from spertmt.inference.api import SpertMT
 
         return SpertMT
     raise AttributeError(f"module 'spertmt' has no attribute {name!r}")

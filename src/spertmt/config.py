@@ -1,12 +1,13 @@
 """Configuration: frozen dataclasses, TOML files and dotted overrides.
 
-A run is described by :class:`RunConfig` with four sections, each a frozen dataclass whose
+A run is described by :class:`RunConfig` with five sections, each a frozen dataclass whose
 fields are the schema (type, default, one-line docstring)::
 
-    [model]   ModelConfig  — encoder, span/pair representation, the SpERT.MT switches
-    [data]    DataConfig   — training, dev and test data (dataset names or files)
-    [train]   TrainConfig  — optimiser, schedule, sampling, seed, checkpoints
-    [eval]    EvalConfig   — evaluation protocol options
+    [model]    ModelConfig  — encoder, span/pair representation, the SpERT.MT switches
+    [decision] DecisionRule — thresholds, score rules, overlap handling (inference only)
+    [data]     DataConfig   — training, dev and test data (dataset names or files)
+    [train]    TrainConfig  — optimiser, schedule, sampling, seed, checkpoints
+    [eval]     EvalConfig   — evaluation protocol options
 
 Every SpERT.MT component is a named switch in :class:`ModelConfig`; with all of them off the
 model is the SpERT baseline (``configs/spert.toml``). Unknown keys are rejected with a
@@ -37,30 +38,27 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover - exercised on Python 3.10 only
     import tomli as tomllib
 
-IouMode = Literal["off", "head", "soft_label", "weight"]
+IouMode = Literal["off", "head"]
 ScoreMode = Literal["gate", "product"]
 OverlapMode = Literal["allow", "resolve"]
-PairEntityFeature = Literal["logits", "probs"]
 
+REMOVED_MODEL_FIELDS: dict[str, tuple[Any, str]] = {
+    "entity_negative_weight": (1.0, "negative spans re-weighted in the typed loss"),
+    "iou_loss": ("bce", "the IoU head trained with an MSE loss"),
+    "iou_negative_scale": (1.0, "B3, negatives weighted by their IoU"),
+    "hard_negative_fraction": (0.5, "B3, hard negatives sampled first"),
+    "pair_entity_feature": ("logits", "D with softmax probabilities"),
+}
+"""Switches of variants that the results rejected (docs/results.md keeps their numbers), with
+the value that meant "off": a saved configuration holding that value still loads."""
 
-DECISION_FIELDS = frozenset(
-    {
-        "entity_threshold",
-        "iou_threshold",
-        "relation_binary_threshold",
-        "relation_threshold",
-        "entity_score",
-        "entity_overlap",
-        "relation_score",
-    }
-)
-"""The :class:`ModelConfig` fields that act only at inference (:mod:`spertmt.decoding`): a
-trained model can be re-scored with other values without training again."""
+REMOVED_IOU_MODES = {"soft_label": "B2, IoU as the soft label of head A", "weight": "B3"}
+"""``iou_mode`` values of rejected variants."""
 
 
 @dataclass(frozen=True)
 class ModelConfig:
-    """Model architecture and decision rule.
+    """Model architecture and loss weights (the decision rule is :class:`DecisionRule`).
 
     SpERT (method.md §2) is the model with ``entity_binary_head``, ``relation_binary_head``,
     ``entity_logits_in_pair`` and ``word_shape`` off and ``iou_mode="off"``. The SpERT.MT
@@ -83,49 +81,21 @@ class ModelConfig:
 
     entity_binary_head: bool = False
     """(A) Binary "is an entity" head on the span representation, BCE against exact gold spans."""
-    entity_negative_weight: float = 1.0
-    """(A) Weight of negative spans in the typed cross-entropy when A is on (1 = SpERT's loss)."""
-    entity_threshold: float = 0.5
-    """(A) τ_e: a span is kept when the binary head's probability (or the product) reaches it."""
-    entity_score: ScoreMode = "gate"
-    """(A, B1) ``gate``: each head has its own threshold; ``product``: p_type·p_entity·u ≥ τ_e."""
-    entity_overlap: OverlapMode = "allow"
-    """``allow``: overlapping (nested) entities may all be kept; ``resolve``: of kept spans that
-    share a word only the best-scoring survive (greedy, best first; for flat data)."""
-
     iou_mode: IouMode = "off"
-    """(B) ``head`` (B1): regress IoU and gate at inference; ``soft_label`` (B2): IoU is the
-    target of head A; ``weight`` (B3): negatives weighted by IoU, hard negatives sampled first."""
-    iou_loss: Literal["bce", "mse"] = "bce"
-    """(B1) Loss of the IoU regression head against the soft target."""
-    iou_threshold: float = 0.5
-    """(B1) In ``gate`` mode a span is kept only when the predicted IoU reaches this value."""
-    iou_negative_scale: float = 1.0
-    """(B3) Negative span weight = 1 + scale · IoU in the typed cross-entropy."""
-    hard_negative_fraction: float = 0.5
-    """(B3) Share of sampled negative spans drawn from partial overlaps (0 < IoU < 1)."""
-
+    """(B1) ``head``: a head regresses each span's IoU with the gold spans (BCE on the soft
+    target); the decision rule can gate or weight entities by it."""
     relation_binary_head: bool = False
     """(C) Binary "has any relation" head on the pair representation (BCE)."""
-    relation_binary_threshold: float = 0.5
-    """(C) τ_r: a pair's relations are kept only when the binary head reaches it (gate mode)."""
-    relation_score: ScoreMode = "gate"
-    """(C) ``gate``: p_type ≥ 0.4 and p_pair ≥ τ_r; ``product``: p_type·p_pair ≥ 0.4."""
-
     entity_logits_in_pair: bool = False
-    """(D) Append the head's and tail's entity-classifier outputs to the pair representation."""
-    pair_entity_feature: PairEntityFeature = "logits"
-    """(D) Append raw logits or softmax probabilities."""
+    """(D) Append the head's and tail's entity-classifier logits to the pair representation."""
     pair_entity_grad: bool = True
-    """(D) Let relation-loss gradients flow back through the appended entity outputs."""
+    """(D) Let relation-loss gradients flow back through the appended entity logits."""
 
     word_shape: bool = False
     """Word-shape feature (casing, digits) in the span representation, for uncased encoders."""
     word_shape_dim: int = 16
     """Size of the word-shape embedding."""
 
-    relation_threshold: float = 0.4
-    """Sigmoid threshold of a relation type at inference (SpERT: 0.4)."""
     max_pairs_per_chunk: int = 1000
     """Pairs (of the whole batch) scored per chunk at inference, to bound memory on sentences
     with many entities."""
@@ -137,16 +107,58 @@ class ModelConfig:
     lambda_relation: float = 1.0
     """λ_C: weight of the binary relation loss."""
 
-    @property
-    def uses_entity_threshold(self) -> bool:
-        """Whether ``entity_threshold`` takes part in the entity decision.
 
-        It does with the binary entity head (A), or with the IoU head in ``product`` mode
-        (:func:`spertmt.decoding.decide_entities`); otherwise entities are decided by arg-max.
+@dataclass(frozen=True)
+class DecisionRule:
+    """How scores become entities and relations (:mod:`spertmt.decoding`); inference only.
+
+    Saved as the ``decision`` section of a checkpoint's ``config.json`` and overridable per
+    call for every checkpoint (``predict(..., entity_overlap="resolve")``, ``spertmt predict
+    --entity-overlap resolve``, the server's request body). The defaults are SpERT's rule.
+    """
+
+    entity_threshold: float = 0.5
+    """(A) τ_e: a span is kept when the binary head's probability (or the product) reaches it."""
+    entity_score: ScoreMode = "gate"
+    """(A, B1) ``gate``: each head has its own threshold; ``product``: p_type·p_entity·u ≥ τ_e."""
+    iou_threshold: float = 0.5
+    """(B1) In ``gate`` mode a span is kept only when the predicted IoU reaches this value."""
+    entity_overlap: OverlapMode = "allow"
+    """``allow``: overlapping (nested) entities may all be kept; ``resolve``: of kept spans that
+    share a word only the best-scoring survive (greedy, best first; for flat data)."""
+    relation_threshold: float = 0.4
+    """Sigmoid threshold of a relation type (SpERT: 0.4)."""
+    relation_binary_threshold: float = 0.5
+    """(C) τ_r: a pair's relations are kept only when the binary pair head reaches it."""
+
+    def uses_entity_threshold(self, model: ModelConfig) -> bool:
+        """Whether ``entity_threshold`` takes part in the entity decision of ``model``.
+
+        It does with the binary entity head (A), or with the IoU head in ``product`` mode;
+        otherwise entities are decided by arg-max.
         """
-        return self.entity_binary_head or (
-            self.iou_mode == "head" and self.entity_score == "product"
+        return model.entity_binary_head or (
+            model.iou_mode == "head" and self.entity_score == "product"
         )
+
+    def replace(self, **overrides: Any) -> DecisionRule:
+        """A copy with some fields replaced (``None`` values keep the field), validated.
+
+        Raises:
+            ConfigError: For an unknown field (E201) or a bad value (E203, E206), naming
+                ``decision.<field>``.
+
+        Example:
+            >>> DecisionRule().replace(entity_overlap="resolve", relation_threshold=None)
+            ... # doctest: +ELLIPSIS
+            DecisionRule(..., entity_overlap='resolve', relation_threshold=0.4, ...)
+        """
+        given = {key: value for key, value in overrides.items() if value is not None}
+        if not given:
+            return self
+        rule = _build_section(DecisionRule, "decision", {**dataclasses.asdict(self), **given})
+        _check_rule(rule)
+        return rule
 
 
 @dataclass(frozen=True)
@@ -201,8 +213,9 @@ class TrainConfig:
     """Evaluate on the dev data every N epochs (0: only after the last epoch)."""
     checkpoint_every: int = 1
     """Write a resumable checkpoint every N epochs."""
-    length_bucketing: bool = True
-    """Group documents of similar length into batches (less padding, same samples)."""
+    length_bucketing: bool = False
+    """Group documents of similar length into batches (less padding, same samples); off =
+    a uniform shuffle, as SpERT does."""
     threads: int | None = None
     """CPU threads for torch (``None``: torch's default)."""
     device: str | None = None
@@ -221,9 +234,10 @@ class EvalConfig:
 
 @dataclass(frozen=True)
 class RunConfig:
-    """A full run: model, data, training and evaluation sections."""
+    """A full run: model, decision rule, data, training and evaluation sections."""
 
     model: ModelConfig = field(default_factory=ModelConfig)
+    decision: DecisionRule = field(default_factory=DecisionRule)
     data: DataConfig = field(default_factory=DataConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
@@ -239,6 +253,7 @@ class RunConfig:
 
 _SECTIONS: dict[str, type] = {
     "model": ModelConfig,
+    "decision": DecisionRule,
     "data": DataConfig,
     "train": TrainConfig,
     "eval": EvalConfig,
@@ -307,6 +322,20 @@ def _coerce(value: Any, annotation: Any, key: str) -> Any:
     raise ConfigError(f"unsupported field type {annotation!r}", code="E299", key=key)
 
 
+def _unknown_key_message(section: str, key: str, names: list[str]) -> str:
+    if section == "model" and key in _DECISION_NAMES:
+        return f"unknown key: the decision rule has its own section now, use `decision.{key}`"
+    if section == "model" and key in REMOVED_MODEL_FIELDS:
+        return (
+            f"unknown key: the variant it switched ({REMOVED_MODEL_FIELDS[key][1]}) was "
+            "rejected by the results and removed; docs/results.md keeps its numbers"
+        )
+    if section == "model" and key == "relation_score":
+        return "unknown key: the relation product rule was rejected by the results and removed"
+    known = [f"{section}.{n}" for n in names]
+    return f"unknown key{_suggest(f'{section}.{key}', known)}"
+
+
 def _build_section(cls: type, section: str, values: dict[str, Any]) -> Any:
     hints = get_type_hints(cls)
     names = [f.name for f in fields(cls)]
@@ -314,8 +343,7 @@ def _build_section(cls: type, section: str, values: dict[str, Any]) -> Any:
     for key, value in values.items():
         dotted = f"{section}.{key}"
         if key not in names:
-            known = [f"{section}.{n}" for n in names]
-            raise ConfigError(f"unknown key{_suggest(dotted, known)}", code="E201", key=dotted)
+            raise ConfigError(_unknown_key_message(section, key, names), code="E201", key=dotted)
         kwargs[key] = _coerce(value, hints[key], dotted)
     return cls(**kwargs)
 
@@ -420,19 +448,12 @@ def validate(config: RunConfig) -> None:
             raise ConfigError(f"must be at least 1, got {count}", code="E206", key=key)
     unit_interval: dict[str, float] = {
         "model.dropout": m.dropout,
-        "model.entity_threshold": m.entity_threshold,
-        "model.iou_threshold": m.iou_threshold,
-        "model.relation_binary_threshold": m.relation_binary_threshold,
-        "model.relation_threshold": m.relation_threshold,
-        "model.hard_negative_fraction": m.hard_negative_fraction,
         "train.warmup_fraction": t.warmup_fraction,
     }
     for key, value in unit_interval.items():
         if not 0.0 <= value <= 1.0:
             raise ConfigError(f"must lie in [0, 1], got {value}", code="E206", key=key)
     non_negative: dict[str, float] = {
-        "model.entity_negative_weight": m.entity_negative_weight,
-        "model.iou_negative_scale": m.iou_negative_scale,
         "model.lambda_entity": m.lambda_entity,
         "model.lambda_iou": m.lambda_iou,
         "model.lambda_relation": m.lambda_relation,
@@ -448,29 +469,92 @@ def validate(config: RunConfig) -> None:
     for key, value in non_negative.items():
         if value < 0:
             raise ConfigError(f"must not be negative, got {value}", code="E206", key=key)
-    if m.iou_mode == "soft_label" and not m.entity_binary_head:
-        raise ConfigError(
-            "iou_mode 'soft_label' (B2) makes IoU the target of the binary entity head; "
-            "set model.entity_binary_head=true or choose another iou_mode",
-            code="E207",
-            key="model.iou_mode",
-        )
-    if m.entity_negative_weight == 0 and not m.entity_binary_head:
-        raise ConfigError(
-            "with no binary entity head, the typed classifier must learn 'none' from negatives; "
-            "use a positive weight or set model.entity_binary_head=true",
-            code="E207",
-            key="model.entity_negative_weight",
-        )
+    _check_rule(config.decision)
     if m.max_length is not None and m.max_length < 8:
         raise ConfigError(
             f"must be at least 8 pieces, got {m.max_length}", code="E206", key="model.max_length"
         )
 
 
+def _check_rule(rule: DecisionRule) -> None:
+    thresholds = ("entity_threshold", "iou_threshold", "relation_threshold")
+    for name in (*thresholds, "relation_binary_threshold"):
+        value = getattr(rule, name)
+        if not 0.0 <= value <= 1.0:
+            raise ConfigError(
+                f"must lie in [0, 1], got {value}", code="E206", key=f"decision.{name}"
+            )
+
+
+_DECISION_NAMES = frozenset(f.name for f in fields(DecisionRule))
+
+
+def split_legacy_model_section(model: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Split a ``model`` section written before the decision rule had its own section.
+
+    Checkpoints and run folders of spertmt 0.1 kept the decision rule inside ``model`` and
+    switches of variants removed since. Decision fields move to the returned ``decision``
+    dict; a removed switch at its "off" value is dropped.
+
+    Returns:
+        ``(model, decision)`` dicts.
+
+    Raises:
+        ConfigError: For a removed variant that was switched on (E207), naming it.
+    """
+    model = dict(model)
+    decision = {name: model.pop(name) for name in list(model) if name in _DECISION_NAMES}
+    product = model.pop("relation_score", "gate")
+    if product != "gate":
+        raise ConfigError(
+            "uses the relation product rule, which was rejected by the results and removed; "
+            "use spertmt 0.1 for this model",
+            code="E207",
+            key="model.relation_score",
+        )
+    for name, (off, what) in REMOVED_MODEL_FIELDS.items():
+        if name in model and model.pop(name) != off:
+            raise ConfigError(
+                f"was trained with {what}, a variant rejected by the results and removed; "
+                "use spertmt 0.1 for this model",
+                code="E207",
+                key=f"model.{name}",
+            )
+    if model.get("iou_mode") in REMOVED_IOU_MODES:
+        what = REMOVED_IOU_MODES[model["iou_mode"]]
+        raise ConfigError(
+            f"was trained with {what}, a variant rejected by the results and removed; "
+            "use spertmt 0.1 for this model",
+            code="E207",
+            key="model.iou_mode",
+        )
+    return model, decision
+
+
+def migrate_run_dict(data: dict[str, Any]) -> dict[str, Any]:
+    """A saved run configuration in today's sections (see :func:`split_legacy_model_section`).
+
+    Raises:
+        ConfigError: For a removed variant that was switched on (E207).
+    """
+    if not isinstance(data.get("model"), dict):
+        return data
+    model, decision = split_legacy_model_section(data["model"])
+    if not decision:
+        return {**data, "model": model}
+    return {**data, "model": model, "decision": {**decision, **data.get("decision", {})}}
+
+
 def model_config_from_dict(data: dict[str, Any]) -> ModelConfig:
     """Rebuild a :class:`ModelConfig` from its dict form (as saved in a checkpoint)."""
     return _build_section(ModelConfig, "model", data)
+
+
+def decision_rule_from_dict(data: dict[str, Any]) -> DecisionRule:
+    """Rebuild a :class:`DecisionRule` from its dict form (as saved in a checkpoint)."""
+    rule = _build_section(DecisionRule, "decision", data)
+    _check_rule(rule)
+    return rule
 
 
 def with_overrides(config: RunConfig, **sections: dict[str, Any]) -> RunConfig:

@@ -1,6 +1,7 @@
-"""From scores to entities and relations: thresholds, pairs, symmetric canonical order.
+"""From scores to entities and relations under a :class:`~spertmt.config.DecisionRule`.
 
-Decision rules (method.md §2 and §3):
+The model returns scores (:mod:`spertmt.model.outputs`); this module decides, with the rule
+passed explicitly to every function. Decision rules (method.md §2 and §3):
 
 - **SpERT**: a span is an entity when its arg-max class is not "none"; its score is that
   class's softmax probability.
@@ -12,8 +13,7 @@ Decision rules (method.md §2 and §3):
 - **Overlaps** (``entity_overlap="resolve"``, for flat data): of kept spans that share a word
   only the best-scoring survive, greedily, best first (:func:`resolve_overlaps`).
 - **Relations**: a type is kept when its sigmoid ``≥ relation_threshold`` (0.4). With **C**
-  (``relation_binary_head``), ``gate`` also requires ``p_pair ≥ τ_r``; ``product`` keeps a type
-  when ``sigmoid · p_pair ≥ relation_threshold``.
+  (``relation_binary_head``) the pair must also have ``p_pair ≥ τ_r``.
 - Relations of a symmetric type are stored once, head = the entity that starts first (SpERT's
   canonical order); of two directions the higher score wins.
 """
@@ -26,7 +26,9 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from spertmt.config import ModelConfig
+from spertmt.config import DecisionRule
+from spertmt.model.outputs import EntityScores, PairScores
+from spertmt.model.pairs import kept_spans
 from spertmt.schema import Document, Entity, Relation, TypeSchema
 
 
@@ -45,54 +47,68 @@ class EntityDecision:
     scores: torch.Tensor
 
 
+@dataclass(frozen=True)
+class RelationDecision:
+    """Per-pair relation decision.
+
+    Attributes:
+        keep: ``[B, P, R]`` True for each kept relation type of a pair.
+        scores: ``[B, P, R]`` their scores.
+    """
+
+    keep: torch.Tensor
+    scores: torch.Tensor
+
+
 def decide_entities(
-    entity_logits: torch.Tensor,
-    entity_binary_logits: torch.Tensor | None,
-    iou_logits: torch.Tensor | None,
+    scores: EntityScores,
     span_mask: torch.Tensor,
-    config: ModelConfig,
-    *,
     spans: torch.Tensor,
+    rule: DecisionRule,
 ) -> EntityDecision:
-    """Apply the configured entity decision rule.
+    """Apply the entity decision rule.
 
     Args:
-        entity_logits: ``[B, S, K + 1]``.
-        entity_binary_logits: ``[B, S]`` (head A) or ``None``.
-        iou_logits: ``[B, S]`` (head B1) or ``None``.
+        scores: Span scores (typed logits ``[B, S, K + 1]``, heads A and B1 ``[B, S]``).
         span_mask: ``[B, S]`` real spans.
-        config: Thresholds and modes.
         spans: ``[B, S, 2]`` word ranges ``[start, end)`` (for ``entity_overlap``).
+        rule: Thresholds and modes.
 
     Returns:
         The decision per span.
     """
-    probs = entity_logits.softmax(-1)
-    if entity_binary_logits is None:
-        scores, types = probs.max(-1)
+    probs = scores.logits.softmax(-1)
+    if scores.binary_logits is None:
+        confidence, types = probs.max(-1)
         keep = types > 0
     else:
         real = probs[..., 1:]
         best, best_idx = real.max(-1)
         p_type = best / real.sum(-1).clamp(min=1e-12)
-        p_entity = entity_binary_logits.sigmoid()
+        p_entity = scores.binary_logits.sigmoid()
         types = best_idx + 1
-        scores = p_type * p_entity
-        if config.entity_score == "gate":
-            keep = p_entity >= config.entity_threshold
+        confidence = p_type * p_entity
+        if rule.entity_score == "gate":
+            keep = p_entity >= rule.entity_threshold
         else:
-            keep = scores >= config.entity_threshold
-    if iou_logits is not None:
-        iou = iou_logits.sigmoid()
-        if config.entity_score == "gate":
-            keep = keep & (iou >= config.iou_threshold)
+            keep = confidence >= rule.entity_threshold
+    if scores.iou_logits is not None:
+        iou = scores.iou_logits.sigmoid()
+        if rule.entity_score == "gate":
+            keep = keep & (iou >= rule.iou_threshold)
         else:
-            scores = scores * iou
-            keep = keep & (scores >= config.entity_threshold)
+            confidence = confidence * iou
+            keep = keep & (confidence >= rule.entity_threshold)
     keep = keep & span_mask
-    if config.entity_overlap == "resolve":
-        keep = resolve_overlaps(keep, scores, spans)
-    return EntityDecision(keep, types, scores)
+    if rule.entity_overlap == "resolve":
+        keep = resolve_overlaps(keep, confidence, spans)
+    return EntityDecision(keep, types, confidence)
+
+
+def given_entity_decision(scores: EntityScores, span_mask: torch.Tensor) -> EntityDecision:
+    """Relation-only mode: every real span is an entity (types and scores are not used)."""
+    confidence, types = scores.logits.softmax(-1).max(-1)
+    return EntityDecision(span_mask, types, confidence)
 
 
 def resolve_overlaps(keep: torch.Tensor, scores: torch.Tensor, spans: torch.Tensor) -> torch.Tensor:
@@ -143,87 +159,22 @@ def resolve_overlaps(keep: torch.Tensor, scores: torch.Tensor, spans: torch.Tens
     return torch.zeros_like(keep).scatter(1, order, survives & valid)
 
 
-def kept_spans(keep: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """The kept span indices of each document, in span order, padded to the largest count.
+def decide_relations(scores: PairScores, rule: DecisionRule) -> RelationDecision:
+    """Apply the relation decision rule.
 
     Args:
-        keep: ``[B, S]`` kept spans.
+        scores: Pair scores (logits ``[B, P, R]``, head C ``[B, P]``, mask ``[B, P]``).
+        rule: Thresholds.
 
     Returns:
-        ``order [B, k]`` span indices and ``valid [B, k]`` (``k`` = most kept spans in a
-        document); padding entries point at some span and are not valid.
-
-    Example:
-        >>> order, valid = kept_spans(torch.tensor([[True, False, True], [False, True, False]]))
-        >>> order.tolist(), valid.tolist()
-        ([[0, 2], [1, 0]], [[True, True], [True, False]])
+        The kept relation types of each pair and their scores (the type's sigmoid).
     """
-    counts = keep.sum(-1)
-    k = int(counts.max()) if keep.shape[0] else 0
-    # Kept span indices first, in their original order (stable sort on "not kept").
-    order = torch.sort((~keep).to(torch.int8), dim=-1, stable=True).indices[:, :k]
-    valid = torch.arange(k, device=keep.device)[None, :] < counts[:, None]
-    return order, valid
-
-
-def entity_pairs(keep: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Every ordered pair ``(i, j)``, ``i ≠ j``, of kept spans, by index arithmetic.
-
-    Args:
-        keep: ``[B, S]`` kept spans.
-
-    Returns:
-        ``pairs [B, P, 2]`` span indices and ``pair_mask [B, P]``, ``P = max_k k·k`` over the
-        batch (``k`` kept spans per document).
-
-    Example:
-        >>> pairs, mask = entity_pairs(torch.tensor([[True, False, True]]))
-        >>> pairs[mask].tolist()
-        [[0, 2], [2, 0]]
-    """
-    batch = keep.shape[0]
-    order, valid = kept_spans(keep)
-    k = order.shape[1]
-    # Pair p = i·k + j is (order[i], order[j]): row-major over the k × k grid.
-    head = order.unsqueeze(2).expand(-1, -1, k)
-    tail = order.unsqueeze(1).expand(-1, k, -1)
-    mask = (
-        valid.unsqueeze(2)
-        & valid.unsqueeze(1)
-        & ~torch.eye(k, dtype=torch.bool, device=keep.device)
-    )
-    pairs = torch.stack([head, tail], dim=-1).reshape(batch, k * k, 2)
-    return pairs, mask.reshape(batch, k * k)
-
-
-def decide_relations(
-    relation_logits: torch.Tensor,
-    relation_binary_logits: torch.Tensor | None,
-    pair_mask: torch.Tensor,
-    config: ModelConfig,
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Apply the configured relation decision rule.
-
-    Args:
-        relation_logits: ``[B, P, R]``.
-        relation_binary_logits: ``[B, P]`` (head C) or ``None``.
-        pair_mask: ``[B, P]`` real pairs.
-        config: Thresholds and modes.
-
-    Returns:
-        ``keep [B, P, R]`` and ``scores [B, P, R]``.
-    """
-    probs = relation_logits.sigmoid()
-    scores = probs
-    keep = probs >= config.relation_threshold
-    if relation_binary_logits is not None:
-        p_pair = relation_binary_logits.sigmoid().unsqueeze(-1)
-        if config.relation_score == "gate":
-            keep = keep & (p_pair >= config.relation_binary_threshold)
-        else:
-            scores = probs * p_pair
-            keep = scores >= config.relation_threshold
-    return keep & pair_mask.unsqueeze(-1), scores
+    probs = scores.logits.sigmoid()
+    keep = probs >= rule.relation_threshold
+    if scores.binary_logits is not None:
+        p_pair = scores.binary_logits.sigmoid().unsqueeze(-1)
+        keep = keep & (p_pair >= rule.relation_binary_threshold)
+    return RelationDecision(keep & scores.mask.unsqueeze(-1), probs)
 
 
 def decode_documents(
@@ -231,8 +182,7 @@ def decode_documents(
     spans: torch.Tensor,
     entity_decision: EntityDecision,
     pairs: torch.Tensor,
-    relation_keep: torch.Tensor,
-    relation_scores: torch.Tensor,
+    relation_decision: RelationDecision,
     types: TypeSchema,
     *,
     given_entities: Sequence[Sequence[Entity]] | None = None,
@@ -247,8 +197,7 @@ def decode_documents(
         spans: ``[B, S, 2]`` the batch's spans.
         entity_decision: Output of :func:`decide_entities`.
         pairs: ``[B, P, 2]`` scored pairs (span indices).
-        relation_keep: ``[B, P, R]`` kept relation types.
-        relation_scores: ``[B, P, R]`` their scores.
+        relation_decision: Output of :func:`decide_relations` for those pairs.
         types: Type schema (class index → name, symmetric types).
         given_entities: Relation-only mode: the known entities of each document, in the order
             of the batch's spans; they are returned unchanged.
@@ -265,6 +214,7 @@ def decode_documents(
     if given_entities is None:
         types_np = entity_decision.types.cpu().numpy()
         scores_np = entity_decision.scores.float().cpu().numpy()
+    relation_keep, relation_scores = relation_decision.keep, relation_decision.scores
     hits = torch.nonzero(relation_keep).cpu().numpy()  # [N, 3] (doc, pair, type), row-major
     if len(hits):
         pairs_np = pairs.cpu().numpy()

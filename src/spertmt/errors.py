@@ -125,8 +125,9 @@ class InputError(SpertMTError):
 
 # One short sentence per stable code, in user words: what went wrong. Ordered by code and
 # grouped by stage. docs/errors.md lists the same codes with a typical fix, and
-# tests/unit/test_error_codes.py checks that every code raised in src/spertmt is listed here,
-# that every code listed here is raised somewhere, and that docs/errors.md lists them all.
+# tests/unit/foundation/test_error_codes.py checks that every code raised in src/spertmt is
+# listed here, that every code listed here is raised somewhere, and that docs/errors.md lists
+# them all.
 CATALOGUE: dict[str, str] = {
     # E0xx: base class
     "E000": "An spertmt error with no more specific code (the SpertMTError default).",
@@ -156,7 +157,7 @@ CATALOGUE: dict[str, str] = {
     "E125": "A downloaded file's SHA-256 checksum differs from the published one.",
     "E126": "The download server answered with an HTTP error.",
     "E127": "The data folder cannot be written into.",
-    # E15x: evaluation, predictions against gold (spertmt.metrics, spertmt evaluate).
+    # E15x: evaluation, predictions against gold (spertmt.evaluation.metrics, spertmt evaluate).
     "E150": "Predictions and gold hold different numbers of documents.",
     "E151": "A predicted document's tokens differ from those of its gold document.",
     "E152": "A predicted and a gold document give different orig_ids.",
@@ -172,22 +173,23 @@ CATALOGUE: dict[str, str] = {
     "E204": "The configuration file does not exist.",
     "E205": "The configuration file is not valid TOML.",
     "E206": "A numeric setting is out of range (below its minimum, negative, outside [0, 1]).",
-    "E208": "Training data without documents or types, or a saved model with a removed variant.",
+    "E207": "A saved configuration switches on a variant that was rejected and removed.",
+    "E208": "Training data without documents, or without a types file.",
     "E209": "The device is unknown, or CUDA was asked for where it is not available.",
-    # E21x: input and output formats and options (spertmt.data.inputs, spertmt.inference).
+    # E21x: input and output formats and options (spertmt.data.inputs, spertmt.inference.files).
     "E210": "The input or output format is unknown or cannot be told from the file suffix.",
     "E211": "An option does not fit the input (e.g. --given-entities with raw text).",
-    # E22x: the HTTP server (spertmt.serve).
+    # E22x: the HTTP server (spertmt.serve.server).
     "E220": "The HTTP server's optional packages fastapi and uvicorn are not installed.",
     "E221": "The HTTP server cannot listen on the given host and port.",
-    # E23x: CPU runtimes and ONNX export (spertmt.runtime, spertmt.export).
+    # E23x: CPU runtimes and ONNX export (spertmt.runtime.engines, spertmt.runtime.export).
     "E230": "quantize or onnx was asked for with a device other than the CPU.",
     "E231": "quantize and onnx were asked for together.",
     "E232": "The onnx extra (onnx or onnxruntime) is not installed.",
     "E233": "The --onnx export path is neither an existing folder nor a .onnx file name.",
     # E299: internal.
     "E299": "A configuration field has a type spertmt cannot parse (an internal error).",
-    # E3xx: checkpoints. Loading, saving and resuming (spertmt.checkpoint, training).
+    # E3xx: checkpoints. Loading, saving and resuming (spertmt.model.checkpoint, training).
     "E300": "A checkpoint problem with no more specific code (the CheckpointError default).",
     "E301": "The checkpoint folder does not exist or is not a spertmt checkpoint.",
     "E302": "The checkpoint folder lacks a required file (an incomplete copy).",
@@ -201,12 +203,14 @@ CATALOGUE: dict[str, str] = {
     "E310": "On resume, the configuration differs from the checkpoint's.",
     "E311": "The output folder already holds a training run and resume was not asked for.",
     "E312": "On resume, the training data or types file changed since the checkpoint.",
-    # E32x: ONNX encoder files (spertmt.runtime, spertmt.export, spertmt.api).
+    # E32x: ONNX encoder files (spertmt.runtime.engines, spertmt.runtime.export,
+    # spertmt.inference.api).
     "E320": "The ONNX encoder file is missing, cannot be loaded or is not a spertmt export.",
     "E321": "The ONNX encoder was exported from other weights than the checkpoint in use.",
     "E322": "A quantised or ONNX Runtime model cannot be saved as a checkpoint.",
     "E323": "The ONNX export failed or differs from PyTorch beyond the tolerance.",
-    # E4xx: encoders. Resolving, loading and tokenizing (spertmt.encoder, spertmt.data.align).
+    # E4xx: encoders. Resolving, loading and tokenizing (spertmt.encoding.packaged,
+    # spertmt.encoding.encoders, spertmt.encoding.align).
     "E400": "An encoder problem with no more specific code (the EncoderError default).",
     "E401": "An encoder alias's package (or an mpnet part package) is not installed.",
     "E402": "An encoder's archive parts are missing, broken or not the expected archive.",
@@ -217,7 +221,7 @@ CATALOGUE: dict[str, str] = {
     "E407": "The tokenizer cannot map each word to its sub-word pieces, in word order.",
     "E408": "A saved encoder config cannot be rebuilt (no or an unknown model_type).",
     "E409": "The window length or stride is not usable with this encoder.",
-    # E5xx: prediction inputs (spertmt.api, spertmt.text).
+    # E5xx: prediction inputs (spertmt.inference.api, spertmt.data.text).
     "E500": "A prediction input problem with no more specific code (the InputError default).",
     "E501": "A prediction input is of the wrong kind (not a str, token list or Document).",
     "E502": "A token in a token-list input is not a string.",
@@ -226,7 +230,7 @@ CATALOGUE: dict[str, str] = {
     "E505": "A prediction option has a bad value or no effect on this model.",
     "E506": "A Document's token_offsets do not fit its tokens.",
     "E507": "A text or token holds a lone surrogate, which is not valid Unicode.",
-    # E52x: HTTP requests (spertmt.serve_app).
+    # E52x: HTTP requests (spertmt.serve.app).
     "E520": "An HTTP request body is not valid JSON or does not match the request schema.",
     "E521": "An HTTP request holds more texts than the server accepts (--max-texts).",
     "E522": "A text in an HTTP request is longer than the server accepts (--max-chars).",

@@ -2,7 +2,8 @@
 
 Stage 3 of the data flow (data → encoding → **sampling** → model → decoding → metrics).
 
-- :func:`prepare_documents` encodes each document once (sub-word pieces, word shapes).
+Documents arrive encoded once (:func:`spertmt.encoding.features.prepare_documents`).
+
 - :func:`training_batch` draws SpERT's training samples per document — every gold entity as a
   positive span, up to ``neg_entity_count`` random non-entity spans of width ≤
   ``max_span_width``; every gold entity pair with a relation (multi-hot over relation types) as
@@ -25,76 +26,8 @@ import numpy as np
 import torch
 
 from spertmt.config import ModelConfig
-from spertmt.data.align import EncodedDocument, encode_words
+from spertmt.encoding.features import SHAPE_PAD, PreparedDocument
 from spertmt.schema import Document, TypeSchema
-
-# Word-shape classes (index 0 is padding). Uncased encoders lose the casing cue of NER;
-# these classes give it back cheaply (method.md §6).
-SHAPE_PAD, SHAPE_LOWER, SHAPE_TITLE, SHAPE_UPPER, SHAPE_MIXED, SHAPE_DIGIT, SHAPE_OTHER = range(7)
-NUM_WORD_SHAPES = 7
-
-
-def word_shape(word: str) -> int:
-    """Return the shape class of one word.
-
-    Example:
-        >>> [word_shape(w) for w in ["paris", "Paris", "NATO", "iPhone", "1984", "."]]
-        [1, 2, 3, 4, 5, 6]
-    """
-    if any(c.isdigit() for c in word):
-        return SHAPE_DIGIT
-    letters = [c for c in word if c.isalpha()]
-    if not letters:
-        return SHAPE_OTHER
-    if all(c.islower() for c in letters):
-        return SHAPE_LOWER
-    if all(c.isupper() for c in letters):
-        return SHAPE_UPPER if len(letters) > 1 else SHAPE_TITLE
-    if letters[0].isupper() and all(c.islower() for c in letters[1:]):
-        return SHAPE_TITLE
-    return SHAPE_MIXED
-
-
-@dataclass(frozen=True)
-class PreparedDocument:
-    """A document encoded once for the model.
-
-    Attributes:
-        encoded: Sub-word pieces with the word ↔ piece alignment.
-        shapes: Word-shape class of each word, ``[W]``.
-    """
-
-    encoded: EncodedDocument
-    shapes: np.ndarray
-
-    @property
-    def num_words(self) -> int:
-        """Number of words."""
-        return int(self.shapes.shape[0])
-
-    @property
-    def num_pieces(self) -> int:
-        """Number of sub-word pieces including special tokens (for length bucketing)."""
-        return int(self.encoded.input_ids.shape[0])
-
-
-def prepare_documents(docs: Sequence[Document], tokenizer) -> list[PreparedDocument]:
-    """Encode documents once: one fast-tokenizer call for all of them.
-
-    Args:
-        docs: Documents (only ``tokens`` is used).
-        tokenizer: A fast Hugging Face tokenizer (:func:`spertmt.encoder.load_tokenizer`).
-
-    Returns:
-        One :class:`PreparedDocument` per input document, in order.
-    """
-    encoded = encode_words(tokenizer, [d.tokens for d in docs])
-    return [
-        PreparedDocument(
-            enc, np.fromiter((word_shape(w) for w in d.tokens), np.int64, len(d.tokens))
-        )
-        for enc, d in zip(encoded, docs, strict=True)
-    ]
 
 
 def _to(obj, device: torch.device | str):
@@ -218,22 +151,9 @@ def _sample_entities(
     candidates = candidate_spans(num_words, config.max_span_width)
     negatives = candidates[~np.isin(_span_keys(candidates, num_words), _span_keys(gold, num_words))]
     count = min(neg_count, len(negatives))
-    if config.iou_mode == "weight" and count > 0:
-        # B3: partial overlaps (0 < IoU < 1) are the informative negatives; take a fixed share
-        # of the sample from them, the rest uniformly from what is left.
-        neg_iou = span_iou(negatives, gold)
-        hard = np.flatnonzero(neg_iou > 0)
-        n_hard = min(len(hard), int(round(count * config.hard_negative_fraction)))
-        chosen_hard = rng.choice(hard, size=n_hard, replace=False) if n_hard else hard[:0]
-        rest = np.setdiff1d(np.arange(len(negatives)), chosen_hard, assume_unique=True)
-        chosen_rest = rng.choice(rest, size=count - n_hard, replace=False)
-        chosen = np.concatenate([chosen_hard, chosen_rest])
-    else:
-        chosen = (
-            rng.choice(len(negatives), size=count, replace=False)
-            if count
-            else np.zeros(0, np.int64)
-        )
+    chosen = (
+        rng.choice(len(negatives), size=count, replace=False) if count else np.zeros(0, np.int64)
+    )
     neg_spans = negatives[np.sort(chosen)]
     spans = np.concatenate([gold, neg_spans])
     types = np.concatenate([gold_types, np.zeros(len(neg_spans), dtype=np.int64)])
@@ -368,7 +288,7 @@ def training_batch(
         prepared: Encoded documents (:func:`prepare_documents`).
         docs: The same documents with their gold entities and relations.
         types: Type schema fixing class indices (entity class 0 = none).
-        config: Model configuration (span width, IoU mode for B3 sampling).
+        config: Model configuration (widest candidate span).
         neg_entity_count: Negative spans per document.
         neg_relation_count: Negative pairs per document.
         rng: Random generator; the only source of randomness, so a seed fixes the batch.

@@ -2,8 +2,8 @@ import numpy as np
 import pytest
 import torch
 
-from spertmt.data.align import collate, encode_words
-from spertmt.encoder import WindowedEncoder, load_encoder, load_tokenizer
+from spertmt.encoding.align import collate, encode_words
+from spertmt.encoding.encoders import WindowedEncoder, load_encoder, load_tokenizer
 
 pytestmark = pytest.mark.integration
 

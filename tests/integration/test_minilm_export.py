@@ -4,11 +4,11 @@ import pytest
 import torch
 
 from spertmt import SpertMT
-from spertmt.checkpoint import save_checkpoint
 from spertmt.config import ModelConfig
-from spertmt.encoder import load_tokenizer
-from spertmt.export import ONNX_ATOL, export_onnx
+from spertmt.encoding.encoders import load_tokenizer
+from spertmt.model.checkpoint import save_checkpoint
 from spertmt.model.spert import SpertMTModel
+from spertmt.runtime.export import ONNX_ATOL, export_onnx
 from spertmt.schema import EntityType, RelationType, TypeSchema
 
 pytestmark = pytest.mark.integration
@@ -63,13 +63,14 @@ def test_minilm_quantized_stays_close(minilm_checkpoint):
     reference = SpertMT.from_pretrained(minilm_checkpoint, device="cpu")
     quantized = SpertMT.from_pretrained(minilm_checkpoint, quantize=True)
     assert quantized.runtime == "torch-int8"
-    from spertmt.sampling import inference_batch, prepare_documents
+    from spertmt.encoding.features import prepare_documents
+    from spertmt.sampling import inference_batch
     from spertmt.schema import Document
 
     prepared = prepare_documents([Document(tokens=t) for t in TEXTS[:2]], reference.tokenizer)
     batch = inference_batch(prepared, reference.config, pad_id=0)
     with torch.inference_mode():
-        want = reference.model(batch).entity_logits.softmax(-1)
-        got = quantized.model(batch).entity_logits.softmax(-1)
+        want = reference.model.score_spans(batch).entities.logits.softmax(-1)
+        got = quantized.model.score_spans(batch).entities.logits.softmax(-1)
     # int8 weights: probabilities move by a little, not by a lot.
     assert (got - want)[batch.span_mask].abs().max() < 0.05

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from spertmt.checkpoint import load_checkpoint
 from spertmt.config import load_config
 from spertmt.data.io import read_documents, write_documents
-from spertmt.prediction import predict_documents
+from spertmt.inference.predictor import Predictor
+from spertmt.model.checkpoint import load_checkpoint
 from spertmt.training import train
 
 pytestmark = pytest.mark.integration
@@ -61,9 +61,11 @@ def test_minilm_trains_saves_reloads_and_predicts(conll04_slice, tmp_path, varia
     assert losses and all(math.isfinite(x) for x in losses)
     assert result.test is not None and 0.0 <= result.test["entity"]["micro"]["f1"] <= 100.0
 
-    model, tokenizer, types, model_config, _ = load_checkpoint(result.model_dir)
-    assert model_config == config.model and types.entity_names == ("Loc", "Org", "Peop", "Other")
+    checkpoint = load_checkpoint(result.model_dir)
+    assert checkpoint.config == config.model and checkpoint.rule == config.decision
+    assert checkpoint.types.entity_names == ("Loc", "Org", "Peop", "Other")
     docs = read_documents(conll04_slice / "test.json")
-    again = [d.to_dict() for d in predict_documents(model, tokenizer, docs)]
+    predictor = Predictor(checkpoint.model, checkpoint.tokenizer, checkpoint.rule)
+    again = [d.to_dict() for d in predictor.predict(docs)]
     written = json.loads((tmp_path / "run" / "predictions_test.json").read_text())
     assert again == written  # the reloaded checkpoint predicts exactly what training wrote

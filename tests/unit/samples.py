@@ -5,7 +5,7 @@ from pathlib import Path
 
 import torch
 
-from spertmt.config import ModelConfig
+from spertmt.config import DecisionRule, ModelConfig
 from spertmt.schema import EntityType, RelationType, TypeSchema
 
 TYPES = TypeSchema(
@@ -16,7 +16,7 @@ TYPES = TypeSchema(
 
 def build_model(tiny_bert_dir, **config):
     """A seeded tiny random model over ``TYPES`` and its tokenizer."""
-    from spertmt.encoder import load_encoder, load_tokenizer
+    from spertmt.encoding.encoders import load_encoder, load_tokenizer
     from spertmt.model.spert import SpertMTModel
 
     with torch.random.fork_rng():
@@ -26,13 +26,16 @@ def build_model(tiny_bert_dir, **config):
     return model, load_tokenizer(str(tiny_bert_dir))
 
 
-def save_eager_checkpoint(tiny_bert_dir, path: Path, **config) -> Path:
+def save_eager_checkpoint(
+    tiny_bert_dir, path: Path, *, rule: DecisionRule | None = None, **config
+) -> Path:
     """Save a tiny checkpoint that predicts entities everywhere.
 
     The binary entity head and the IoU head are biased to keep every span and the first
     entity type is favoured; relation scores stay near 0.5 (random), so thresholds decide.
+    ``config`` are :class:`ModelConfig` fields; ``rule`` is saved with it (default: SpERT's).
     """
-    from spertmt.checkpoint import save_checkpoint
+    from spertmt.model.checkpoint import save_checkpoint
 
     model, tokenizer = build_model(
         tiny_bert_dir, entity_binary_head=True, iou_mode="head", **config
@@ -42,6 +45,12 @@ def save_eager_checkpoint(tiny_bert_dir, path: Path, **config) -> Path:
         model.iou_head.bias.fill_(5.0)
         model.entity_classifier.bias[1] += 3.0
     save_checkpoint(
-        path, model, tokenizer, types=TYPES, model_config=model.config, training={"seed": 7}
+        path,
+        model,
+        tokenizer,
+        types=TYPES,
+        model_config=model.config,
+        rule=rule,
+        training={"seed": 7},
     )
     return path

@@ -31,6 +31,7 @@ def _register_commands() -> None:
         export_command,
         model_commands,
         serve_command,
+        tune_command,
     )
 
     data_commands.register(app)
@@ -38,6 +39,7 @@ def _register_commands() -> None:
     model_commands.register(app)
     export_command.register(app)
     serve_command.register(app)
+    tune_command.register(app)
 
 
 _register_commands()

@@ -8,23 +8,11 @@ from typing import Annotated
 
 import typer
 
-from spertmt.data.datasets import DEFAULT_BASE_URL, ENV_DATA_DIR
+from spertmt.cli.options import DataDir
+from spertmt.data.datasets import DEFAULT_BASE_URL
 
 MAX_LISTED = 20
 """Skipped documents listed one by one before the rest are only counted."""
-
-DataDirOption = Annotated[
-    str | None,
-    typer.Option(
-        "--data-dir",
-        metavar="DIR",
-        help=(
-            f"Folder of the built-in datasets (default: ${ENV_DATA_DIR}, else "
-            "~/.cache/spertmt/datasets)."
-        ),
-        show_default=False,
-    ),
-]
 
 
 def stats_command(
@@ -49,7 +37,7 @@ def stats_command(
             "--json", metavar="OUT", help="Also write the numbers as JSON ('-': stdout only)."
         ),
     ] = None,
-    data_dir: DataDirOption = None,
+    data_dir: DataDir = None,
     types: Annotated[
         Path | None,
         typer.Option("--types", metavar="FILE", help="Types file (default: the dataset's own)."),
@@ -68,11 +56,17 @@ def stats_command(
     from spertmt.data.io import write_text_atomic
     from spertmt.data.stats import dataset_stats
 
+    loaded = None
+    if tokenizer is not None:
+        from spertmt.encoding.encoders import load_tokenizer
+
+        loaded = load_tokenizer(tokenizer)
     stats = dataset_stats(
         dataset,
         data_dir=data_dir,
         types=types,
-        tokenizer=tokenizer,
+        tokenizer=loaded,
+        tokenizer_name=tokenizer,
         skip_invalid=skip_invalid,
         max_pieces=max_pieces,
     )
@@ -108,7 +102,7 @@ def download_command(
     name: Annotated[
         str, typer.Argument(metavar="NAME", help="conll04, scierc, ade, or all of them: all.")
     ],
-    data_dir: DataDirOption = None,
+    data_dir: DataDir = None,
     base_url: Annotated[
         str, typer.Option("--base-url", help="Server folder with conll04/, scierc/ and ade/.")
     ] = DEFAULT_BASE_URL,

@@ -3,9 +3,9 @@
 Two modes, one report:
 
 - ``--gold FILE --pred FILE --types FILE`` scores a predictions file
-  (:func:`spertmt.metrics.evaluate_files`);
+  (:func:`spertmt.evaluation.metrics.evaluate_files`);
 - ``--model DIR --data DATASET[:split]`` predicts with a checkpoint and scores it
-  (:func:`spertmt.inference.evaluate_checkpoint`).
+  (:func:`spertmt.inference.files.evaluate_checkpoint`).
 
 Both print the Rich tables and optionally write the report as JSON.
 """
@@ -14,14 +14,22 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import click
 import typer
 
+from spertmt.cli.options import (
+    DataDir,
+    Device,
+    Onnx,
+    Quantize,
+    with_decision_options,
+)
 from spertmt.errors import DataError
 
 
+@with_decision_options
 def evaluate_command(
     gold: Annotated[
         Path | None,
@@ -60,33 +68,14 @@ def evaluate_command(
             help="With --model: dataset and split (conll04:test, ade:3:test) or a SpERT JSON file.",
         ),
     ] = None,
-    data_dir: Annotated[
-        Path | None,
-        typer.Option(
-            "--data-dir", help="Folder of the built-in datasets (else $SPERTMT_DATA_DIR)."
-        ),
-    ] = None,
+    data_dir: DataDir = None,
     batch_size: Annotated[
         int, typer.Option("--batch-size", min=1, help="With --model: documents per forward pass.")
     ] = 32,
-    device: Annotated[
-        str | None, typer.Option("--device", help="With --model: cpu, cuda or cuda:N.")
-    ] = None,
-    quantize: Annotated[
-        bool,
-        typer.Option(
-            "--quantize",
-            help="With --model: score the encoder with int8 dynamic quantisation (CPU only).",
-        ),
-    ] = False,
-    onnx: Annotated[
-        Path | None,
-        typer.Option(
-            "--onnx",
-            help="With --model: run the encoder with ONNX Runtime from this export of the "
-            "checkpoint (`spertmt export`; CPU only).",
-        ),
-    ] = None,
+    device: Device = None,
+    quantize: Quantize = False,
+    onnx: Onnx = None,
+    decision: dict[str, Any] | None = None,
 ) -> None:
     """Score predictions: entities, relations (boundaries and strict), micro and macro F1."""
     from rich.console import Console
@@ -97,7 +86,7 @@ def evaluate_command(
                 "checkpoint mode takes --model DIR and --data DATASET[:split] "
                 "(and neither --gold nor --pred)"
             )
-        from spertmt.inference import evaluate_checkpoint
+        from spertmt.inference.files import evaluate_checkpoint
 
         report = evaluate_checkpoint(
             model,
@@ -108,11 +97,14 @@ def evaluate_command(
             device=device,
             quantize=quantize,
             onnx=onnx,
+            decision=decision,
         )
     else:
-        if quantize or onnx is not None:
-            raise click.UsageError("--quantize and --onnx go with --model (checkpoint mode)")
-        from spertmt.metrics import evaluate_files
+        if quantize or onnx is not None or decision:
+            raise click.UsageError(
+                "--quantize, --onnx and the decision-rule options go with --model (checkpoint mode)"
+            )
+        from spertmt.evaluation.metrics import evaluate_files
 
         gold_path, pred_path, types_path = _file_mode(gold, pred, types)
         report = evaluate_files(gold_path, pred_path, types_path, no_overlap=no_overlap)

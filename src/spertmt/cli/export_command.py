@@ -1,4 +1,7 @@
-"""``spertmt export``: write a checkpoint's encoder as ONNX (:func:`spertmt.export.export_onnx`)."""
+"""``spertmt export``: write a checkpoint's encoder as ONNX.
+
+A thin call into :func:`spertmt.runtime.export.export_onnx`.
+"""
 
 from __future__ import annotations
 
@@ -7,14 +10,16 @@ from typing import Annotated
 
 import typer
 
-# Shown in --help without importing torch (spertmt.export.DEFAULT_OPSET / ONNX_ATOL; a unit
+from spertmt.cli.options import ModelDir
+
+# Shown in --help without importing torch (spertmt.runtime.export.DEFAULT_OPSET / ONNX_ATOL; a unit
 # test keeps them equal).
 HELP_OPSET = 17
 HELP_ATOL = 1e-4
 
 
 def export_command(
-    model: Annotated[Path, typer.Option("--model", "-m", help="Checkpoint folder.")],
+    model: ModelDir,
     onnx: Annotated[
         Path,
         typer.Option(
@@ -38,7 +43,7 @@ def export_command(
     ] = None,
 ) -> None:
     """Export the encoder to ONNX, checked against PyTorch (the heads stay in the checkpoint)."""
-    from spertmt.export import DEFAULT_OPSET, ONNX_ATOL, export_onnx
+    from spertmt.runtime.export import DEFAULT_OPSET, ONNX_ATOL, export_onnx
 
     result = export_onnx(
         model,

@@ -5,10 +5,17 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
+from spertmt.cli.options import (
+    Device,
+    ModelDir,
+    Onnx,
+    Quantize,
+    with_decision_options,
+)
 from spertmt.errors import ConfigError
 
 
@@ -66,6 +73,7 @@ def train_command(
     typer.echo(f"results: {result.output_dir / 'results.json'}")
 
 
+@with_decision_options
 def predict_command(
     input_path: Annotated[
         str,
@@ -75,7 +83,7 @@ def predict_command(
             "or - for raw text on standard input.",
         ),
     ],
-    model: Annotated[Path, typer.Option("--model", "-m", help="Checkpoint folder.")],
+    model: ModelDir,
     output: Annotated[
         Path | None,
         typer.Option("--output", "-o", help="Output file (default: standard output, as JSON)."),
@@ -106,48 +114,17 @@ def predict_command(
             "only the relations between them.",
         ),
     ] = False,
-    entity_threshold: Annotated[
-        float | None,
-        typer.Option(
-            "--entity-threshold",
-            min=0.0,
-            max=1.0,
-            help="Entity threshold for this run (models with a binary entity head).",
-        ),
-    ] = None,
-    relation_threshold: Annotated[
-        float | None,
-        typer.Option(
-            "--relation-threshold", min=0.0, max=1.0, help="Relation threshold for this run."
-        ),
-    ] = None,
+    decision: dict[str, Any] | None = None,
     batch_size: Annotated[
         int, typer.Option("--batch-size", min=1, help="Sentences per forward pass.")
     ] = 32,
-    device: Annotated[
-        str | None,
-        typer.Option("--device", help="cpu, cuda or cuda:N (default: CUDA when available)."),
-    ] = None,
+    device: Device = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
-    quantize: Annotated[
-        bool,
-        typer.Option(
-            "--quantize",
-            help="Run the encoder with int8 dynamic quantisation (CPU only; faster, scores "
-            "change slightly).",
-        ),
-    ] = False,
-    onnx: Annotated[
-        Path | None,
-        typer.Option(
-            "--onnx",
-            help="Run the encoder with ONNX Runtime from this export of --model (written by "
-            "`spertmt export`; CPU only; needs the onnx extra).",
-        ),
-    ] = None,
+    quantize: Quantize = False,
+    onnx: Onnx = None,
 ) -> None:
     """Predict entities and relations (with scores) for raw text or tokenised documents."""
-    from spertmt.inference import predict_file
+    from spertmt.inference.files import predict_file
 
     summary = predict_file(
         model,
@@ -157,8 +134,7 @@ def predict_command(
         output_format=output_format,
         whole_file=whole_file,
         given_entities=given_entities,
-        entity_threshold=entity_threshold,
-        relation_threshold=relation_threshold,
+        decision=decision,
         batch_size=batch_size,
         device=device,
         progress=not quiet,

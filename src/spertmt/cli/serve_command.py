@@ -1,14 +1,18 @@
-"""``spertmt serve``: parse options, call :func:`spertmt.serve.serve`."""
+"""``spertmt serve``: parse options, call :func:`spertmt.serve.server.serve`."""
 
 from __future__ import annotations
 
 from enum import Enum
-from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
-from spertmt.serve import DEFAULT_BATCH_SIZE, DEFAULT_MAX_CHARS, DEFAULT_MAX_TEXTS
+from spertmt.cli.options import (
+    Device,
+    ModelDir,
+    with_decision_options,
+)
+from spertmt.serve.server import DEFAULT_BATCH_SIZE, DEFAULT_MAX_CHARS, DEFAULT_MAX_TEXTS
 
 
 class LogLevel(str, Enum):
@@ -21,8 +25,9 @@ class LogLevel(str, Enum):
     debug = "debug"
 
 
+@with_decision_options
 def serve_command(
-    model: Annotated[Path, typer.Option("--model", "-m", help="Checkpoint folder.")],
+    model: ModelDir,
     host: Annotated[
         str,
         typer.Option(
@@ -32,10 +37,7 @@ def serve_command(
     port: Annotated[
         int, typer.Option("--port", min=0, max=65535, help="TCP port (0: any free port).")
     ] = 8000,
-    device: Annotated[
-        str | None,
-        typer.Option("--device", help="cpu, cuda or cuda:N (default: CUDA when available)."),
-    ] = None,
+    device: Device = None,
     max_texts: Annotated[
         int,
         typer.Option("--max-texts", min=1, help="Most texts per request; more get HTTP 413."),
@@ -57,12 +59,13 @@ def serve_command(
             help="Server log level (info logs every request).",
         ),
     ] = LogLevel.info,
+    decision: dict[str, Any] | None = None,
 ) -> None:
     r"""Serve a model over HTTP: POST /predict, GET /health, GET /info; docs at /docs.
 
     Needs the optional packages: pip install 'spertmt\[serve]'.
     """
-    from spertmt.serve import serve
+    from spertmt.serve.server import serve
 
     serve(
         model,
@@ -73,6 +76,7 @@ def serve_command(
         max_chars=max_chars,
         batch_size=batch_size,
         log_level=log_level.value,
+        decision=decision,
     )
 
 

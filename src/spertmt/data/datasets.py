@@ -40,6 +40,7 @@ from difflib import get_close_matches
 from pathlib import Path
 from types import MappingProxyType
 
+from spertmt.data.io import sha256_file
 from spertmt.errors import DataError
 
 __all__ = [
@@ -456,7 +457,7 @@ def download(
     pending = []
     for rel in files:
         target = folder / rel
-        if not force and target.is_file() and _sha256_file(target) == CHECKSUMS[rel]:
+        if not force and target.is_file() and sha256_file(target) == CHECKSUMS[rel]:
             present.append(target)
         else:
             pending.append(rel)
@@ -566,11 +567,3 @@ def _fetch(base_url: str, rel: str, folder: Path, timeout: float) -> Path:
     finally:
         tmp.unlink(missing_ok=True)
     return target
-
-
-def _sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        while chunk := handle.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()

@@ -42,6 +42,7 @@ and reported in the :class:`ReadReport` and by a logged warning.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -838,6 +839,20 @@ def documents_to_text(docs: Iterable[Document], format: DataFormat) -> str:
     if format == "jsonl":
         return "".join(line + "\n" for line in lines)
     return "[\n" + ",\n".join(lines) + "\n]\n" if lines else "[]\n"
+
+
+def sha256_file(path: str | Path) -> str:
+    """The SHA-256 of a file's bytes, read in blocks (files of any size).
+
+    Example:
+        >>> sha256_file("conll04_test.json")[:12]  # doctest: +SKIP
+        '9a4f0c1d3e2b'
+    """
+    digest = hashlib.sha256()
+    with Path(path).open("rb") as handle:
+        while block := handle.read(1 << 22):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def write_text_atomic(path: str | Path, text: str) -> None:

@@ -343,7 +343,7 @@ def compute_split_stats(
         split: Name shown for the split.
         types: Declared types: lists types with zero counts and counts symmetric relations.
         tokenizer: A fast tokenizer for sub-word piece lengths
-            (:func:`spertmt.encoder.load_tokenizer`).
+            (:func:`spertmt.encoding.encoders.load_tokenizer`).
         max_pieces: Piece limit for ``over_max_pieces``.
         path: The file the documents came from.
         report: The read report, for skipped documents and removed duplicates.
@@ -414,7 +414,8 @@ def dataset_stats(
     *,
     data_dir: str | Path | None = None,
     types: str | Path | None = None,
-    tokenizer: str | Path | PreTrainedTokenizerBase | None = None,
+    tokenizer: PreTrainedTokenizerBase | None = None,
+    tokenizer_name: str | None = None,
     skip_invalid: bool = False,
     max_pieces: int = MAX_PIECES,
 ) -> DatasetStats:
@@ -426,9 +427,11 @@ def dataset_stats(
         data_dir: Folder of the built-in datasets.
         types: Types file; default the dataset's own, or the one ``*_types.json`` beside a
             file.
-        tokenizer: A tokenizer, or an encoder name to load one from (a folder, an alias such
-            as ``minilm``, or a hub id; see :func:`spertmt.encoder.load_tokenizer`), for
-            piece lengths.
+        tokenizer: A fast tokenizer for piece lengths (``spertmt stats --tokenizer NAME`` loads
+            one with :func:`spertmt.encoding.encoders.load_tokenizer`); ``None``: no piece
+            lengths.
+        tokenizer_name: How to name the tokenizer in the report (default: its
+            ``name_or_path``).
         skip_invalid: Skip invalid documents (listed in each split's ``skipped``).
         max_pieces: Piece limit for ``over_max_pieces``.
 
@@ -437,7 +440,6 @@ def dataset_stats(
 
     Raises:
         DataError: For unknown datasets, missing files or types, or invalid documents.
-        EncoderError: If the tokenizer cannot be loaded.
 
     Example:
         >>> stats = dataset_stats("conll04", data_dir="shared/data")  # doctest: +SKIP
@@ -448,17 +450,12 @@ def dataset_stats(
     ref = resolve_dataset(name_or_path, data_dir=data_dir, types=types)
     types_path = ref.require_types()
     schema = read_types(types_path)
-    tokenizer_name: str | None = None
     loaded: PreTrainedTokenizerBase | None = None
     if tokenizer is not None:
-        if isinstance(tokenizer, str | Path):
-            from spertmt.encoder import load_tokenizer
-
-            tokenizer_name = str(tokenizer)
-            loaded = load_tokenizer(str(tokenizer))
-        else:
-            tokenizer_name = str(getattr(tokenizer, "name_or_path", type(tokenizer).__name__))
-            loaded = tokenizer
+        tokenizer_name = tokenizer_name or str(
+            getattr(tokenizer, "name_or_path", type(tokenizer).__name__)
+        )
+        loaded = tokenizer
     splits = []
     for split, path in ref.splits:
         report = ReadReport()

@@ -15,71 +15,47 @@ SpERT.MT additions (method.md §3 — a *reconstruction* from the paper's abstra
 
 - **A** ``entity_binary_head``: a linear "is an entity" head on the entity input.
 - **B1** ``iou_mode="head"``: a linear head regressing the span's IoU with the gold spans.
-  (B2/B3 change targets and sampling only: :mod:`spertmt.losses`, :mod:`spertmt.sampling`.)
 - **C** ``relation_binary_head``: a linear "has any relation" head on the pair input.
-- **D** ``entity_logits_in_pair``: the entity classifier's logits (or probabilities) of head and
-  tail appended to the pair input, with or without gradient (``pair_entity_grad``).
+- **D** ``entity_logits_in_pair``: the entity classifier's logits of head and tail appended to
+  the pair input, with or without gradient (``pair_entity_grad``).
+
+The model returns scores (:mod:`spertmt.model.outputs`); the decision rule is applied by
+:mod:`spertmt.decoding`, never here.
 
 With every switch off the parameters, inputs and outputs are exactly SpERT's.
 """
 
 from __future__ import annotations
 
-import dataclasses
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
 
 from spertmt.config import ModelConfig
-from spertmt.encoder import WindowedEncoder, encoder_from_config, load_encoder
+from spertmt.encoding.encoders import WindowedEncoder, encoder_from_config, load_encoder
+from spertmt.encoding.features import NUM_WORD_SHAPES
+from spertmt.model.losses import compute_losses
+from spertmt.model.outputs import EntityScores, PairScores, SpanState, SpertMTOutput
+from spertmt.model.pairs import entity_pairs, kept_spans
 from spertmt.model.pooling import RangeMax, word_max_pool
-from spertmt.sampling import NUM_WORD_SHAPES, Batch, Labels
+from spertmt.sampling import Batch, Labels
 from spertmt.schema import TypeSchema
 
 if TYPE_CHECKING:
     from transformers import PreTrainedModel
 
-    from spertmt.decoding import EntityDecision
-
-
-@dataclass
-class SpertMTOutput:
-    """What the model computes for a batch.
-
-    Attributes:
-        entity_logits: ``[B, S, K + 1]`` typed entity logits (class 0 = none).
-        entity_binary_logits: ``[B, S]`` head A logits, or ``None`` when A is off.
-        iou_logits: ``[B, S]`` head B1 logits (sigmoid = predicted IoU), or ``None``.
-        pairs: ``[B, P, 2]`` (head, tail) span indices that were scored.
-        pair_mask: ``[B, P]`` True for real pairs.
-        relation_logits: ``[B, P, R]`` relation-type logits.
-        relation_binary_logits: ``[B, P]`` head C logits, or ``None`` when C is off.
-        entities: At inference, the entity decision the pairs were built from
-            (:func:`spertmt.decoding.decide_entities`; with ``given_entities`` every real span
-            is kept); ``None`` when the batch brought its own pairs (training).
-        loss: Scalar training loss; set only when labels were given.
-        loss_terms: Each loss term as a float (for logging); empty without labels.
-    """
-
-    entity_logits: torch.Tensor
-    entity_binary_logits: torch.Tensor | None
-    iou_logits: torch.Tensor | None
-    pairs: torch.Tensor
-    pair_mask: torch.Tensor
-    relation_logits: torch.Tensor
-    relation_binary_logits: torch.Tensor | None
-    entities: EntityDecision | None = None
-    loss: torch.Tensor | None = None
-    loss_terms: dict[str, float] = field(default_factory=dict)
-
 
 class SpertMTModel(nn.Module):
-    """Span-based joint entity and relation extraction (SpERT / SpERT.MT).
+    """Span-based joint entity and relation extraction (SpERT / SpERT.MT): scores, no decisions.
+
+    Training calls :meth:`forward` on sampled spans and pairs. Inference runs in two steps so
+    that decoding decides in between: :meth:`score_spans` scores every candidate span, the
+    decision rule picks the entities (:func:`spertmt.decoding.decide_entities`), and
+    :meth:`score_pairs` scores every ordered pair of them.
 
     Args:
-        config: Architecture and decision rule; all SpERT.MT switches off = SpERT.
+        config: Architecture and loss weights; all SpERT.MT switches off = SpERT.
         types: Entity and relation types (their order fixes the class indices).
         encoder: A Hugging Face encoder (BERT family: BERT, RoBERTa, MPNet, DeBERTa, …).
 
@@ -87,6 +63,8 @@ class SpertMTModel(nn.Module):
         >>> model = SpertMTModel.build(ModelConfig(), types)  # doctest: +SKIP
         >>> output = model(batch, labels)                      # doctest: +SKIP
         >>> output.loss.backward()                             # doctest: +SKIP
+        >>> state = model.score_spans(inference_batch)         # doctest: +SKIP
+        >>> pairs = model.score_pairs(state, keep)             # doctest: +SKIP
     """
 
     def __init__(self, config: ModelConfig, types: TypeSchema, encoder: PreTrainedModel) -> None:
@@ -223,11 +201,8 @@ class SpertMTModel(nn.Module):
         weight, bias, sizes = _stack([self.relation_classifier, self.relation_binary])
         word, span_width = pooled.shape[-1], width.shape[-1]
         splits = [word, word, word, span_width, span_width]
-        feature = None
-        if self.config.entity_logits_in_pair:
-            feature = entity_logits
-            if self.config.pair_entity_feature == "probs":
-                feature = feature.softmax(-1)
+        feature = entity_logits if self.config.entity_logits_in_pair else None
+        if feature is not None:
             splits += [feature.shape[-1], feature.shape[-1]]
         w = weight.split(splits, dim=1)
         linear = nn.functional.linear
@@ -291,8 +266,6 @@ class SpertMTModel(nn.Module):
         ]
         if self.config.entity_logits_in_pair:
             feature = entity_logits
-            if self.config.pair_entity_feature == "probs":
-                feature = feature.softmax(-1)
             if not self.config.pair_entity_grad:
                 feature = feature.detach()
             parts += [take(feature, head), take(feature, tail)]
@@ -301,64 +274,32 @@ class SpertMTModel(nn.Module):
         binary = self.relation_binary(pair_in).squeeze(-1) if self.relation_binary else None
         return logits, binary
 
-    # ------------------------------------------------------------------ forward
-    def forward(
-        self, batch: Batch, labels: Labels | None = None, *, given_entities: bool = False
-    ) -> SpertMTOutput:
-        """Score spans and pairs; compute the loss when ``labels`` are given.
+    # ------------------------------------------------------------------ training
+    def forward(self, batch: Batch, labels: Labels | None = None) -> SpertMTOutput:
+        """Score the batch's spans and its pairs (``batch.pairs``); the loss with ``labels``.
 
-        In training (``labels`` given) the pairs are ``batch.pairs``. At inference the pairs are
-        every ordered pair of predicted entities (or of all given spans with
-        ``given_entities=True``), scored by :meth:`inference_pairs` in chunks that hold at
-        most ``max_pairs_per_chunk`` pairs of the whole batch.
-
-        The three stages are labelled for ``torch.profiler`` as ``spertmt.encoder``,
+        The stages are labelled for ``torch.profiler`` as ``spertmt.encoding.encoders``,
         ``spertmt.entities`` and ``spertmt.pairs`` (free when no profiler runs).
 
         Args:
-            batch: Model input (:mod:`spertmt.sampling`).
+            batch: Sampled spans and pairs (:func:`spertmt.sampling.training_batch`).
             labels: Training targets aligned with ``batch``.
-            given_entities: Treat every span of the batch as an entity (relation-only mode).
 
         Returns:
             A :class:`SpertMTOutput`; ``loss`` is set only when ``labels`` were given.
         """
-        from spertmt.losses import compute_losses
-
-        with torch.profiler.record_function("spertmt.encoder"):
+        with torch.profiler.record_function("spertmt.encoding.encoders"):
             ranges, cls = self._words(batch)
         with torch.profiler.record_function("spertmt.entities"):
             pooled, width = self._span_parts(ranges, batch.spans)
             entity_logits, entity_binary, iou = self._entity_heads(cls, pooled, width)
-
-        entities = None
-        if labels is not None or batch.pairs.shape[1] > 0:
-            with torch.profiler.record_function("spertmt.pairs"):
-                pairs, pair_mask = batch.pairs, batch.pair_mask
-                relation_logits, relation_binary = self._pair_heads(
-                    ranges, batch.spans, pooled, width, entity_logits, pairs
-                )
-        else:
-            entities, pairs, pair_mask, relation_logits, relation_binary = self.inference_pairs(
-                ranges,
-                batch,
-                pooled,
-                width,
-                entity_logits,
-                entity_binary,
-                iou,
-                given_entities=given_entities,
+        with torch.profiler.record_function("spertmt.pairs"):
+            relation_logits, relation_binary = self._pair_heads(
+                ranges, batch.spans, pooled, width, entity_logits, batch.pairs
             )
-
         output = SpertMTOutput(
-            entity_logits=entity_logits,
-            entity_binary_logits=entity_binary,
-            iou_logits=iou,
-            pairs=pairs,
-            pair_mask=pair_mask,
-            relation_logits=relation_logits,
-            relation_binary_logits=relation_binary,
-            entities=entities,
+            entities=EntityScores(entity_logits, entity_binary, iou),
+            pairs=PairScores(batch.pairs, batch.pair_mask, relation_logits, relation_binary),
         )
         if labels is not None:
             terms = compute_losses(output, batch, labels, self.config)
@@ -366,52 +307,52 @@ class SpertMTModel(nn.Module):
             output.loss_terms = {name: float(value.detach()) for name, value in terms.items()}
         return output
 
-    def inference_pairs(
-        self,
-        ranges: RangeMax,
-        batch: Batch,
-        pooled: torch.Tensor,
-        width: torch.Tensor,
-        entity_logits: torch.Tensor,
-        entity_binary: torch.Tensor | None,
-        iou: torch.Tensor | None,
-        *,
-        given_entities: bool = False,
-    ) -> tuple[EntityDecision, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor | None]:
-        """The inference pair stage: decide entities, pair them, score the pairs in chunks.
-
-        Pairs are every ordered pair of kept spans (:func:`spertmt.decoding.entity_pairs`),
-        ``P = max_b k_b²``. They are scored ``C`` pair slots at a time with
-        ``C = max(1, max_pairs_per_chunk // B)``, so one chunk holds at most
-        ``max_pairs_per_chunk`` pairs of the whole batch (``[B, C, pair_in]``) and memory stays
-        bounded however many entities a sentence has (SpERT's chunking, made independent of
-        the batch size). Its own method so that benchmarks can time the pair stage.
+    # ------------------------------------------------------------------ inference
+    def score_spans(self, batch: Batch) -> SpanState:
+        """Run the encoder and the entity heads over every span of ``batch``.
 
         Args:
-            ranges: Range-max table over the word states.
-            batch: The batch (spans ``[B, S, 2]``, span mask ``[B, S]``).
-            pooled: ``[B, S, H']`` span pools.
-            width: ``[B, S, 25]`` width embeddings.
-            entity_logits: ``[B, S, K + 1]``.
-            entity_binary: ``[B, S]`` head A logits or ``None``.
-            iou: ``[B, S]`` head B1 logits or ``None``.
-            given_entities: Every real span is an entity (relation-only mode).
+            batch: An inference batch (:func:`spertmt.sampling.inference_batch`).
 
         Returns:
-            The entity decision (every real span kept with ``given_entities``), ``pairs
-            [B, P, 2]``, ``pair_mask [B, P]``, ``relation_logits [B, P, R]`` and
-            ``relation_binary_logits [B, P]`` (or ``None``).
+            The span scores and the representations :meth:`score_pairs` needs.
         """
-        from spertmt.decoding import decide_entities, entity_pairs, kept_spans
+        with torch.profiler.record_function("spertmt.encoding.encoders"):
+            ranges, cls = self._words(batch)
+        with torch.profiler.record_function("spertmt.entities"):
+            pooled, width = self._span_parts(ranges, batch.spans)
+            logits, binary, iou = self._entity_heads(cls, pooled, width)
+        return SpanState(
+            spans=batch.spans,
+            span_mask=batch.span_mask,
+            entities=EntityScores(logits, binary, iou),
+            words=ranges,
+            pooled=pooled,
+            width=width,
+        )
 
+    def score_pairs(self, state: SpanState, keep: torch.Tensor) -> PairScores:
+        """Score every ordered pair of the kept spans, in chunks.
+
+        Pairs are every ordered pair ``(i, j)``, ``i ≠ j``, of kept spans
+        (:func:`entity_pairs`), ``P = max_b k_b²``. They are scored ``C`` pair slots at a time
+        with ``C = max(1, max_pairs_per_chunk // B)``, so one chunk holds at most
+        ``max_pairs_per_chunk`` pairs of the whole batch (``[B, C, pair_in]``) and memory stays
+        bounded however many entities a sentence has (SpERT's chunking, made independent of
+        the batch size).
+
+        Args:
+            state: :meth:`score_spans` of the batch.
+            keep: ``[B, S]`` the spans that are entities (a decision, or the given spans).
+
+        Returns:
+            The pair scores, pairs ``[B, P, 2]`` in row-major order over each document's
+            ``k × k`` grid of kept spans.
+        """
         with torch.profiler.record_function("spertmt.pairs"):
-            decision = decide_entities(
-                entity_logits, entity_binary, iou, batch.span_mask, self.config, spans=batch.spans
-            )
-            if given_entities:  # the given spans are the entities; the heads give their types
-                decision = dataclasses.replace(decision, keep=batch.span_mask)
-            keep = decision.keep
             pairs, pair_mask = entity_pairs(keep)
+            ranges, spans = state.words, state.spans
+            pooled, width, entity_logits = state.pooled, state.width, state.entities.logits
             rows = max(1, pairs.shape[0])
             chunk = max(1, self.config.max_pairs_per_chunk // rows)
             terms = None
@@ -430,11 +371,11 @@ class SpertMTModel(nn.Module):
                     slots = torch.arange(begin, begin + part.shape[1], device=part.device)
                     positions = ((slots // k)[None], (slots % k)[None])
                     logits_part, binary_part = self._pair_heads_split(
-                        ranges, batch.spans, terms, part, positions
+                        ranges, spans, terms, part, positions
                     )
                 else:
                     logits_part, binary_part = self._pair_heads(
-                        ranges, batch.spans, pooled, width, entity_logits, part
+                        ranges, spans, pooled, width, entity_logits, part
                     )
                 logit_chunks.append(logits_part)
                 if binary_part is not None:
@@ -443,7 +384,7 @@ class SpertMTModel(nn.Module):
                 logit_chunks[0] if len(logit_chunks) == 1 else torch.cat(logit_chunks, dim=1)
             )
             relation_binary = torch.cat(binary_chunks, dim=1) if binary_chunks else None
-        return decision, pairs, pair_mask, relation_logits, relation_binary
+        return PairScores(pairs, pair_mask, relation_logits, relation_binary)
 
 
 def _take(values: torch.Tensor, which: torch.Tensor) -> torch.Tensor:

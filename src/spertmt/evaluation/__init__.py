@@ -1,0 +1,1 @@
+"""Stage 6, evaluation: the SpERT-compatible evaluator."""

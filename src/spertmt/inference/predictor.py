@@ -1,0 +1,225 @@
+"""The one inference path: a :class:`Predictor` is a model, its tokenizer and a decision rule.
+
+Documents go in as word tokens and new :class:`~spertmt.schema.Document` objects come out
+(inputs are never modified). Every caller uses it: the Python API, evaluation during training,
+threshold tuning, export parity checks and the server. Per batch::
+
+    inference_batch ─▶ model.score_spans ─▶ decide_entities ─▶ model.score_pairs
+                    ─▶ decide_relations ─▶ decode_documents
+
+The span stage does not depend on the rule, so :meth:`Predictor.encode` can keep it and
+:meth:`Predictor.decode` re-decide the same documents under many rules (threshold tuning)
+without running the encoder again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+from spertmt.config import DecisionRule
+from spertmt.decoding import (
+    decide_entities,
+    decide_relations,
+    decode_documents,
+    given_entity_decision,
+)
+from spertmt.encoding.features import prepare_documents
+from spertmt.model.outputs import SpanState
+from spertmt.model.spert import SpertMTModel
+from spertmt.sampling import inference_batch
+from spertmt.schema import Document, Entity
+
+ProgressCallback = Callable[[int], None]
+"""Called with the number of documents just finished."""
+
+
+def _length_sorted_batches(lengths: Sequence[int], batch_size: int) -> Iterator[np.ndarray]:
+    order = np.argsort(np.asarray(lengths), kind="stable")
+    for begin in range(0, len(order), batch_size):
+        yield order[begin : begin + batch_size]
+
+
+@dataclass(frozen=True)
+class _ScoredBatch:
+    """One batch after the span stage: its input positions, documents and span state."""
+
+    positions: tuple[int, ...]
+    docs: tuple[Document, ...]
+    state: SpanState
+    given: tuple[tuple[Entity, ...], ...] | None
+
+
+@dataclass(frozen=True)
+class EncodedDocuments:
+    """Documents after the span stage (:meth:`Predictor.encode`), ready to be decoded.
+
+    Attributes:
+        count: Number of input documents.
+        batches: The scored batches (documents without tokens are in none).
+        empty: Input positions of documents without tokens.
+        inputs: The input documents.
+    """
+
+    count: int
+    batches: tuple[_ScoredBatch, ...]
+    empty: tuple[int, ...]
+    inputs: tuple[Document, ...]
+
+
+class Predictor:
+    """A model, its tokenizer and a decision rule: word-token documents in, predictions out.
+
+    Args:
+        model: A trained model (put in eval mode here).
+        tokenizer: Its fast tokenizer.
+        rule: The decision rule (default: SpERT's).
+
+    Example:
+        >>> predictor = Predictor(model, tokenizer, DecisionRule())     # doctest: +SKIP
+        >>> docs = predictor.predict([Document(("John", "lives", "in", "Paris"))])
+        ... # doctest: +SKIP
+        >>> strict = predictor.predict(docs, rule=predictor.rule.replace(relation_threshold=0.6))
+        ... # doctest: +SKIP
+    """
+
+    def __init__(self, model: SpertMTModel, tokenizer: Any, rule: DecisionRule | None = None):
+        self.model = model.eval()
+        self.tokenizer = tokenizer
+        self.rule = rule if rule is not None else DecisionRule()
+
+    @property
+    def device(self) -> torch.device:
+        """Where the model's weights are."""
+        return next(self.model.parameters()).device
+
+    def predict(
+        self,
+        docs: Sequence[Document],
+        *,
+        rule: DecisionRule | None = None,
+        batch_size: int = 32,
+        given_entities: bool = False,
+        progress: ProgressCallback | None = None,
+    ) -> list[Document]:
+        """Predict entities and relations for documents given as word tokens.
+
+        Args:
+            docs: Input documents; their ``entities``/``relations`` are ignored unless
+                ``given_entities`` is set.
+            rule: Decision rule for this call (default: the predictor's).
+            batch_size: Documents per forward pass (documents are sorted by length first).
+            given_entities: Relation-only mode: keep each document's entities as they are and
+                predict only the relations between them.
+            progress: Called with the number of documents finished after each batch.
+
+        Returns:
+            One new document per input, in input order, with scored entities and relations.
+        """
+        rule = rule if rule is not None else self.rule
+        results: list[Document | None] = [None] * len(docs)
+        for index in self._empty(docs):
+            results[index] = _empty_prediction(docs[index])
+        with torch.inference_mode():
+            for scored in self._scored_batches(docs, batch_size, given_entities):
+                decoded = self._decode_batch(scored, rule)
+                for position, doc in zip(scored.positions, decoded, strict=True):
+                    results[position] = doc
+                if progress is not None:
+                    progress(len(scored.positions))
+        return [r for r in results if r is not None]
+
+    def encode(
+        self,
+        docs: Sequence[Document],
+        *,
+        batch_size: int = 32,
+        progress: ProgressCallback | None = None,
+    ) -> EncodedDocuments:
+        """Run the span stage (encoder and entity heads) once for ``docs``.
+
+        The result holds every batch's span representations (memory grows with the number of
+        documents); :meth:`decode` turns it into predictions under any rule, equal to
+        :meth:`predict` with that rule.
+        """
+        with torch.inference_mode():
+            batches = []
+            for scored in self._scored_batches(docs, batch_size, False):
+                batches.append(scored)
+                if progress is not None:
+                    progress(len(scored.positions))
+        return EncodedDocuments(len(docs), tuple(batches), tuple(self._empty(docs)), tuple(docs))
+
+    def decode(
+        self, encoded: EncodedDocuments, *, rule: DecisionRule | None = None
+    ) -> list[Document]:
+        """Predictions for :meth:`encode`'s documents under ``rule`` (default: the predictor's)."""
+        rule = rule if rule is not None else self.rule
+        results: list[Document | None] = [None] * encoded.count
+        for index in encoded.empty:
+            results[index] = _empty_prediction(encoded.inputs[index])
+        with torch.inference_mode():
+            for scored in encoded.batches:
+                for position, doc in zip(
+                    scored.positions, self._decode_batch(scored, rule), strict=True
+                ):
+                    results[position] = doc
+        return [r for r in results if r is not None]
+
+    # ------------------------------------------------------------------ internals
+    @staticmethod
+    def _empty(docs: Sequence[Document]) -> list[int]:
+        return [i for i, d in enumerate(docs) if not d.tokens]
+
+    def _scored_batches(
+        self, docs: Sequence[Document], batch_size: int, given_entities: bool
+    ) -> Iterator[_ScoredBatch]:
+        """The span stage, batch by batch (documents sorted by length)."""
+        self.model.eval()
+        device = self.device
+        nonempty = [i for i, d in enumerate(docs) if d.tokens]
+        prepared = prepare_documents([docs[i] for i in nonempty], self.tokenizer)
+        pad_id = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else 0
+        for chosen in _length_sorted_batches([p.num_pieces for p in prepared], batch_size):
+            batch_docs = tuple(docs[nonempty[i]] for i in chosen)
+            spans = None
+            given = None
+            if given_entities:
+                given = tuple(
+                    tuple(sorted(d.entities, key=lambda e: (e.start, e.end))) for d in batch_docs
+                )
+                spans = [
+                    np.array([(e.start, e.end) for e in ents], dtype=np.int64).reshape(-1, 2)
+                    for ents in given
+                ]
+            batch = inference_batch(
+                [prepared[i] for i in chosen], self.model.config, pad_id=pad_id, spans=spans
+            ).to(device)
+            state = self.model.score_spans(batch)
+            yield _ScoredBatch(tuple(nonempty[i] for i in chosen), batch_docs, state, given)
+
+    def _decode_batch(self, scored: _ScoredBatch, rule: DecisionRule) -> list[Document]:
+        state = scored.state
+        if scored.given is not None:
+            entities = given_entity_decision(state.entities, state.span_mask)
+        else:
+            entities = decide_entities(state.entities, state.span_mask, state.spans, rule)
+        pairs = self.model.score_pairs(state, entities.keep)
+        relations = decide_relations(pairs, rule)
+        return decode_documents(
+            scored.docs,
+            state.spans,
+            entities,
+            pairs.pairs,
+            relations,
+            self.model.types,
+            given_entities=scored.given,
+        )
+
+
+def _empty_prediction(doc: Document) -> Document:
+    return Document(tokens=(), orig_id=doc.orig_id, text=doc.text, token_offsets=doc.token_offsets)

@@ -1,0 +1,90 @@
+"""What the model returns: typed scores, never decisions.
+
+The ``nn.Module`` (:mod:`spertmt.model.spert`) turns a batch into these objects; decoding
+(:mod:`spertmt.decoding`) turns them into entities and relations under a
+:class:`~spertmt.config.DecisionRule`. Shapes for ``B`` documents, ``S`` spans, ``P`` pairs,
+``K`` entity types and ``R`` relation types.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+
+from spertmt.model.pooling import RangeMax
+
+
+@dataclass(frozen=True)
+class EntityScores:
+    """Scores of every span of a batch.
+
+    Attributes:
+        logits: ``[B, S, K + 1]`` typed entity logits (class 0 = none).
+        binary_logits: ``[B, S]`` head A ("is an entity") logits, or ``None`` when A is off.
+        iou_logits: ``[B, S]`` head B1 logits (sigmoid = predicted IoU), or ``None``.
+    """
+
+    logits: torch.Tensor
+    binary_logits: torch.Tensor | None
+    iou_logits: torch.Tensor | None
+
+
+@dataclass(frozen=True)
+class PairScores:
+    """Scores of the pairs of a batch.
+
+    Attributes:
+        pairs: ``[B, P, 2]`` (head, tail) span indices.
+        mask: ``[B, P]`` True for real pairs.
+        logits: ``[B, P, R]`` relation-type logits (sigmoid per type; no "none" class).
+        binary_logits: ``[B, P]`` head C ("has any relation") logits, or ``None``.
+    """
+
+    pairs: torch.Tensor
+    mask: torch.Tensor
+    logits: torch.Tensor
+    binary_logits: torch.Tensor | None
+
+
+@dataclass(frozen=True)
+class SpanState:
+    """The span stage of an inference batch: its scores and what the pair stage needs.
+
+    Computed once per batch by :meth:`~spertmt.model.spert.SpertMTModel.score_spans`; pairs
+    of any chosen entities are then scored from it by
+    :meth:`~spertmt.model.spert.SpertMTModel.score_pairs`, so several decision rules can be
+    tried without running the encoder again.
+
+    Attributes:
+        spans: ``[B, S, 2]`` word ranges ``[start, end)``.
+        span_mask: ``[B, S]`` real spans.
+        entities: The span scores.
+        words: Range-max table over the word states ``[B, W, H']``.
+        pooled: ``[B, S, H']`` span max-pools.
+        width: ``[B, S, 25]`` span width embeddings.
+    """
+
+    spans: torch.Tensor
+    span_mask: torch.Tensor
+    entities: EntityScores
+    words: RangeMax
+    pooled: torch.Tensor
+    width: torch.Tensor
+
+
+@dataclass
+class SpertMTOutput:
+    """What a training forward pass computes.
+
+    Attributes:
+        entities: Scores of the sampled spans.
+        pairs: Scores of the sampled pairs.
+        loss: Scalar training loss; set only when labels were given.
+        loss_terms: Each loss term as a float (for logging); empty without labels.
+    """
+
+    entities: EntityScores
+    pairs: PairScores
+    loss: torch.Tensor | None = None
+    loss_terms: dict[str, float] = field(default_factory=dict)

@@ -1,0 +1,313 @@
+"""CPU inference runtimes: int8 dynamic quantisation and an ONNX Runtime encoder.
+
+Both change the **encoder only**; the span and pair heads (a few small linear layers, the
+width embedding, pooling and decoding) stay float PyTorch code. The encoder is where
+prediction spends its time (``benchmarks/speed.py`` measures the share), and keeping the heads
+in PyTorch keeps one implementation of SpERT's span and pair logic.
+
+- :func:`quantize_encoder` replaces every ``nn.Linear`` of the encoder by a dynamically
+  quantised int8 one (``torch.ao.quantization.quantize_dynamic``: int8 weights, activations
+  quantised per batch at run time). CPU only. Scores change slightly; ``docs/speed.md`` and
+  the speed benchmark report the accuracy change on CoNLL04.
+- :class:`OnnxEncoder` runs an encoder exported by :func:`spertmt.runtime.export.export_onnx` in an
+  ``onnxruntime.InferenceSession`` and stands in for the Hugging Face encoder inside
+  :class:`~spertmt.encoding.encoders.WindowedEncoder` (so long inputs are windowed as before). Its
+  hidden states match PyTorch's within :data:`spertmt.runtime.export.ONNX_ATOL`. Needs the ``onnx``
+  extra (``pip install 'spertmt[onnx]'``).
+
+:func:`prepare_for_inference` applies either to a loaded model; ``SpertMT.from_pretrained``,
+``spertmt predict`` and ``spertmt evaluate --model`` call it with their ``quantize``/``onnx``
+options.
+
+Error codes raised here:
+
+- ``E230`` ``quantize`` or ``onnx`` with a device other than the CPU
+- ``E231`` ``quantize`` and ``onnx`` together
+- ``E232`` the ``onnx`` extra (``onnxruntime``) is not installed
+- ``E320`` an ONNX file that is missing, unreadable or not a spertmt encoder export
+- ``E321`` an ONNX encoder exported from another checkpoint than the one it is used with
+"""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+from types import ModuleType
+from typing import TYPE_CHECKING, Any, Literal
+
+import torch
+from torch import nn
+
+from spertmt.errors import CheckpointError, ConfigError
+from spertmt.runtime.devices import check_cpu
+
+if TYPE_CHECKING:
+    from spertmt.model.spert import SpertMTModel
+
+__all__ = [
+    "ONNX_FILE",
+    "OnnxEncoder",
+    "Runtime",
+    "attach_onnx_encoder",
+    "import_onnxruntime",
+    "prepare_for_inference",
+    "quantize_encoder",
+    "resolve_onnx_path",
+    "runtime_of",
+    "weights_fingerprint",
+]
+
+Runtime = Literal["torch", "torch-int8", "onnxruntime"]
+"""How the encoder runs: float PyTorch, int8 dynamic quantisation, or ONNX Runtime."""
+
+ONNX_FILE = "encoder.onnx"
+"""File name used when an export target or an ``onnx=`` argument is a folder."""
+
+META_KIND = "spertmt.kind"
+META_WEIGHTS = "spertmt.weights_sha256"
+META_CHECKPOINT = "spertmt.model.checkpoint"
+META_INPUTS = "spertmt.inputs"
+KIND_ENCODER = "encoder"
+INPUT_NAMES = ("input_ids", "attention_mask")
+OUTPUT_NAME = "last_hidden_state"
+
+_ONNX_HELP = "install the onnx extra: pip install 'spertmt[onnx]'"
+
+
+# ---------------------------------------------------------------------------- checks
+def runtime_of(model: SpertMTModel) -> Runtime:
+    """Tell how a model's encoder runs.
+
+    Example:
+        >>> runtime_of(model)  # doctest: +SKIP
+        'torch'
+    """
+    encoder = model.encoder.model
+    if isinstance(encoder, OnnxEncoder):
+        return "onnxruntime"
+    if any(type(m).__module__.startswith("torch.ao.nn.quantized") for m in encoder.modules()):
+        return "torch-int8"
+    return "torch"
+
+
+# ---------------------------------------------------------------------------- quantisation
+def quantize_encoder(model: SpertMTModel) -> SpertMTModel:
+    """Quantise the encoder's linear layers to int8 (dynamic quantisation), in place.
+
+    Only ``model.encoder`` changes; the heads stay float32. The model must be on the CPU.
+    ``torch.ao.quantization.quantize_dynamic`` is deprecated upstream in favour of the
+    ``torchao`` package but is still the CPU int8 path that ships with torch itself (no extra
+    dependency); its deprecation warnings are silenced here.
+
+    Args:
+        model: A model on the CPU, in eval mode.
+
+    Returns:
+        The same model, with ``nn.Linear`` modules of the encoder replaced by
+        ``torch.ao.nn.quantized.dynamic.Linear``.
+
+    Raises:
+        ConfigError: ``E230`` when the model is not on the CPU.
+
+    Example:
+        >>> model = quantize_encoder(model)  # doctest: +SKIP
+        >>> runtime_of(model)                # doctest: +SKIP
+        'torch-int8'
+    """
+    device = next(model.parameters()).device
+    check_cpu(device, quantize=True, onnx=None)
+    with warnings.catch_warnings():
+        # Deprecated in favour of torchao, yet still shipped and working in torch 2.x.
+        warnings.simplefilter("ignore", DeprecationWarning)
+        warnings.filterwarnings("ignore", message=".*quantize_per_tensor.*")
+        warnings.filterwarnings("ignore", message=".*torch.ao.quantization.*")
+        from torch.ao.quantization import quantize_dynamic
+
+        # In place: no second copy of the encoder while it is converted.
+        model.encoder.model = quantize_dynamic(
+            model.encoder.model.eval(), {nn.Linear}, dtype=torch.qint8, inplace=True
+        )
+    return model
+
+
+# ---------------------------------------------------------------------------- ONNX Runtime
+def import_onnxruntime() -> ModuleType:
+    """Import ``onnxruntime``, or fail with one line that says how to install it.
+
+    Raises:
+        ConfigError: ``E232`` when it is not installed.
+    """
+    try:
+        import onnxruntime
+    except ImportError:
+        raise ConfigError(f"ONNX Runtime is not installed; {_ONNX_HELP}", code="E232") from None
+    return onnxruntime
+
+
+def resolve_onnx_path(path: str | Path) -> Path:
+    """Return the ONNX file: ``path`` itself, or ``path/encoder.onnx`` for a folder."""
+    candidate = Path(path)
+    return candidate / ONNX_FILE if candidate.is_dir() else candidate
+
+
+def weights_fingerprint(checkpoint_dir: str | Path) -> str:
+    """Return the sha256 of a checkpoint's ``model.safetensors`` (ties an export to it).
+
+    Example:
+        >>> weights_fingerprint("runs/demo/model")[:12]  # doctest: +SKIP
+        '3f1c0e9a77b2'
+    """
+    from spertmt.data.io import sha256_file
+    from spertmt.model.checkpoint import WEIGHTS_FILE
+
+    return sha256_file(Path(checkpoint_dir) / WEIGHTS_FILE)
+
+
+class _EncoderOutput:
+    """The one field of a Hugging Face encoder output that spertmt reads."""
+
+    __slots__ = ("last_hidden_state",)
+
+    def __init__(self, last_hidden_state: torch.Tensor) -> None:
+        self.last_hidden_state = last_hidden_state
+
+
+class OnnxEncoder(nn.Module):
+    """An exported encoder run by ONNX Runtime, called like a Hugging Face encoder.
+
+    It takes ``input_ids`` and ``attention_mask`` (``[B, T]``, int64; ``token_type_ids`` are
+    not an input: spertmt never passes them, so BERT's all-zero default is baked in) and
+    returns an object whose ``last_hidden_state`` is ``[B, T, H]`` float32 on the CPU.
+    Batch and sequence axes are dynamic.
+
+    Args:
+        path: The ``.onnx`` file written by :func:`spertmt.runtime.export.export_onnx`.
+        config: The encoder's Hugging Face config (kept for ``encoder_config()`` and windows).
+        threads: Intra-op threads of the session; ``None`` uses ``torch.get_num_threads()``,
+            so ``torch.set_num_threads`` governs both runtimes alike.
+
+    Raises:
+        ConfigError: ``E232`` without ``onnxruntime``.
+        CheckpointError: ``E320`` when the file is missing or not a spertmt encoder export.
+
+    Example:
+        >>> encoder = OnnxEncoder("exported/encoder.onnx", config=model.encoder.model.config)
+        ... # doctest: +SKIP
+        >>> encoder(input_ids=ids, attention_mask=mask).last_hidden_state.shape  # doctest: +SKIP
+        torch.Size([2, 9, 384])
+    """
+
+    def __init__(self, path: str | Path, *, config: Any, threads: int | None = None) -> None:
+        super().__init__()
+        ort = import_onnxruntime()
+        self.path = Path(path)
+        self.config = config
+        if not self.path.is_file():
+            raise CheckpointError(
+                "no such ONNX file; write it with `spertmt export --model DIR --onnx FILE`",
+                code="E320",
+                path=self.path,
+            )
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads if threads is not None else torch.get_num_threads()
+        options.inter_op_num_threads = 1
+        try:
+            self.session = ort.InferenceSession(
+                str(self.path), options, providers=["CPUExecutionProvider"]
+            )
+        except Exception as error:  # onnxruntime raises its own exception types
+            raise CheckpointError(
+                f"ONNX Runtime cannot load this file ({str(error).strip().splitlines()[0]}); "
+                "export it again with `spertmt export`",
+                code="E320",
+                path=self.path,
+            ) from None
+        self.metadata: dict[str, str] = dict(self.session.get_modelmeta().custom_metadata_map)
+        names = tuple(i.name for i in self.session.get_inputs())
+        if self.metadata.get(META_KIND) != KIND_ENCODER or names != INPUT_NAMES:
+            raise CheckpointError(
+                f"is not an encoder exported by spertmt (inputs {list(names)}, metadata "
+                f"{META_KIND}={self.metadata.get(META_KIND)!r}); export it with "
+                "`spertmt export --model DIR --onnx FILE`",
+                code="E320",
+                path=self.path,
+            )
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> _EncoderOutput:
+        """Run the session on ``[B, T]`` ids and mask; returns ``last_hidden_state [B, T, H]``."""
+        feed = {
+            "input_ids": input_ids.detach().to("cpu", torch.int64).numpy(),
+            "attention_mask": attention_mask.detach().to("cpu", torch.int64).numpy(),
+        }
+        (hidden,) = self.session.run([OUTPUT_NAME], feed)
+        return _EncoderOutput(torch.from_numpy(hidden))
+
+
+def attach_onnx_encoder(
+    model: SpertMTModel, onnx: str | Path, *, checkpoint_dir: str | Path | None = None
+) -> SpertMTModel:
+    """Swap the model's PyTorch encoder for an ONNX Runtime one, in place.
+
+    Args:
+        model: A model on the CPU (its heads keep running in PyTorch).
+        onnx: The exported ``.onnx`` file, or a folder holding ``encoder.onnx``.
+        checkpoint_dir: The checkpoint the model was loaded from; when given, the export must
+            come from exactly its weights (sha256 of ``model.safetensors``).
+
+    Returns:
+        The same model.
+
+    Raises:
+        ConfigError: ``E230`` when the model is not on the CPU, ``E232`` without onnxruntime.
+        CheckpointError: ``E320`` for a bad file, ``E321`` for an export of other weights.
+    """
+    check_cpu(next(model.parameters()).device, quantize=False, onnx=onnx)
+    path = resolve_onnx_path(onnx)
+    encoder = OnnxEncoder(path, config=model.encoder.model.config)
+    if checkpoint_dir is not None:
+        expected = encoder.metadata.get(META_WEIGHTS)
+        actual = weights_fingerprint(checkpoint_dir)
+        if expected != actual:
+            source = encoder.metadata.get(META_CHECKPOINT, "another checkpoint")
+            raise CheckpointError(
+                f"was exported from other weights ({source}, sha256 {str(expected)[:12]}…) than "
+                f"the checkpoint {checkpoint_dir} (sha256 {actual[:12]}…); export this "
+                "checkpoint again with `spertmt export --model DIR --onnx FILE`",
+                code="E321",
+                path=path,
+            )
+    # Duck-typed stand-in: WindowedEncoder only calls it and reads `last_hidden_state`/`config`.
+    model.encoder.model = encoder  # type: ignore[assignment]
+    return model
+
+
+def prepare_for_inference(
+    model: SpertMTModel,
+    *,
+    device: torch.device,
+    quantize: bool = False,
+    onnx: str | Path | None = None,
+    checkpoint_dir: str | Path | None = None,
+) -> SpertMTModel:
+    """Apply the requested CPU runtime to a freshly loaded model.
+
+    Args:
+        model: The loaded model (on ``device``).
+        device: Where it runs; ``quantize``/``onnx`` need the CPU.
+        quantize: Quantise the encoder to int8 (:func:`quantize_encoder`).
+        onnx: Run the encoder from this ONNX export (:func:`attach_onnx_encoder`).
+        checkpoint_dir: The checkpoint folder, to check that an ONNX export belongs to it.
+
+    Returns:
+        The same model.
+
+    Raises:
+        ConfigError: ``E230``/``E231``/``E232`` (see :func:`check_cpu`, :func:`import_onnxruntime`).
+        CheckpointError: ``E320``/``E321`` for an unusable ONNX export.
+    """
+    check_cpu(device, quantize=quantize, onnx=onnx)
+    if quantize:
+        quantize_encoder(model)
+    elif onnx is not None:
+        attach_onnx_encoder(model, onnx, checkpoint_dir=checkpoint_dir)
+    return model.eval()

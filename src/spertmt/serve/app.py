@@ -1,0 +1,612 @@
+"""The FastAPI application behind ``spertmt serve``: request and response schemas, endpoints.
+
+Imported only by :func:`spertmt.serve.server.create_app`, after it has checked that the optional
+``serve`` extra (fastapi, uvicorn) is installed; see :mod:`spertmt.serve.server` for the overview.
+The pydantic models are module-level so that FastAPI can resolve the endpoints' annotations
+(which ``from __future__ import annotations`` turns into strings) in this module's globals.
+
+Errors are answered with one JSON shape, ``{"error": {"code": ..., "message": ...}}``:
+
+- ``422`` ``E520``: the body is not valid JSON or does not match :class:`PredictRequest`
+  (wrong types, unknown fields, both or neither of ``texts``/``tokens``, a threshold outside
+  ``[0, 1]``); ``errors`` lists every problem with its location.
+- ``413`` ``E521``: more texts than ``max_texts``; ``E522``: a text longer than ``max_chars``.
+- ``422`` ``E523``: a ``batch_size`` above the server's.
+- ``422`` ``E5xx``: an :class:`~spertmt.errors.InputError` of
+  :meth:`SpertMT.predict <spertmt.inference.api.SpertMT.predict>` (e.g. ``E505`` for an
+  ``entity_threshold`` the model does not use, ``E507`` for a lone surrogate).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Sequence
+from typing import Any, Literal
+
+from fastapi import FastAPI, Request
+from fastapi.exception_handlers import http_exception_handler
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel, ConfigDict, Field, StrictStr, model_validator
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from spertmt.errors import InputError
+from spertmt.inference.api import DECISION_OPTIONS, MAX_SENTENCE_WORDS, SpertMT
+from spertmt.version import __version__
+
+__all__ = [
+    "DocumentOut",
+    "ErrorResponse",
+    "InfoResponse",
+    "PredictRequest",
+    "PredictResponse",
+    "build_app",
+]
+
+_LIMIT_STATUS = {"E521": 413, "E522": 413}
+"""HTTP status of the error codes that are not ``422``."""
+_MAX_LISTED_PROBLEMS = 5
+_EXAMPLE_TEXT = "John Smith lives in Paris. He works for Acme Corp."
+
+
+# ------------------------------------------------------------------------------ requests
+class PredictRequest(BaseModel):
+    """Inputs and per-request options of ``POST /predict``: exactly one of texts or tokens."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {"texts": [_EXAMPLE_TEXT]},
+                {"tokens": [["Anna", "moved", "to", "Rome", "."]], "relation_threshold": 0.5},
+            ]
+        },
+    )
+
+    texts: list[StrictStr] | None = Field(
+        default=None,
+        description="Raw texts, one document each. A text is split into sentences and words; "
+        "entities carry word spans plus char_start/char_end/text into it. An empty text gives "
+        "an empty document.",
+        examples=[[_EXAMPLE_TEXT]],
+    )
+    tokens: list[list[StrictStr]] | None = Field(
+        default=None,
+        description="Pre-tokenised sentences, one list of words per document (no character "
+        "offsets in the answer).",
+        examples=[[["Anna", "moved", "to", "Rome", "."]]],
+    )
+    entity_threshold: float | None = Field(
+        default=None,
+        ge=0.0,
+        le=1.0,
+        strict=True,
+        allow_inf_nan=False,
+        description="Entity threshold τ_e for this request, in [0, 1]; only for models that "
+        "decide entities by threshold (GET /info: decision.entity_threshold_used). Omitted: "
+        "the model's.",
+        examples=[0.5],
+    )
+    relation_threshold: float | None = Field(
+        default=None,
+        ge=0.0,
+        le=1.0,
+        strict=True,
+        allow_inf_nan=False,
+        description="Relation threshold for this request, in [0, 1]. Omitted: the model's "
+        "(SpERT: 0.4).",
+        examples=[0.4],
+    )
+    iou_threshold: float | None = Field(
+        default=None,
+        ge=0.0,
+        le=1.0,
+        strict=True,
+        allow_inf_nan=False,
+        description="IoU threshold (models with the IoU head, gate rule) for this request. "
+        "Omitted: the model's.",
+    )
+    relation_binary_threshold: float | None = Field(
+        default=None,
+        ge=0.0,
+        le=1.0,
+        strict=True,
+        allow_inf_nan=False,
+        description="τ_r of the binary pair head (models with it) for this request. Omitted: "
+        "the model's.",
+    )
+    entity_score: Literal["gate", "product"] | None = Field(
+        default=None,
+        description="Entity rule for this request: gate (each head its own threshold) or "
+        "product (p_type·p_entity·IoU ≥ τ_e). Omitted: the model's.",
+    )
+    entity_overlap: Literal["allow", "resolve"] | None = Field(
+        default=None,
+        description="allow: overlapping entities may all be kept; resolve: of overlapping "
+        "entities only the best-scoring survive. Omitted: the model's.",
+        examples=["resolve"],
+    )
+    batch_size: int | None = Field(
+        default=None,
+        ge=1,
+        strict=True,
+        description="Sentences per forward pass, at most the server's (GET /info: "
+        "limits.max_batch_size). Omitted: the server's.",
+        examples=[8],
+    )
+
+    @model_validator(mode="after")
+    def _one_input_kind(self) -> PredictRequest:
+        if self.texts is not None and self.tokens is not None:
+            raise ValueError("give either texts (raw strings) or tokens (lists of words), not both")
+        if self.texts is None and self.tokens is None:
+            raise ValueError(
+                'give texts (a list of raw strings, e.g. {"texts": ["Ann met Bob."]}) or '
+                'tokens (a list of word lists, e.g. {"tokens": [["Ann", "met", "Bob"]]})'
+            )
+        return self
+
+
+# ------------------------------------------------------------------------------ responses
+class EntityOut(BaseModel):
+    """A predicted entity: a typed span of words ``[start, end)``."""
+
+    type: str = Field(description="Entity type name (GET /info: entity_types).")
+    start: int = Field(description="Index of the first word in the document's tokens.")
+    end: int = Field(description="Index one past the last word (exclusive).")
+    score: float = Field(description="Model confidence in [0, 1].")
+    char_start: int | None = Field(
+        default=None, description="Character offset in the document's text (raw text only)."
+    )
+    char_end: int | None = Field(
+        default=None, description="Exclusive character end offset (raw text only)."
+    )
+    text: str | None = Field(
+        default=None, description="The entity's surface string text[char_start:char_end]."
+    )
+
+
+class RelationOut(BaseModel):
+    """A predicted relation between two entities of the same document."""
+
+    type: str = Field(description="Relation type name (GET /info: relation_types).")
+    head: int = Field(description="Index of the head entity in the document's entities.")
+    tail: int = Field(description="Index of the tail entity in the document's entities.")
+    score: float = Field(description="Model confidence in [0, 1].")
+
+
+class DocumentOut(BaseModel):
+    """One predicted document, in SpERT JSON with scores (``Document.to_dict()``)."""
+
+    tokens: list[str] = Field(description="The document's words.")
+    entities: list[EntityOut] = Field(description="Entities, sorted by span.")
+    relations: list[RelationOut] = Field(
+        description="Relations; symmetric types are listed once, in canonical order."
+    )
+    text: str | None = Field(default=None, description="The input text (raw text only).")
+
+
+class Thresholds(BaseModel):
+    """The thresholds this request was decided with."""
+
+    entity: float | None = Field(
+        description="τ_e, or null for a model that decides entities by arg-max."
+    )
+    relation: float = Field(description="Relation threshold.")
+
+
+class DecisionUsed(BaseModel):
+    """The whole decision rule this request was decided with."""
+
+    entity_threshold: float
+    entity_score: str
+    iou_threshold: float
+    entity_overlap: str
+    relation_threshold: float
+    relation_binary_threshold: float
+
+
+class PredictResponse(BaseModel):
+    """Answer of ``POST /predict``: one document per input, in input order."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "documents": [
+                        {
+                            "tokens": ["John", "Smith", "lives", "in", "Paris", "."],
+                            "entities": [
+                                {
+                                    "type": "Peop",
+                                    "start": 0,
+                                    "end": 2,
+                                    "score": 0.98,
+                                    "char_start": 0,
+                                    "char_end": 10,
+                                    "text": "John Smith",
+                                },
+                                {
+                                    "type": "Loc",
+                                    "start": 4,
+                                    "end": 5,
+                                    "score": 0.97,
+                                    "char_start": 20,
+                                    "char_end": 25,
+                                    "text": "Paris",
+                                },
+                            ],
+                            "relations": [{"type": "Live_In", "head": 0, "tail": 1, "score": 0.91}],
+                            "text": "John Smith lives in Paris.",
+                        }
+                    ],
+                    "thresholds": {"entity": None, "relation": 0.4},
+                    "decision": {
+                        "entity_threshold": 0.5,
+                        "entity_score": "gate",
+                        "iou_threshold": 0.5,
+                        "entity_overlap": "allow",
+                        "relation_threshold": 0.4,
+                        "relation_binary_threshold": 0.5,
+                    },
+                }
+            ]
+        }
+    )
+
+    documents: list[DocumentOut]
+    thresholds: Thresholds
+    decision: DecisionUsed
+
+
+class Health(BaseModel):
+    """Answer of ``GET /health``."""
+
+    status: str = Field(description='Always "ok" while the server runs.', examples=["ok"])
+
+
+class EntityTypeInfo(BaseModel):
+    """An entity type the model predicts."""
+
+    name: str
+    short: str
+    verbose: str
+
+
+class RelationTypeInfo(BaseModel):
+    """A relation type the model predicts."""
+
+    name: str
+    short: str
+    verbose: str
+    symmetric: bool = Field(description="Undirected: listed once, head before tail.")
+
+
+class DecisionInfo(BaseModel):
+    """The model's decision rule (``DecisionRule``), as used when a request sets nothing."""
+
+    entity_threshold_used: bool = Field(
+        description="Whether entities are decided by the threshold τ_e (binary entity head, "
+        "or IoU head in product mode); if false, requests must not set entity_threshold."
+    )
+    entity_threshold: float
+    entity_score: str = Field(description="gate or product.")
+    entity_overlap: str = Field(
+        description="allow (nested entities kept) or resolve (best of overlapping spans only)."
+    )
+    entity_binary_head: bool
+    iou_mode: str
+    iou_threshold: float
+    relation_threshold: float
+    relation_binary_head: bool
+    relation_binary_threshold: float
+    max_span_width: int = Field(description="Widest entity in words.")
+    max_sentence_words: int = Field(
+        description="Raw-text sentences longer than this are cut into pieces."
+    )
+
+
+class Limits(BaseModel):
+    """Request limits of this server."""
+
+    max_texts: int = Field(description="Most texts (or token lists) in one request (else 413).")
+    max_chars: int = Field(
+        description="Most characters in one text; a token list counts its words joined by "
+        "single spaces (else 413)."
+    )
+    max_batch_size: int = Field(description="Largest batch_size a request may ask for.")
+
+
+class CheckpointInfo(BaseModel):
+    """What the checkpoint says about itself."""
+
+    format_version: int
+    spertmt_version: str = Field(description="spertmt version that wrote it.")
+    torch_version: str
+    transformers_version: str
+
+
+class InfoResponse(BaseModel):
+    """Answer of ``GET /info``: what the served model predicts and how."""
+
+    spertmt_version: str = Field(description="spertmt version of the server.")
+    encoder: str = Field(description="The encoder the model was built from.")
+    device: str
+    entity_types: list[EntityTypeInfo]
+    relation_types: list[RelationTypeInfo]
+    decision: DecisionInfo
+    limits: Limits
+    checkpoint: CheckpointInfo | None = Field(
+        default=None, description="Null for a model not loaded from a checkpoint folder."
+    )
+
+
+class ErrorDetail(BaseModel):
+    """What is wrong with a request."""
+
+    code: str = Field(description="Stable spertmt error code.", examples=["E520"])
+    message: str = Field(
+        description="What is wrong, where, and how to fix it.",
+        examples=["texts[1]: Input should be a valid string (got number)"],
+    )
+    errors: list[str] | None = Field(
+        default=None, description="Every validation problem (E520 only)."
+    )
+
+
+class ErrorResponse(BaseModel):
+    """Body of every 413 and 422 answer."""
+
+    error: ErrorDetail
+
+
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    413: {"model": ErrorResponse, "description": "Too many texts, or a text too long."},
+    422: {"model": ErrorResponse, "description": "Invalid request or input."},
+}
+
+
+# ------------------------------------------------------------------------------ the app
+def build_app(model: SpertMT, *, max_texts: int, max_chars: int, batch_size: int) -> FastAPI:
+    """Build the application (see :func:`spertmt.serve.server.create_app`, which checks the limits).
+
+    Args:
+        model: The loaded model, shared by all requests.
+        max_texts: Most texts (or token lists) in one request.
+        max_chars: Most characters in one text.
+        batch_size: Sentences per forward pass, and the most a request may ask for.
+
+    Returns:
+        The FastAPI application.
+
+    """
+    app = FastAPI(
+        title="spertmt",
+        version=__version__,
+        description="Joint entity and relation extraction (SpERT / SpERT.MT). POST raw texts "
+        "or token lists to /predict; GET /info for the model's types and decision rule.",
+    )
+    limits = Limits(max_texts=max_texts, max_chars=max_chars, max_batch_size=batch_size)
+    info = _info(model, limits)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(InputError, _input_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+
+    @app.get("/health", response_model=Health, summary="Liveness check")
+    async def health() -> Health:
+        """Answer at once, also while a prediction runs."""
+        return Health(status="ok")
+
+    @app.get("/info", response_model=InfoResponse, summary="The served model")
+    async def model_info() -> InfoResponse:
+        """Types, encoder, versions, decision rule and request limits."""
+        return info
+
+    @app.post(
+        "/predict",
+        response_model=PredictResponse,
+        responses=_ERRORS,
+        summary="Predict entities and relations",
+    )
+    def predict(request: PredictRequest) -> JSONResponse:
+        """Predict entities and relations for raw texts or token lists.
+
+        One document per input, in input order. Runs in the thread pool (a plain ``def``), so
+        a long prediction never blocks the event loop; the shared model serialises calls.
+        """
+        inputs = _checked_inputs(request, limits)
+        options = {name: getattr(request, name) for name in DECISION_OPTIONS}
+        documents = model.predict(inputs, batch_size=request.batch_size or batch_size, **options)
+        rule = model.rule.replace(**options)  # valid: predict has checked the options
+        entity = rule.entity_threshold if rule.uses_entity_threshold(model.config) else None
+        # Document.to_dict() is the answer as it is: validating it again against
+        # PredictResponse would only cost time on large answers (the tests check the schema).
+        return JSONResponse(
+            {
+                "documents": [doc.to_dict() for doc in documents],
+                "thresholds": {"entity": entity, "relation": rule.relation_threshold},
+                "decision": dataclasses.asdict(rule),
+            }
+        )
+
+    return app
+
+
+def _checked_inputs(request: PredictRequest, limits: Limits) -> list[Any]:
+    """Return the request's inputs for ``predict``, after the server's limits.
+
+    Raises:
+        InputError: ``E521``/``E522`` over a size limit, ``E523`` for a batch size above the
+            server's.
+
+    """
+    inputs: Sequence[Any]
+    if request.texts is not None:
+        field, inputs = "texts", request.texts
+        lengths = [len(text) for text in request.texts]
+    else:
+        assert request.tokens is not None  # the model validator guarantees one of them
+        field, inputs = "tokens", request.tokens
+        lengths = [sum(map(len, words)) + max(len(words) - 1, 0) for words in request.tokens]
+    if len(inputs) > limits.max_texts:
+        raise InputError(
+            f"{field} holds {len(inputs)} inputs; this server accepts at most "
+            f"{limits.max_texts} per request (--max-texts): split them over several requests",
+            code="E521",
+        )
+    for index, length in enumerate(lengths):
+        if length > limits.max_chars:
+            unit = "characters" if field == "texts" else "characters (words joined by spaces)"
+            raise InputError(
+                f"{field}[{index}] has {length} {unit}; this server accepts at most "
+                f"{limits.max_chars} per text (--max-chars): split the text",
+                code="E522",
+            )
+    if request.batch_size is not None and request.batch_size > limits.max_batch_size:
+        raise InputError(
+            f"batch_size {request.batch_size} is above this server's {limits.max_batch_size} "
+            "(--batch-size); ask for fewer or leave it unset",
+            code="E523",
+        )
+    return list(inputs)
+
+
+def _info(model: SpertMT, limits: Limits) -> InfoResponse:
+    config, rule = model.config, model.rule
+    metadata = model.metadata
+    checkpoint = None
+    if metadata is not None:
+        checkpoint = CheckpointInfo(
+            format_version=metadata.format_version,
+            spertmt_version=metadata.spertmt_version,
+            torch_version=metadata.torch_version,
+            transformers_version=metadata.transformers_version,
+        )
+    return InfoResponse(
+        spertmt_version=__version__,
+        encoder=config.encoder,
+        device=str(model.device),
+        entity_types=[
+            EntityTypeInfo(name=t.name, short=t.short, verbose=t.verbose)
+            for t in model.types.entity_types
+        ],
+        relation_types=[
+            RelationTypeInfo(name=t.name, short=t.short, verbose=t.verbose, symmetric=t.symmetric)
+            for t in model.types.relation_types
+        ],
+        decision=DecisionInfo(
+            entity_threshold_used=rule.uses_entity_threshold(config),
+            entity_threshold=rule.entity_threshold,
+            entity_score=rule.entity_score,
+            entity_overlap=rule.entity_overlap,
+            entity_binary_head=config.entity_binary_head,
+            iou_mode=config.iou_mode,
+            iou_threshold=rule.iou_threshold,
+            relation_threshold=rule.relation_threshold,
+            relation_binary_head=config.relation_binary_head,
+            relation_binary_threshold=rule.relation_binary_threshold,
+            max_span_width=config.max_span_width,
+            max_sentence_words=MAX_SENTENCE_WORDS,
+        ),
+        limits=limits,
+        checkpoint=checkpoint,
+    )
+
+
+# ------------------------------------------------------------------------------ errors
+def _error(status: int, code: str, message: str, errors: list[str] | None = None) -> JSONResponse:
+    detail: dict[str, Any] = {"code": code, "message": message}
+    if errors is not None:
+        detail["errors"] = errors
+    return JSONResponse(status_code=status, content={"error": detail})
+
+
+async def _input_error(request: Request, error: Exception) -> JSONResponse:
+    assert isinstance(error, InputError)
+    return _error(_LIMIT_STATUS.get(error.code, 422), error.code, error.message)
+
+
+async def _http_error(request: Request, error: Exception) -> Response:
+    assert isinstance(error, StarletteHTTPException)
+    if error.status_code == 400:
+        # FastAPI's answer to a body it cannot decode at all (not UTF-8): the same family
+        # of problem as invalid JSON, so the same answer.
+        return _error(422, "E520", "the request body is not valid JSON (it must be UTF-8)")
+    return await http_exception_handler(request, error)
+
+
+async def _validation_error(request: Request, error: Exception) -> JSONResponse:
+    assert isinstance(error, RequestValidationError)
+    problems = [_describe(problem) for problem in error.errors()]
+    message = "; ".join(problems[:_MAX_LISTED_PROBLEMS])
+    if len(problems) > _MAX_LISTED_PROBLEMS:
+        message += f"; and {len(problems) - _MAX_LISTED_PROBLEMS} more (see errors)"
+    return _error(422, "E520", message, problems)
+
+
+def _describe(problem: dict[str, Any]) -> str:
+    """One validation problem as ``where: what`` (``texts[1]: Input should be ...``)."""
+    kind = problem.get("type", "")
+    loc = list(problem.get("loc", ()))
+    if loc[:1] == ["body"]:
+        loc = loc[1:]
+    if kind == "json_invalid":
+        reason = problem.get("ctx", {}).get("error", "")
+        return (
+            f"the request body is not valid JSON ({reason})"
+            if reason
+            else ("the request body is not valid JSON")
+        )
+    if kind == "missing" and not loc:
+        return 'the request body is missing; send a JSON object such as {"texts": ["Ann met Bob."]}'
+    if kind in ("model_attributes_type", "dict_type", "model_type") and not loc:
+        if isinstance(problem.get("input"), (bytes, str)):
+            # FastAPI reads the body as JSON only when the request says it is JSON.
+            return (
+                "the request body was not sent as JSON; send it with the header "
+                "Content-Type: application/json"
+            )
+        return (
+            f"the request body is {_json_type(problem.get('input'))}, not a JSON object such "
+            'as {"texts": ["Ann met Bob."]}'
+        )
+    if kind == "extra_forbidden":
+        known = ", ".join(PredictRequest.model_fields)
+        return f"unknown field {_path(loc)}; the fields are {known}"
+    message = str(problem.get("msg", "invalid value"))
+    if kind == "value_error":
+        message = message.removeprefix("Value error, ")
+    elif "input" in problem:
+        message += f" (got {_got(problem['input'])})"
+    return f"{_path(loc)}: {message}" if loc else message
+
+
+def _path(loc: Sequence[Any]) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def _got(value: Any) -> str:
+    """A short description of a bad value: scalars as JSON, containers by kind."""
+    if value is None or isinstance(value, (bool, int, float)):
+        return json.dumps(value)
+    return _json_type(value)
+
+
+def _json_type(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, (int, float)):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, (list, tuple)):
+        return "an array"
+    if isinstance(value, dict):
+        return "an object"
+    return type(value).__name__

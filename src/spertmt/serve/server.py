@@ -1,0 +1,216 @@
+"""A small HTTP server over :meth:`SpertMT.predict <spertmt.inference.api.SpertMT.predict>`.
+
+``spertmt serve --model DIR`` loads a checkpoint once and answers JSON requests:
+
+- ``POST /predict``: ``{"texts": [...]}`` (raw text) or ``{"tokens": [[...], ...]}`` (token
+  lists), optional decision-rule fields (``entity_threshold``, ``entity_score``,
+  ``iou_threshold``, ``entity_overlap``, ``relation_threshold``, ``relation_binary_threshold``)
+  and ``batch_size``; answers
+  ``{"documents": [...], "thresholds": {...}, "decision": {...}}`` (``decision``: the whole
+  rule the request was decided with), one document per input in the
+  :meth:`Document.to_dict <spertmt.schema.Document.to_dict>` form (SpERT JSON with scores).
+- ``GET /health``: ``{"status": "ok"}``, answered while predictions run.
+- ``GET /info``: types, encoder, versions, decision rule and request limits.
+- ``GET /docs`` and ``GET /openapi.json``: the interactive documentation and its schema.
+
+Bad requests are answered ``422`` (``413`` over a size limit), never ``500``, with the body
+``{"error": {"code": "E5xx", "message": "..."}}``. FastAPI and uvicorn are an optional extra
+(``pip install 'spertmt[serve]'``): this module imports them only when a server is built, so
+``import spertmt`` never needs them. The application itself is in :mod:`spertmt.serve.app`.
+
+The server binds to the loopback interface by default and has no authentication: put it behind
+a proxy before exposing it to a network.
+
+Example:
+    >>> from spertmt import SpertMT
+    >>> from spertmt.serve.server import create_app
+    >>> app = create_app(SpertMT.from_pretrained("runs/spert/model"))  # doctest: +SKIP
+    >>> # uvicorn.run(app), or from a shell: spertmt serve --model runs/spert/model
+
+"""
+
+from __future__ import annotations
+
+import importlib
+import socket
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from spertmt.errors import ConfigError
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
+
+    from spertmt.inference.api import SpertMT
+
+__all__ = ["DEFAULT_BATCH_SIZE", "DEFAULT_MAX_CHARS", "DEFAULT_MAX_TEXTS", "create_app", "serve"]
+
+DEFAULT_MAX_TEXTS = 64
+"""Most texts (or token lists) in one ``/predict`` request."""
+DEFAULT_MAX_CHARS = 100_000
+"""Most characters in one text (a token list counts its tokens joined by single spaces)."""
+DEFAULT_BATCH_SIZE = 32
+"""Sentences per forward pass; a request may ask for fewer, never more."""
+
+_EXTRA = ("fastapi", "uvicorn")
+
+
+def require_serve_extra() -> None:
+    """Check that the optional server packages can be imported.
+
+    Raises:
+        ConfigError: ``E220`` naming the missing package and the install command.
+
+    Example:
+        >>> require_serve_extra()  # doctest: +SKIP
+
+    """
+    for name in _EXTRA:
+        try:
+            importlib.import_module(name)
+        except ImportError:
+            raise ConfigError(
+                f"the HTTP server needs the optional packages fastapi and uvicorn, but {name} "
+                "is not installed; install them with: pip install 'spertmt[serve]'",
+                code="E220",
+            ) from None
+
+
+def create_app(
+    model: SpertMT,
+    *,
+    max_texts: int = DEFAULT_MAX_TEXTS,
+    max_chars: int = DEFAULT_MAX_CHARS,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+) -> FastAPI:
+    """Build the FastAPI application that serves ``model``.
+
+    The model is shared by all requests; :class:`~spertmt.inference.api.SpertMT` serialises its
+    calls with a lock, and ``/predict`` runs in FastAPI's thread pool so that the event loop (and
+    ``/health``) stays responsive while a prediction runs.
+
+    Args:
+        model: The loaded model.
+        max_texts: Most texts (or token lists) in one request; more are answered ``413``.
+        max_chars: Most characters in one text; a longer one is answered ``413``.
+        batch_size: Sentences per forward pass, and the most a request may ask for.
+
+    Returns:
+        The application, ready for ``uvicorn.run(app)`` or a test client.
+
+    Raises:
+        ConfigError: ``E220`` if fastapi or uvicorn is not installed; ``E206`` for a limit
+            below 1.
+
+    Example:
+        >>> from fastapi.testclient import TestClient                       # doctest: +SKIP
+        >>> client = TestClient(create_app(model, max_texts=8))             # doctest: +SKIP
+        >>> client.post("/predict", json={"texts": ["Ann met Bob."]}).json()  # doctest: +SKIP
+        {'documents': [{'tokens': ['Ann', 'met', 'Bob', '.'], ...}], ...}
+
+    """
+    for key, value in (("max_texts", max_texts), ("max_chars", max_chars)):
+        _check_positive(key, value)
+    _check_positive("batch_size", batch_size)
+    require_serve_extra()
+    from spertmt.serve.app import build_app
+
+    return build_app(model, max_texts=max_texts, max_chars=max_chars, batch_size=batch_size)
+
+
+def serve(
+    model_dir: str | Path,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    device: str | None = None,
+    max_texts: int = DEFAULT_MAX_TEXTS,
+    max_chars: int = DEFAULT_MAX_CHARS,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    log_level: str = "info",
+    decision: Mapping[str, Any] | None = None,
+) -> None:
+    """Load a checkpoint and serve it over HTTP until interrupted (Ctrl+C or SIGTERM).
+
+    The optional packages are checked first and the model is loaded before the port is
+    opened, so a missing extra, a bad checkpoint or a busy port fails at once with one line.
+
+    Args:
+        model_dir: Checkpoint folder.
+        host: Interface to listen on; the loopback default accepts local clients only.
+        port: TCP port; ``0`` picks a free one (the address is printed).
+        device: ``cpu``, ``cuda`` or ``cuda:N``; ``None`` picks CUDA when available.
+        max_texts: Most texts (or token lists) in one request.
+        max_chars: Most characters in one text.
+        batch_size: Sentences per forward pass, and the most a request may ask for.
+        log_level: uvicorn's log level (``info`` logs every request).
+        decision: Decision-rule fields that replace the checkpoint's as the server's default
+            (``{"entity_overlap": "resolve"}``); requests may still override any field.
+
+    Raises:
+        ConfigError: ``E220`` if fastapi or uvicorn is missing, ``E221`` if the address cannot
+            be listened on, ``E206`` for a limit below 1, ``E209`` for a bad device.
+        CheckpointError: If the checkpoint cannot be loaded.
+
+    Example:
+        >>> serve("runs/spert/model", port=8000)  # doctest: +SKIP
+        serving runs/spert/model on http://127.0.0.1:8000 (docs: http://127.0.0.1:8000/docs)
+
+    """
+    require_serve_extra()
+    for key, value in (("max_texts", max_texts), ("max_chars", max_chars)):
+        _check_positive(key, value)
+    _check_positive("batch_size", batch_size)
+    import uvicorn
+
+    from spertmt.inference.api import SpertMT
+
+    model = SpertMT.from_pretrained(model_dir, device=device, **dict(decision or {}))
+    app = create_app(model, max_texts=max_texts, max_chars=max_chars, batch_size=batch_size)
+    listener = _listen(host, port)
+    bound_host, bound_port = listener.getsockname()[:2]
+    url_host = f"[{bound_host}]" if ":" in bound_host else bound_host
+    url = f"http://{url_host}:{bound_port}"
+    print(f"serving {model_dir} on {url} (docs: {url}/docs)", file=sys.stderr, flush=True)
+    if not _is_loopback(bound_host):
+        print(
+            "warning: the server has no authentication and accepts clients from the network",
+            file=sys.stderr,
+            flush=True,
+        )
+    config = uvicorn.Config(app, log_level=log_level, timeout_graceful_shutdown=10)
+    uvicorn.Server(config).run(sockets=[listener])
+
+
+def _check_positive(key: str, value: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ConfigError(f"{key} must be a positive integer, got {value!r}", code="E206")
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    """Bind the listening socket ourselves, so that a busy port is one clear error."""
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(
+            host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )[0]
+        listener = socket.socket(family, kind, proto)
+        try:
+            listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            listener.bind(address)
+        except OSError:
+            listener.close()
+            raise
+    except OSError as error:
+        reason = error.strerror or str(error)
+        raise ConfigError(
+            f"cannot listen on {host}:{port}: {reason}; choose another --host or --port "
+            "(--port 0 picks a free one)",
+            code="E221",
+        ) from None
+    return listener
+
+
+def _is_loopback(host: str) -> bool:
+    return host in ("localhost", "::1") or host.startswith("127.")

@@ -1,0 +1,430 @@
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from spertmt.config import DataConfig, TrainConfig, load_config
+from spertmt.errors import CheckpointError, ConfigError
+from spertmt.runtime.devices import resolve_device
+from spertmt.schema import Document, Entity, EntityType, Relation, RelationType, TypeSchema
+from spertmt.training import (
+    TrainingCallback,
+    callbacks,
+    checkpointing,
+    epoch_batches,
+    load_run_data,
+    optimizer_groups,
+    optimizer_steps_per_epoch,
+    train,
+)
+
+TYPES = TypeSchema(
+    (EntityType("Peop", "P", "People"), EntityType("Loc", "L", "Location")),
+    (RelationType("Live_In", "LI", "Live in"),),
+)
+NAMES = ["John", "Anna", "Paul", "Mary", "Omar", "Lena", "Ivan", "Sara"]
+CITIES = ["Paris", "Rome", "Oslo", "Lima", "Kyiv", "Bonn", "Pune", "Riga"]
+
+
+def make_docs(count: int, offset: int = 0) -> list[Document]:
+    docs = []
+    for i in range(count):
+        name, city = NAMES[(i + offset) % 8], CITIES[(i * 3 + offset) % 8]
+        filler = ("and", "often", "walks") * (i % 3)
+        tokens = (name, "lives", "in", city, *filler, ".")
+        docs.append(
+            Document(
+                tokens,
+                (Entity("Peop", 0, 1), Entity("Loc", 3, 4)),
+                (Relation("Live_In", 0, 1),),
+                orig_id=f"d{offset + i}",
+            )
+        )
+    return docs
+
+
+def write_split(path: Path, docs: list[Document]) -> Path:
+    path.write_text(json.dumps([d.to_dict() for d in docs]))
+    return path
+
+
+@pytest.fixture(scope="module")
+def tiny_data(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("data")
+    (folder / "types.json").write_text(json.dumps(TYPES.to_dict()))
+    return {
+        "types": folder / "types.json",
+        "train": write_split(folder / "train.json", make_docs(7)),
+        "dev": write_split(folder / "dev.json", make_docs(3, offset=3)),
+        "test": write_split(folder / "test.json", make_docs(3, offset=5)),
+    }
+
+
+def tiny_overrides(tiny_bert_dir, tiny_data, **extra) -> list[str]:
+    values = {
+        "model.encoder": f'"{tiny_bert_dir}"',
+        "data.train": f'"{tiny_data["train"]}"',
+        "data.dev": f'"{tiny_data["dev"]}"',
+        "data.test": f'"{tiny_data["test"]}"',
+        "data.types": f'"{tiny_data["types"]}"',
+        "train.epochs": "2",
+        "train.batch_size": "2",
+        "train.neg_entity_count": "10",
+        "train.neg_relation_count": "10",
+        "train.lr": "1e-3",
+        "train.device": '"cpu"',
+        "eval.batch_size": "4",
+    }
+    values.update(extra)
+    return [f"{key}={value}" for key, value in values.items()]
+
+
+def tiny_config(tiny_bert_dir, tiny_data, **extra):
+    return load_config(None, overrides=tiny_overrides(tiny_bert_dir, tiny_data, **extra))
+
+
+def final_weights(run: Path) -> dict[str, torch.Tensor]:
+    from safetensors.torch import load_file
+
+    return load_file(run / "model" / "model.safetensors")
+
+
+# --------------------------------------------------------------------------- data
+def test_dataset_names_resolve_with_their_own_types_file(tmp_path):
+    folder = tmp_path / "conll04"
+    folder.mkdir()
+    (folder / "conll04_types.json").write_text(json.dumps(TYPES.to_dict()))
+    write_split(folder / "conll04_train.json", make_docs(6))
+    write_split(folder / "conll04_dev.json", make_docs(2))
+    data = load_run_data(
+        DataConfig(
+            train="conll04:train",
+            dev="conll04:dev",
+            test=None,
+            data_dir=str(tmp_path),
+            max_documents=4,
+        )
+    )
+    assert data.types == TYPES and data.types_path == folder / "conll04_types.json"
+    assert len(data.train.documents) == 4 and len(data.dev.documents) == 2 and data.test is None
+    assert "training on the first 4" in data.train.summary
+    fingerprint = data.fingerprint()
+    assert fingerprint["train"]["source"] == "conll04:train"
+    assert set(fingerprint) == {"types", "train", "dev"}
+
+
+SHARED_DATA = Path(__file__).resolve().parents[4] / "shared" / "data"
+
+
+@pytest.mark.skipif(not (SHARED_DATA / "conll04").is_dir(), reason="benchmark data not present")
+def test_default_data_is_conll04_with_spert_split_sizes():
+    data = load_run_data(DataConfig(data_dir=str(SHARED_DATA)))
+    sizes = [len(s.documents) for s in (data.train, data.dev, data.test)]
+    assert sizes == [922, 231, 288]
+    assert data.types.entity_names == ("Loc", "Org", "Peop", "Other")
+
+
+# --------------------------------------------------------------------------- batching
+def test_epoch_batches_cover_every_document_once_and_repeat_under_a_seed():
+    lengths = np.random.default_rng(5).integers(3, 80, size=203).tolist()
+    for bucketing in (True, False):
+        first = epoch_batches(
+            lengths, batch_size=4, rng=np.random.default_rng(7), length_bucketing=bucketing
+        )
+        again = epoch_batches(
+            lengths, batch_size=4, rng=np.random.default_rng(7), length_bucketing=bucketing
+        )
+        other = epoch_batches(
+            lengths, batch_size=4, rng=np.random.default_rng(8), length_bucketing=bucketing
+        )
+        assert sorted(int(i) for b in first for i in b) == list(range(203))
+        assert len(first) == math.ceil(203 / 4)
+        assert [b.tolist() for b in first] == [b.tolist() for b in again]
+        assert [b.tolist() for b in first] != [b.tolist() for b in other]
+
+
+def test_batches_are_a_uniform_shuffle_by_default_as_in_spert():
+    assert TrainConfig().length_bucketing is False
+    lengths = np.random.default_rng(5).integers(3, 80, size=23).tolist()
+    batches = epoch_batches(lengths, batch_size=4, rng=np.random.default_rng(7))
+    order = np.random.default_rng(7).permutation(23)
+    assert [b.tolist() for b in batches] == [order[i : i + 4].tolist() for i in range(0, 23, 4)]
+
+
+def test_length_bucketing_reduces_padding():
+    rng = np.random.default_rng(0)
+    lengths = rng.integers(5, 200, size=400)
+
+    def padding(batches):
+        return sum(int(lengths[b].max() * len(b) - lengths[b].sum()) for b in batches)
+
+    plain = epoch_batches(
+        lengths, batch_size=8, rng=np.random.default_rng(1), length_bucketing=False
+    )
+    bucketed = epoch_batches(
+        lengths, batch_size=8, rng=np.random.default_rng(1), length_bucketing=True
+    )
+    assert padding(bucketed) < padding(plain) / 5
+    # the batch order is shuffled, not sorted by length
+    maxima = [int(lengths[b].max()) for b in bucketed]
+    assert maxima != sorted(maxima)
+
+
+def test_optimizer_steps_per_epoch_counts_short_accumulation_groups():
+    assert optimizer_steps_per_epoch(7, TrainConfig(batch_size=2)) == 4
+    assert optimizer_steps_per_epoch(7, TrainConfig(batch_size=2, gradient_accumulation=3)) == 2
+    assert optimizer_steps_per_epoch(922, TrainConfig()) == 461
+
+
+def test_optimizer_groups_match_spert_name_rule(tiny_bert_dir):
+    from spertmt.config import ModelConfig
+    from spertmt.model.spert import SpertMTModel
+
+    model = SpertMTModel.build(ModelConfig(encoder=str(tiny_bert_dir)), TYPES)
+    decay, plain = optimizer_groups(model, 0.01)
+    spert_no_decay = {
+        id(p)
+        for n, p in model.named_parameters()
+        if any(nd in n for nd in ("bias", "LayerNorm.bias", "LayerNorm.weight"))
+    }
+    assert {id(p) for p in plain["params"]} == spert_no_decay
+    assert decay["weight_decay"] == 0.01 and plain["weight_decay"] == 0.0
+    assert len(decay["params"]) + len(plain["params"]) == len(list(model.parameters()))
+
+
+def test_resolve_device():
+    assert resolve_device("cpu") == torch.device("cpu")
+    with pytest.raises(ConfigError, match=r"\[E209\].*train\.device.*unknown device"):
+        resolve_device("tpu-ish")
+    if not torch.cuda.is_available():
+        with pytest.raises(ConfigError, match="CUDA is not available"):
+            resolve_device("cuda")
+
+
+# --------------------------------------------------------------------------- end to end
+@pytest.fixture(scope="module")
+def straight_run(tiny_bert_dir, tiny_data, tmp_path_factory):
+    out = tmp_path_factory.mktemp("runs") / "straight"
+    config = tiny_config(tiny_bert_dir, tiny_data, **{"train.eval_every": "1"})
+    return config, train(config, output_dir=out, progress=False)
+
+
+def test_run_folder_holds_config_metrics_model_and_predictions(straight_run):
+    config, result = straight_run
+    out = result.output_dir
+    text = (out / "config.json").read_text()
+    assert json.loads(text) == config.to_dict()
+    assert text == json.dumps(config.to_dict(), sort_keys=True, indent=2) + "\n"
+    events = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    kinds = [e["event"] for e in events]
+    assert kinds[0] == "start" and kinds[-1] == "end"
+    assert kinds.count("checkpoint") == 2
+    evals = [e for e in events if e["event"] == "eval"]
+    assert [(e["split"], e["epoch"]) for e in evals] == [("dev", 1), ("dev", 2), ("test", 2)]
+    assert result.dev == evals[1]["report"] and result.test == evals[2]["report"]
+    assert result.epochs == 2 and result.model_dir == out / "model"
+    assert (out / "checkpoint" / "optimizer.safetensors").is_file()
+    assert not (out / "model" / "optimizer.safetensors").exists()
+    record = json.loads((out / "model" / "training.json").read_text())
+    assert record["seed"] == 1 and record["config"] == config.to_dict()
+    assert record["metrics"]["test"] == result.test
+    assert set(record["data"]) == {"types", "train", "dev", "test"}
+    assert all(len(entry["sha256"]) == 64 for entry in record["data"].values())
+    predictions = json.loads((out / "predictions_test.json").read_text())
+    assert len(predictions) == 3
+    assert json.loads((out / "results.json").read_text())["test"] == result.test
+
+
+def test_step_losses_are_logged_per_term(tiny_bert_dir, tiny_data, tmp_path, monkeypatch):
+    monkeypatch.setattr(callbacks, "LOG_EVERY_STEPS", 1)
+    config = tiny_config(
+        tiny_bert_dir,
+        tiny_data,
+        **{
+            "train.epochs": "1",
+            "data.test": '"none"',
+            "data.dev": '"none"',
+            "decision.entity_overlap": '"resolve"',
+        },
+    )
+    result = train(config, output_dir=tmp_path / "run", progress=False)
+    # the run's decision rule is saved with its model
+    from spertmt.model.checkpoint import load_checkpoint
+
+    assert load_checkpoint(result.model_dir).rule == config.decision
+    assert config.decision.entity_overlap == "resolve"
+    events = [
+        json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()
+    ]
+    steps = [e for e in events if e["event"] == "train"]
+    assert [e["step"] for e in steps] == [1, 2, 3, 4]
+    assert set(steps[0]["loss_terms"]) >= {"entity_type", "relation", "total"}
+    assert steps[0]["loss"] == steps[0]["loss_terms"]["total"]
+    assert result.dev is None and result.test is None
+    assert not (tmp_path / "run" / "predictions_test.json").exists()
+
+
+class Recorder(TrainingCallback):
+    def __init__(self, fail_at_epoch_end: bool = False):
+        self.events: list[tuple] = []
+        self.fail_at_epoch_end = fail_at_epoch_end
+
+    def on_start(self, plan):
+        self.events.append(("start", plan.epochs, plan.total_steps, plan.resumed))
+
+    def on_epoch_start(self, epoch, num_batches):
+        self.events.append(("epoch", epoch, num_batches))
+
+    def on_step(self, step):
+        self.events.append(
+            ("step", step.step, step.group_size, len(step.batch_losses), pytest.approx(step.lr))
+        )
+
+    def on_evaluation(self, split, epoch, step, report):
+        self.events.append(("eval", split, epoch, step))
+
+    def on_checkpoint(self, epoch, step, path):
+        self.events.append(("checkpoint", epoch, step, path.name))
+
+    def on_epoch_end(self, epoch, step):
+        self.events.append(("epoch_end", epoch, step))
+        if self.fail_at_epoch_end:
+            raise RuntimeError("stop here")
+
+    def on_end(self, result):
+        self.events.append(("end", result.epochs))
+
+    def close(self):
+        self.events.append(("close",))
+
+
+def test_callbacks_get_the_run_events_in_order(tiny_bert_dir, tiny_data, tmp_path, capsys):
+    overrides = {"train.epochs": "1", "train.gradient_accumulation": "3"}
+    recorder = Recorder()
+    config = tiny_config(tiny_bert_dir, tiny_data, **overrides)
+    train(config, output_dir=tmp_path / "run", progress=True, callbacks=[recorder])
+    # 7 documents, batch size 2: 4 batches, groups of 3 and 1
+    assert recorder.events == [
+        ("start", 1, 2, False),
+        ("epoch", 1, 4),
+        ("step", 1, 3, 3, 5e-4),  # lr 1e-3, no warm-up step, linear decay over 2 steps
+        ("step", 2, 1, 1, 0.0),
+        ("eval", "dev", 1, 2),
+        ("checkpoint", 1, 2, "checkpoint"),
+        ("epoch_end", 1, 2),
+        ("eval", "test", 1, 2),
+        ("end", 1),
+        ("close",),
+    ]
+    shown = capsys.readouterr().err
+    assert "epoch 1: dev" in shown and "test" in shown
+
+    failing = Recorder(fail_at_epoch_end=True)
+    with pytest.raises(RuntimeError, match="stop here"):
+        train(config, output_dir=tmp_path / "failed", progress=False, callbacks=[failing])
+    assert failing.events[-2:] == [("epoch_end", 1, 2), ("close",)]
+
+
+def test_gradient_accumulation_steps_once_per_group(
+    tiny_bert_dir, tiny_data, tmp_path, monkeypatch
+):
+    monkeypatch.setattr(callbacks, "LOG_EVERY_STEPS", 1)
+    overrides = {
+        "train.epochs": "1",
+        "train.gradient_accumulation": "3",
+        "data.test": '"none"',
+        "data.dev": '"none"',
+    }
+    train(
+        tiny_config(tiny_bert_dir, tiny_data, **overrides),
+        output_dir=tmp_path / "run",
+        progress=False,
+    )
+    lines = (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()
+    events = [json.loads(line) for line in lines]
+    # 7 documents, batch size 2: 4 batches, groups of 3 and 1
+    assert events[0]["steps_per_epoch"] == 2
+    assert [e["step"] for e in events if e["event"] == "train"] == [1, 2]
+
+
+def test_resume_ends_with_the_weights_of_an_uninterrupted_run(
+    straight_run, tiny_bert_dir, tiny_data, tmp_path, monkeypatch
+):
+    config, straight = straight_run
+    real_save = checkpointing.save_checkpoint
+
+    def save_then_crash(path, *args, **kwargs):
+        real_save(path, *args, **kwargs)
+        if Path(path).name == "checkpoint" and kwargs["trainer_state"]["epoch"] == 1:
+            raise RuntimeError("simulated crash after epoch 1")
+
+    monkeypatch.setattr(checkpointing, "save_checkpoint", save_then_crash)
+    out = tmp_path / "interrupted"
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        train(config, output_dir=out, progress=False)
+    assert not (out / "model").exists()
+    monkeypatch.setattr(checkpointing, "save_checkpoint", real_save)
+
+    result = train(config, output_dir=out, resume=True, progress=False)
+    expected, actual = final_weights(straight.output_dir), final_weights(out)
+    assert expected.keys() == actual.keys()
+    for name in expected:
+        assert torch.equal(expected[name], actual[name]), name
+    assert result.test == straight.test and result.dev == straight.dev
+    kinds = [json.loads(line)["event"] for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert "resume" in kinds
+
+
+def test_resume_refuses_another_configuration(straight_run, tiny_bert_dir, tiny_data):
+    config, straight = straight_run
+    changed = tiny_config(tiny_bert_dir, tiny_data, **{"train.eval_every": "1", "train.lr": "2e-3"})
+    with pytest.raises(CheckpointError, match=r"\[E310\].*train\.lr \(saved 0\.001, now 0\.002\)"):
+        train(changed, output_dir=straight.output_dir, resume=True, progress=False)
+
+
+def test_resume_may_extend_the_epochs(straight_run, tiny_bert_dir, tiny_data, tmp_path):
+    import shutil
+
+    _, straight = straight_run
+    out = tmp_path / "extended"
+    shutil.copytree(straight.output_dir, out)
+    longer = tiny_config(tiny_bert_dir, tiny_data, **{"train.eval_every": "1", "train.epochs": "3"})
+    result = train(longer, output_dir=out, resume=True, progress=False)
+    assert result.epochs == 3
+    record = json.loads((out / "model" / "training.json").read_text())
+    assert record["epochs_completed"] == 3
+    events = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert [e["epoch"] for e in events if e["event"] == "eval" and e["split"] == "dev"] == [1, 2, 3]
+
+
+def test_resume_refuses_changed_data(straight_run, tmp_path):
+    import shutil
+
+    config, straight = straight_run
+    out = tmp_path / "copy"
+    shutil.copytree(straight.output_dir, out)
+    record_path = out / "checkpoint" / "training.json"
+    record = json.loads(record_path.read_text())
+    record["data"]["train"]["sha256"] = "0" * 64  # as if train.json had been edited since
+    record_path.write_text(json.dumps(record))
+    with pytest.raises(CheckpointError, match=r"\[E312\].*train data .* changed"):
+        train(config, output_dir=out, resume=True, progress=False)
+
+
+def test_fresh_run_and_resume_guard_the_run_folder(
+    straight_run, tiny_bert_dir, tiny_data, tmp_path
+):
+    config, straight = straight_run
+    with pytest.raises(CheckpointError, match=r"\[E311\].*already holds a training run"):
+        train(config, output_dir=straight.output_dir, progress=False)
+    with pytest.raises(CheckpointError, match=r"\[E307\].*no resumable checkpoint"):
+        train(config, output_dir=tmp_path / "empty", resume=True, progress=False)
+
+
+def test_file_data_without_types_is_a_config_error(tiny_bert_dir, tiny_data, tmp_path):
+    config = tiny_config(tiny_bert_dir, tiny_data, **{"data.types": '"none"'})
+    with pytest.raises(ConfigError, match=r"data\.types"):
+        train(config, output_dir=tmp_path / "run", progress=False)
