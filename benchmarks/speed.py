@@ -44,7 +44,6 @@ import argparse
 import dataclasses
 import json
 import os
-import platform
 import resource
 import shlex
 import statistics
@@ -58,6 +57,9 @@ from typing import Any
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
+sys.path.insert(0, str(HERE))
+from records import cpu_flags, cpu_model, git_commit, versions  # noqa: E402
+
 RESULTS = ROOT / "benchmarks" / "results"
 SUMMARY = ROOT / "docs" / "results.md"
 SPEED_HEADING = "## Speed"
@@ -71,47 +73,11 @@ TARGET_RATIO = 0.85
 
 # ---------------------------------------------------------------------------------- helpers
 def _git_commit() -> str:
-    if str(HERE) not in sys.path:
-        sys.path.insert(0, str(HERE))
-    from accuracy import _git_commit as commit
-
-    return commit()
+    return git_commit()
 
 
 def _versions() -> dict[str, str]:
-    import numpy
-    import tokenizers
-    import torch
-    import transformers
-
-    import spertmt
-
-    try:
-        import onnxruntime
-
-        ort_version = onnxruntime.__version__
-    except ImportError:
-        ort_version = "not installed"
-    return {
-        "python": platform.python_version(),
-        "spertmt": spertmt.__version__,
-        "torch": torch.__version__,
-        "transformers": transformers.__version__,
-        "tokenizers": tokenizers.__version__,
-        "numpy": numpy.__version__,
-        "onnxruntime": ort_version,
-    }
-
-
-def cpu_model() -> str:
-    """The CPU's model name from /proc/cpuinfo (else ``platform.processor()``)."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text(encoding="utf-8").splitlines():
-            if line.lower().startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
+    return versions()
 
 
 def _status_mb(field: str) -> float | None:
@@ -160,8 +126,8 @@ def _rounded(value: float, digits: int = 2) -> float:
 class StageTimer:
     """Wall time spent in the encoder and in the inference pair stage of a model.
 
-    Wraps ``model.encoder.forward`` and ``model.inference_pairs`` on the instance (the class
-    is untouched) for the duration of a ``with`` block.
+    The encoder is timed with forward hooks; the pair stage by wrapping ``model.score_pairs``
+    on the instance (the class is untouched) for the duration of a ``with`` block.
     """
 
     def __init__(self, model: Any) -> None:
@@ -183,10 +149,20 @@ class StageTimer:
         return lambda: delattr(owner, name)
 
     def __enter__(self) -> StageTimer:
-        self._undo = [
-            self._wrap(self.model.encoder, "forward", "encoder_s"),
-            self._wrap(self.model, "inference_pairs", "pairs_s"),
+        started: list[float] = []
+
+        def before(*_: Any) -> None:
+            started.append(time.perf_counter())
+
+        def after(*_: Any) -> None:
+            self.encoder_s += time.perf_counter() - started.pop()
+
+        hooks = [
+            self.model.encoder.register_forward_pre_hook(before),
+            self.model.encoder.register_forward_hook(after),
         ]
+        self._undo = [hook.remove for hook in hooks]
+        self._undo.append(self._wrap(self.model, "score_pairs", "pairs_s"))
         return self
 
     def __exit__(self, *exc: Any) -> None:
@@ -208,11 +184,11 @@ def _build_untrained(args: argparse.Namespace, workdir: Path) -> Path:
     """Save an untrained model (config ``--train-config`` + ``--set``) as a checkpoint."""
     import torch
 
-    from spertmt.checkpoint import save_checkpoint
     from spertmt.config import load_config
     from spertmt.data.datasets import resolve_dataset
     from spertmt.data.io import read_types
-    from spertmt.encoder import load_tokenizer
+    from spertmt.encoding.encoders import load_tokenizer
+    from spertmt.model.checkpoint import save_checkpoint
     from spertmt.model.spert import SpertMTModel
 
     config = load_config(args.train_config, overrides=args.overrides)
@@ -234,8 +210,9 @@ def _build_untrained(args: argparse.Namespace, workdir: Path) -> Path:
 # ---------------------------------------------------------------------------------- measures
 def _prediction_batches(api: Any, docs: Sequence[Any], batch_size: int) -> list[Any]:
     """The batches ``predict`` builds for these token lists (length-sorted, same padding)."""
-    from spertmt.prediction import _length_sorted_batches
-    from spertmt.sampling import inference_batch, prepare_documents
+    from spertmt.encoding.features import prepare_documents
+    from spertmt.inference.predictor import _length_sorted_batches
+    from spertmt.sampling import inference_batch
     from spertmt.schema import Document
 
     units = [Document(tokens=d.tokens) for d in docs if d.tokens]
@@ -437,11 +414,17 @@ def _child_train(spec: dict) -> dict:
     import transformers
 
     from spertmt.config import load_config
-    from spertmt.encoder import load_tokenizer
+    from spertmt.encoding.encoders import load_tokenizer
+    from spertmt.encoding.features import prepare_documents
     from spertmt.model.spert import SpertMTModel
-    from spertmt.optim import SpertAdamW
-    from spertmt.sampling import prepare_documents, training_batch
-    from spertmt.training import _train_epoch, epoch_batches, load_run_data, optimizer_groups
+    from spertmt.sampling import training_batch
+    from spertmt.training import (
+        SpertAdamW,
+        epoch_batches,
+        load_run_data,
+        optimizer_groups,
+        train_epoch,
+    )
 
     overrides = [*spec["overrides"], "data.dev=none", "data.test=none"]
     config = load_config(spec["config"], overrides=overrides)
@@ -490,7 +473,7 @@ def _child_train(spec: dict) -> dict:
         )
 
     start = time.perf_counter()
-    steps = _train_epoch(
+    steps = train_epoch(
         model,
         optimizer,
         scheduler,
@@ -498,7 +481,6 @@ def _child_train(spec: dict) -> dict:
         num_batches=count,
         train=train_config,
         global_step=0,
-        on_step=lambda *_: True,
     )
     seconds = time.perf_counter() - start
     sentences = int(sum(len(b) for b in batches))
@@ -645,6 +627,7 @@ def _header(args: argparse.Namespace, plan: Plan, api: Any, model_dir: Path, ref
         "device": "cpu",
         "threads": torch.get_num_threads(),
         "cpu_model": cpu_model(),
+        "cpu_flags": cpu_flags(),
         "cpu_count": os.cpu_count(),
         "versions": _versions(),
         "git_commit": _git_commit(),
@@ -721,7 +704,7 @@ def _measure_runtimes(
         accuracies["float"] = accuracy(api, docs)
     onnx_file = None
     if not args.skip_onnx:
-        from spertmt.export import export_onnx
+        from spertmt.runtime.export import export_onnx
 
         log("ONNX export ...")
         exported = export_onnx(model_dir, workdir / "encoder.onnx")

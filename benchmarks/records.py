@@ -1,0 +1,116 @@
+"""What every benchmark record carries: the commit, the versions, the hardware; atomic writes.
+
+Shared by the experiment runner (``run_experiments.py``), the report (``report.py``) and the
+speed benchmark (``speed.py``), so none of them imports another.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import subprocess
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "benchmarks" / "results"
+
+
+def git_commit() -> str:
+    """``HEAD``, with ``-dirty`` when tracked files differ from it (a record from such a tree
+    cannot be traced to one commit)."""
+    try:
+        head = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return head + ("-dirty" if dirty else "")
+
+
+def cpu_model() -> str:
+    """The CPU's model name from /proc/cpuinfo (else ``platform.processor()``)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text(encoding="utf-8").splitlines():
+            if line.lower().startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def cpu_flags(
+    wanted: tuple[str, ...] = ("avx2", "avx512f", "avx512_bf16", "amx_bf16"),
+) -> list[str]:
+    """Which of the speed-relevant CPU flags this machine has."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text(encoding="utf-8").splitlines():
+            if line.startswith("flags"):
+                have = set(line.split(":", 1)[1].split())
+                return [flag for flag in wanted if flag in have]
+    except OSError:
+        pass
+    return []
+
+
+def hardware() -> dict[str, Any]:
+    """CPU model, its speed-relevant flags, core count, and the GPU when torch sees one."""
+    import os
+
+    import torch
+
+    info: dict[str, Any] = {
+        "cpu": cpu_model(),
+        "cpu_flags": cpu_flags(),
+        "cores": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+    }
+    if torch.cuda.is_available():
+        info["gpu"] = torch.cuda.get_device_name(0)
+    return info
+
+
+def versions() -> dict[str, str]:
+    """Python and the libraries a result depends on."""
+    import numpy
+    import tokenizers
+    import torch
+    import transformers
+
+    from spertmt.version import __version__
+
+    try:
+        import onnxruntime
+
+        ort = onnxruntime.__version__
+    except ImportError:
+        ort = "not installed"
+    return {
+        "python": platform.python_version(),
+        "spertmt": __version__,
+        "torch": torch.__version__,
+        "transformers": transformers.__version__,
+        "tokenizers": tokenizers.__version__,
+        "numpy": numpy.__version__,
+        "onnxruntime": ort,
+    }
+
+
+def write_json(path: Path, record: dict[str, Any]) -> None:
+    """Write sorted, indented JSON atomically (a stopped run never leaves half a record)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(json.dumps(record, sort_keys=True, indent=2) + "\n", encoding="utf-8")
+    tmp.replace(path)
+
+
+def shown(path: Path) -> str:
+    """``path`` relative to the repository when it is inside it."""
+    return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)

@@ -1,0 +1,379 @@
+"""Run declared experiments (``benchmarks/experiments/*.toml``): resumable, one record per run.
+
+For every variant and seed of the experiment files given, in file order:
+
+- a run whose record (``benchmarks/results/<dataset>-test_<variant>_<encoder>_seed<N>.json``)
+  exists is skipped (``--force`` redoes it);
+- a trained variant trains into ``runs/benchmarks/<variant>-seed<N>`` and resumes there from
+  its last epoch when a session stopped it; a finished run folder is reused;
+- a ``run_of`` variant re-decides another variant's finished runs (no training; only the
+  decision rule may differ);
+- with ``tune``, the decision rule is chosen on the run's **dev** split
+  (:func:`spertmt.inference.tuning.tune_rule`) and the test split is scored once with it;
+- the record holds the command, seed, commit, config, encoder, hardware and versions, and
+  ``docs/results.md`` is regenerated (``report.py``).
+
+Progress shows done/total runs and an ETA from the mean time of the trained runs of this
+session. ``--threads 1`` leaves the second core free for other work.
+
+Usage::
+
+    python benchmarks/run_experiments.py benchmarks/experiments/conll04.toml --threads 1
+    python benchmarks/run_experiments.py benchmarks/experiments/conll04.toml --only spert
+    python benchmarks/run_experiments.py benchmarks/experiments/conll04.toml --list
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import re
+import shlex
+import shutil
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from records import RESULTS, ROOT, git_commit, hardware, shown, versions, write_json  # noqa: E402
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+WORKDIR = ROOT / "runs" / "benchmarks"
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One declared variant of an experiment (see ``benchmarks/experiments/conll04.toml``)."""
+
+    name: str
+    seeds: tuple[int, ...]
+    description: str
+    config: str | None = None
+    overrides: tuple[str, ...] = ()
+    run_of: str | None = None
+    tune: dict[str, list[Any]] | None = None
+    removed: str | None = None
+
+
+@dataclass(frozen=True)
+class Experiment:
+    """An experiment file: its dataset and variants, in file order."""
+
+    path: Path
+    dataset: str
+    variants: tuple[Variant, ...] = field(default_factory=tuple)
+
+    def variant(self, name: str) -> Variant:
+        """The variant called ``name``."""
+        for variant in self.variants:
+            if variant.name == name:
+                return variant
+        raise SystemExit(f"{self.path}: no variant named {name!r}")
+
+
+_FIELDS = {f.name for f in dataclasses.fields(Variant)}
+
+
+def load_experiment(path: Path) -> Experiment:
+    """Read and check an experiment file; every problem names the file and the variant."""
+    data = tomllib.loads(path.read_text(encoding="utf-8"))
+    grids = data.get("grids", {})
+    variants = []
+    seen = set()
+    for index, raw in enumerate(data.get("variant", [])):
+        where = f"{path}, variant {index} ({raw.get('name', '?')})"
+        unknown = set(raw) - _FIELDS
+        if unknown:
+            raise SystemExit(
+                f"{where}: unknown field(s) {sorted(unknown)}; fields: {sorted(_FIELDS)}"
+            )
+        for required in ("name", "seeds", "description"):
+            if required not in raw:
+                raise SystemExit(f"{where}: missing {required!r}")
+        if raw["name"] in seen:
+            raise SystemExit(f"{where}: the name is used twice")
+        seen.add(raw["name"])
+        kinds = [key for key in ("config", "run_of", "removed") if key in raw]
+        if len(kinds) != 1:
+            raise SystemExit(f"{where}: give exactly one of config, run_of or removed")
+        tune = raw.get("tune")
+        if isinstance(tune, str):
+            if tune not in grids:
+                raise SystemExit(f"{where}: no grid named {tune!r} in [grids]")
+            tune = grids[tune]
+        variants.append(
+            Variant(
+                name=raw["name"],
+                seeds=tuple(raw["seeds"]),
+                description=raw["description"],
+                config=raw.get("config"),
+                overrides=tuple(raw.get("overrides", ())),
+                run_of=raw.get("run_of"),
+                tune={k: list(v) for k, v in tune.items()} if tune else None,
+                removed=raw.get("removed"),
+            )
+        )
+    experiment = Experiment(path, data["dataset"], tuple(variants))
+    for variant in experiment.variants:
+        if variant.run_of is not None:
+            base = experiment.variant(variant.run_of)
+            if base.config is None:
+                raise SystemExit(
+                    f"{path}: {variant.name} runs of {base.name}, which trains nothing"
+                )
+    return experiment
+
+
+def _slug(dataset: str) -> str:
+    """A file-name part for a dataset: ``conll04:test`` → ``conll04-test``."""
+    if "/" in dataset or dataset.endswith((".json", ".jsonl")):
+        dataset = Path(dataset).stem
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", dataset.replace(":", "-")).strip("-") or "data"
+
+
+def _run_config(experiment: Experiment, variant: Variant, seed: int, threads: int | None):
+    """The run configuration of one (variant, seed); a run_of variant takes its base's config."""
+    from spertmt.config import load_config
+
+    trained = experiment.variant(variant.run_of) if variant.run_of else variant
+    overrides = [
+        *trained.overrides,
+        *(variant.overrides if variant.run_of else ()),
+        f"train.seed={seed}",
+    ]
+    if threads:
+        overrides.append(f"train.threads={threads}")
+    assert trained.config is not None
+    return load_config(ROOT / trained.config, overrides=overrides), overrides
+
+
+def result_path(experiment: Experiment, variant: Variant, seed: int, config) -> Path:
+    """Where the record of one run goes."""
+    dataset = config.data.test or config.data.train
+    encoder = Path(config.model.encoder).name
+    return RESULTS / f"{_slug(dataset)}_{variant.name}_{encoder}_seed{seed}.json"
+
+
+def _check_same_training(config, run_dir: Path, variant: Variant) -> None:
+    """Refuse a run_of unless that run is finished and trained exactly as ``config`` says."""
+    if not ((run_dir / "results.json").exists() and (run_dir / "model").is_dir()):
+        raise SystemExit(
+            f"{variant.name}: no finished run of {variant.run_of} in {run_dir}; run it first"
+        )
+    from spertmt.config import migrate_run_dict
+
+    trained = migrate_run_dict(json.loads((run_dir / "config.json").read_text(encoding="utf-8")))
+    ours = config.to_dict()
+    differ = sorted(
+        f"{section}.{key}"
+        for section in ("model", "train", "data")
+        for key in set(trained.get(section, {})) | set(ours[section])
+        if trained.get(section, {}).get(key) != ours[section].get(key)
+        and not (section == "train" and key == "threads")
+    )
+    if differ:
+        raise SystemExit(
+            f"{variant.name}: {run_dir} was trained with other settings ({', '.join(differ)}); "
+            "a run_of variant may change only the decision rule"
+        )
+
+
+def _tune_and_score(model_dir: Path, config, grid: dict[str, list[Any]]) -> dict[str, Any]:
+    """Choose the decision rule on the run's dev split, then score its test split once."""
+    from spertmt.data.datasets import resolve_dataset
+    from spertmt.data.io import read_documents
+    from spertmt.evaluation.metrics import evaluate_documents
+    from spertmt.inference.predictor import Predictor
+    from spertmt.inference.tuning import tune_rule
+    from spertmt.model.checkpoint import load_checkpoint
+
+    if config.data.dev is None:
+        raise SystemExit("tuning needs a dev split (data.dev) to choose the decision rule on")
+    checkpoint = load_checkpoint(model_dir)
+    # The run's own decision rule, not the one saved with the checkpoint: a run_of variant may
+    # change it (overrides).
+    predictor = Predictor(checkpoint.model, checkpoint.tokenizer, config.decision)
+
+    def load(name: str):
+        ref = resolve_dataset(name, data_dir=config.data.data_dir, types=model_dir / "types.json")
+        return read_documents(ref.path, types=checkpoint.types)
+
+    result = tune_rule(predictor, load(config.data.dev), grid)
+    test_gold = load(config.data.test)
+    predictions = predictor.predict(test_gold, rule=result.best.rule)
+    report = evaluate_documents(test_gold, predictions, checkpoint.types).to_dict()
+    rows = [row.to_dict() for row in result.rows]
+    return {
+        "grid": result.grid,
+        "dev_rows": rows,
+        "chosen": result.best.to_dict(),
+        "test": report,
+    }
+
+
+def run_one(
+    experiment: Experiment,
+    variant: Variant,
+    seed: int,
+    *,
+    threads: int | None,
+    force: bool,
+    workdir: Path,
+    command: str,
+) -> tuple[Path, bool] | None:
+    """Run (or skip) one (variant, seed); returns its record path and whether it trained."""
+    from spertmt.training import train
+
+    config, overrides = _run_config(experiment, variant, seed, threads)
+    target = result_path(experiment, variant, seed, config)
+    if target.exists() and not force:
+        return None
+    run_dir = workdir / f"{variant.run_of or variant.name}-seed{seed}"
+    commit = git_commit()  # the code that runs, not what HEAD is when the run ends
+    trained_now = False
+    started = time.perf_counter()
+    if variant.run_of:
+        _check_same_training(config, run_dir, variant)
+    if (run_dir / "results.json").exists() and (run_dir / "model").is_dir():
+        saved = json.loads((run_dir / "results.json").read_text(encoding="utf-8"))
+        test_metrics, dev_metrics, wall = saved["test"], saved["dev"], float(saved["wall_time_s"])
+    else:
+        if run_dir.exists() and not (run_dir / "checkpoint").exists():
+            shutil.rmtree(run_dir)  # stopped before its first checkpoint: nothing to resume
+        result = train(config, output_dir=run_dir, resume=(run_dir / "checkpoint").exists())
+        test_metrics, dev_metrics = result.test, result.dev
+        wall = time.perf_counter() - started
+        trained_now = True
+    grid = variant.tune
+    if variant.run_of and grid is None:
+        grid = {}  # one row: the run's own decision rule, re-scored
+    tuning = _tune_and_score(run_dir / "model", config, grid) if grid is not None else None
+    source = (
+        result_path(experiment, experiment.variant(variant.run_of), seed, config)
+        if variant.run_of
+        else target
+    )
+    previous = json.loads(source.read_text(encoding="utf-8")) if source.exists() else {}
+    record = {
+        "experiment": shown(experiment.path),
+        "dataset": config.data.test or config.data.train,
+        "train_data": config.data.train,
+        "split": "test",
+        "variant": variant.name,
+        "trained_as": variant.run_of or variant.name,
+        "encoder": config.model.encoder,
+        "seed": seed,
+        "epochs": config.train.epochs,
+        "metrics": tuning["test"] if tuning else test_metrics,
+        "metrics_default_thresholds": test_metrics,
+        "dev_metrics": dev_metrics,
+        "threshold_tuning": tuning and {k: v for k, v in tuning.items() if k != "test"},
+        "wall_seconds": round(wall, 1),
+        "train_seconds": round(wall, 1),
+        "command": command,
+        "overrides": overrides,
+        "config": config.to_dict(),
+        "versions": versions(),
+        "hardware": hardware(),
+        "git_commit": commit,
+        "train_git_commit": commit
+        if trained_now
+        else previous.get("train_git_commit", previous.get("git_commit", "unknown")),
+        "finished": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
+    write_json(target, record)
+    return target, trained_now
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("experiments", nargs="+", type=Path, help="experiment files (TOML)")
+    parser.add_argument("--only", nargs="+", default=None, metavar="VARIANT")
+    parser.add_argument("--seeds", nargs="+", type=int, default=None, help="only these seeds")
+    parser.add_argument(
+        "--threads", type=int, default=None, help="torch threads per run (1: leave a core free)"
+    )
+    parser.add_argument("--workdir", type=Path, default=WORKDIR)
+    parser.add_argument("--force", action="store_true", help="redo runs whose record exists")
+    parser.add_argument("--list", action="store_true", help="show the plan and what is done")
+    args = parser.parse_args(argv)
+    command = " ".join(
+        shlex.quote(a)
+        for a in [
+            "python",
+            "benchmarks/run_experiments.py",
+            *(argv if argv is not None else sys.argv[1:]),
+        ]
+    )
+
+    experiments = [load_experiment(path) for path in args.experiments]
+    plan = [
+        (experiment, variant, seed)
+        for experiment in experiments
+        for variant in experiment.variants
+        if args.only is None or variant.name in args.only
+        for seed in variant.seeds
+        if args.seeds is None or seed in args.seeds
+    ]
+    runnable = [(e, v, s) for e, v, s in plan if v.removed is None]
+    done = {
+        (e.path, v.name, s)
+        for e, v, s in runnable
+        if result_path(e, v, s, _run_config(e, v, s, None)[0]).exists()
+    }
+    if args.list:
+        for experiment, variant, seed in plan:
+            state = (
+                "removed"
+                if variant.removed
+                else ("done" if (experiment.path, variant.name, seed) in done else "todo")
+            )
+            print(f"{state:8} {experiment.dataset} {variant.name} seed {seed}")
+        return 0
+    todo = [(e, v, s) for e, v, s in runnable if args.force or (e.path, v.name, s) not in done]
+    print(
+        f"{len(plan)} runs declared, {len(plan) - len(runnable)} of removed variants, "
+        f"{len(runnable) - len(todo)} done, {len(todo)} to run"
+    )
+    trained_times: list[float] = []
+    for number, (experiment, variant, seed) in enumerate(todo, start=1):
+        eta = ""
+        if trained_times:
+            left = sum(1 for _, v, _ in todo[number - 1 :] if v.run_of is None)
+            eta = f", ETA {left * sum(trained_times) / len(trained_times) / 60:.0f} min"
+        print(
+            f"[{number}/{len(todo)}{eta}] {experiment.dataset} {variant.name} seed {seed}",
+            flush=True,
+        )
+        started = time.perf_counter()
+        outcome = run_one(
+            experiment,
+            variant,
+            seed,
+            threads=args.threads,
+            force=args.force,
+            workdir=args.workdir,
+            command=command,
+        )
+        if outcome is not None:
+            path, trained = outcome
+            if trained:
+                trained_times.append(time.perf_counter() - started)
+            print(f"wrote {shown(path)}", flush=True)
+        from report import write_report
+
+        write_report()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

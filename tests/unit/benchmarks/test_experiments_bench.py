@@ -1,0 +1,276 @@
+"""benchmarks/run_experiments.py and report.py with a tiny random encoder: declared variants,
+records, resuming, ``run_of`` re-deciding another variant's runs, and the report's statistics."""
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+from samples import TYPES
+
+from spertmt.schema import Document, Entity, Relation
+
+ROOT = Path(__file__).resolve().parents[3]
+sys.path.insert(0, str(ROOT / "benchmarks"))
+import records  # noqa: E402
+import report  # noqa: E402
+import run_experiments  # noqa: E402
+
+
+def docs(count: int) -> list[Document]:
+    names, cities = ["John", "Anna", "Paul"], ["Paris", "Rome", "Oslo", "Lima"]
+    return [
+        Document(
+            (names[i % 3], "lives", "in", cities[i % 4], "."),
+            (Entity("Peop", 0, 1), Entity("Loc", 3, 4)),
+            (Relation("Live_In", 0, 1),),
+        )
+        for i in range(count)
+    ]
+
+
+VARIANTS = """
+[grids]
+relation = { relation_threshold = [0.2, 0.6] }
+
+[[variant]]
+name = "base"
+config = "CONFIG"
+seeds = [1]
+description = "the tiny base"
+
+[[variant]]
+name = "base-tuned"
+run_of = "base"
+seeds = [1]
+tune = "relation"
+description = "base, relation threshold chosen on dev"
+
+[[variant]]
+name = "base-flat"
+run_of = "base"
+overrides = ["decision.entity_overlap=resolve", "decision.relation_threshold=0.9"]
+seeds = [1]
+description = "base with overlaps resolved, re-scored as one row"
+
+[[variant]]
+name = "gone"
+removed = "rejected on dev"
+seeds = [1]
+description = "a variant the library no longer has"
+"""
+
+
+@pytest.fixture()
+def bench(tiny_bert_dir, tmp_path, monkeypatch):
+    """A tiny config and experiment; records and runs go to tmp_path, not the repository."""
+    (tmp_path / "types.json").write_text(json.dumps(TYPES.to_dict()))
+    for split, count in (("train", 4), ("dev", 3), ("test", 3)):
+        (tmp_path / f"{split}.json").write_text(json.dumps([d.to_dict() for d in docs(count)]))
+    config = tmp_path / "tiny.toml"
+    config.write_text(
+        f"""
+[model]
+encoder = "{tiny_bert_dir}"
+max_span_width = 3
+
+[data]
+train = "{tmp_path / "train.json"}"
+dev = "{tmp_path / "dev.json"}"
+test = "{tmp_path / "test.json"}"
+types = "{tmp_path / "types.json"}"
+
+[train]
+epochs = 1
+neg_entity_count = 5
+neg_relation_count = 5
+device = "cpu"
+eval_every = 0
+"""
+    )
+    (tmp_path / "experiments").mkdir()
+    experiment = tmp_path / "experiments" / "tiny.toml"
+    experiment.write_text('dataset = "tiny"\n' + VARIANTS.replace("CONFIG", str(config)))
+    monkeypatch.setattr(run_experiments, "RESULTS", tmp_path / "results")
+    monkeypatch.setattr(report, "RESULTS", tmp_path / "results")
+    monkeypatch.setattr(report, "SUMMARY", tmp_path / "results.md")
+    monkeypatch.setattr(report, "EXPERIMENTS", tmp_path / "experiments")
+    return experiment, tmp_path
+
+
+def run(bench, *extra):
+    experiment, tmp = bench
+    return run_experiments.main(
+        [str(experiment), "--workdir", str(tmp / "runs"), "--threads", "1", *extra]
+    )
+
+
+def result(bench, variant):
+    path = next((bench[1] / "results").glob(f"test_{variant}_*_seed1.json"))
+    return json.loads(path.read_text())
+
+
+def test_the_plan_runs_once_and_a_second_call_skips_what_is_done(bench, capsys):
+    assert run(bench) == 0
+    out = capsys.readouterr().out
+    assert "4 runs declared, 1 of removed variants, 0 done, 3 to run" in out
+    runs = sorted(p.name for p in (bench[1] / "runs").iterdir())
+    assert runs == ["base-seed1"]  # the run_of variants trained nothing
+
+    base = result(bench, "base")
+    assert base["trained_as"] == "base" and base["threshold_tuning"] is None
+    assert base["hardware"]["cpu"] and "torch" in base["versions"]
+    assert base["command"].startswith("python benchmarks/run_experiments.py")
+
+    tuned = result(bench, "base-tuned")
+    assert tuned["trained_as"] == "base" and tuned["train_git_commit"] == base["git_commit"]
+    assert tuned["metrics_default_thresholds"] == base["metrics"]
+    assert [r["setting"] for r in tuned["threshold_tuning"]["dev_rows"]] == [
+        {"relation_threshold": 0.2},
+        {"relation_threshold": 0.6},
+    ]
+    # no grid: the variant's own decision rule, scored as one row
+    flat = result(bench, "base-flat")
+    rows = flat["threshold_tuning"]["dev_rows"]
+    assert [r["setting"] for r in rows] == [{}]
+    assert rows[0]["rule"]["entity_overlap"] == "resolve"
+    assert rows[0]["rule"]["relation_threshold"] == 0.9
+
+    text = (bench[1] / "results.md").read_text()
+    assert "| base | 1 | 1 |" in text and "| base-tuned | 1 | 1 |" in text
+    assert "- `base`: the tiny base" in text
+
+    assert run(bench) == 0
+    assert "3 done, 0 to run" in capsys.readouterr().out
+
+
+def test_list_shows_done_todo_and_removed(bench, capsys):
+    assert run(bench, "--list") == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split()[:2] == ["todo", "tiny"] and lines[-1].split()[0] == "removed"
+
+
+def test_run_of_refuses_a_run_trained_with_other_settings(bench):
+    experiment, tmp = bench
+    run(bench, "--only", "base")
+    text = experiment.read_text() + (
+        '\n[[variant]]\nname = "wider"\nrun_of = "base"\nseeds = [1]\n'
+        'overrides = ["model.max_span_width=4"]\ndescription = "x"\n'
+    )
+    experiment.write_text(text)
+    with pytest.raises(SystemExit, match=r"model\.max_span_width.*only the decision rule"):
+        run(bench, "--only", "wider")
+
+
+def test_run_of_needs_a_finished_run(bench):
+    with pytest.raises(SystemExit, match="no finished run of base"):
+        run(bench, "--only", "base-tuned")
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ('[[variant]]\nname = "a"\nseeds = [1]\ndescription = "x"\n', "exactly one of"),
+        ('[[variant]]\nname = "a"\nrun_of = "b"\nseeds = [1]\n', "missing 'description'"),
+        (
+            '[[variant]]\nname = "a"\nconfig = "c"\nseeds = [1]\ndescription = "x"\nbogus = 1\n',
+            "unknown field",
+        ),
+        (
+            '[[variant]]\nname = "a"\nconfig = "c"\ntune = "nope"\nseeds = [1]\n'
+            'description = "x"\n',
+            "no grid named",
+        ),
+    ],
+)
+def test_a_bad_experiment_file_names_the_variant(tmp_path, text, message):
+    path = tmp_path / "bad.toml"
+    path.write_text('dataset = "x"\n' + text)
+    with pytest.raises(SystemExit, match=message):
+        run_experiments.load_experiment(path)
+
+
+def test_the_declared_conll04_experiment_loads():
+    experiment = run_experiments.load_experiment(ROOT / "benchmarks/experiments/conll04.toml")
+    names = [v.name for v in experiment.variants]
+    assert "spert" in names and "spertmt-preset-thresholds" in names
+    for variant in experiment.variants:
+        if variant.config:
+            run_experiments._run_config(experiment, variant, 1, None)  # every config loads
+
+
+@pytest.mark.parametrize(
+    ("dataset", "slug"),
+    [
+        ("conll04:test", "conll04-test"),
+        ("/data/my set/test.json", "test"),
+        ("../x/dev split.jsonl", "dev-split"),
+    ],
+)
+def test_result_file_names_never_hold_a_path(dataset, slug):
+    assert run_experiments._slug(dataset) == slug
+
+
+def record(seed, relation, entity, dev, trained_as=None):
+    return {
+        "seed": seed,
+        **({"trained_as": trained_as} if trained_as else {}),
+        "metrics": {
+            "relation_strict": {"micro": {"f1": relation}},
+            "entity": {"micro": {"f1": entity}},
+        },
+        "threshold_tuning": {"chosen": {"relation_strict_micro_f1": dev}},
+    }
+
+
+def test_component_effects_pair_the_ablation_with_the_full_preset_by_seed():
+    key = ("conll04:test", "minilm")
+    groups = {
+        (*key, "spertmt", 20): [record(1, 62.0, 83.0, 65.0), record(2, 61.0, 84.0, 64.0)],
+        (*key, "spertmt-no-B", 20): [
+            record(1, 60.0, 82.0, 66.0),
+            record(2, 60.0, 84.0, 63.0),
+            record(3, 10.0, 10.0, 10.0),
+        ],  # seed 3: no full run
+        (*key, "spertmt-preset-thresholds", 20): [record(1, 0.0, 0.0, 0.0, "spertmt")],
+    }
+    rows = [line for line in report._effects(groups) if line.startswith("| conll04")]
+    assert rows == [
+        "| conll04:test | spertmt-no-B | 1,2 | 1.50 ± 0.71 | 0.50 ± 0.71 | 0.00 ± 1.41 |"
+    ]
+
+
+HEADLINE = "relation_strict_micro_f1"
+
+
+def tuned(seed, scores):
+    rows = [
+        {"setting": {"entity_threshold": 0.8, "relation_threshold": t}, HEADLINE: f}
+        for t, f in scores.items()
+    ]
+    return {"seed": seed, "threshold_tuning": {"dev_rows": rows}}
+
+
+def test_preset_setting_is_the_best_mean_over_seeds_not_any_single_seed():
+    records_ = [tuned(1, {0.5: 66.0, 0.6: 64.0}), tuned(2, {0.5: 58.0, 0.6: 63.0})]
+    setting, mean = report.preset_setting(records_)
+    assert setting == {"entity_threshold": 0.8, "relation_threshold": 0.6}
+    assert mean == pytest.approx(63.5)
+
+
+def test_preset_setting_counts_only_settings_every_run_scored():
+    records_ = [tuned(1, {0.5: 60.0, 0.9: 99.0}), tuned(2, {0.5: 61.0})]
+    assert report.preset_setting(records_)[0]["relation_threshold"] == 0.5
+    assert report.preset_setting([*records_, {"seed": 3}]) is None
+
+
+def test_records_carry_the_hardware():
+    info = records.hardware()
+    assert info["cpu"] and isinstance(info["cpu_flags"], list) and info["cores"] >= 1
+
+
+def test_removed_variants_keep_their_description_and_say_why(bench):
+    described = report.variant_descriptions()
+    assert described["gone"] == (
+        "a variant the library no longer has; removed from the library, rejected on dev"
+    )
