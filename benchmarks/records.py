@@ -1,7 +1,8 @@
 """What every benchmark record carries: the commit, the versions, the hardware; atomic writes.
 
 Shared by the experiment runner (``run_experiments.py``), the report (``report.py``) and the
-speed benchmark (``speed.py``), so none of them imports another.
+speed benchmark (``speed.py``). The report imports the runner (to read the experiment files)
+and the speed benchmark (for its section); nothing imports the report but the runner.
 """
 
 from __future__ import annotations

@@ -161,15 +161,15 @@ def result_path(experiment: Experiment, variant: Variant, seed: int, config) -> 
     return RESULTS / f"{_slug(dataset)}_{variant.name}_{encoder}_seed{seed}.json"
 
 
-def _check_same_training(config, run_dir: Path, variant: Variant) -> None:
-    """Refuse a run_of unless that run is finished and trained exactly as ``config`` says."""
-    if not ((run_dir / "results.json").exists() and (run_dir / "model").is_dir()):
-        raise SystemExit(
-            f"{variant.name}: no finished run of {variant.run_of} in {run_dir}; run it first"
-        )
+def training_differences(trained: dict[str, Any], config) -> list[str]:
+    """The ``section.key`` settings of a saved run config that differ from ``config``.
+
+    Only training counts (model, train and data sections); the decision rule and
+    ``train.threads`` may differ. A config of spertmt 0.1 is migrated first.
+    """
     from spertmt.config import migrate_run_dict
 
-    trained = migrate_run_dict(json.loads((run_dir / "config.json").read_text(encoding="utf-8")))
+    trained = migrate_run_dict(trained)
     ours = config.to_dict()
     differ = sorted(
         f"{section}.{key}"
@@ -178,10 +178,22 @@ def _check_same_training(config, run_dir: Path, variant: Variant) -> None:
         if trained.get(section, {}).get(key) != ours[section].get(key)
         and not (section == "train" and key == "threads")
     )
+    return differ
+
+
+def _check_same_training(config, run_dir: Path, variant: Variant) -> None:
+    """Refuse to reuse a finished run that was not trained exactly as ``config`` says."""
+    trained = json.loads((run_dir / "config.json").read_text(encoding="utf-8"))
+    differ = training_differences(trained, config)
     if differ:
+        what = (
+            "a run_of variant may change only the decision rule"
+            if variant.run_of
+            else ("move the folder away or remove it to train again")
+        )
         raise SystemExit(
             f"{variant.name}: {run_dir} was trained with other settings ({', '.join(differ)}); "
-            "a run_of variant may change only the decision rule"
+            + what
         )
 
 
@@ -192,7 +204,7 @@ def _tune_and_score(model_dir: Path, config, grid: dict[str, list[Any]]) -> dict
     from spertmt.evaluation.metrics import evaluate_documents
     from spertmt.inference.predictor import Predictor
     from spertmt.inference.tuning import tune_rule
-    from spertmt.model.checkpoint import load_checkpoint
+    from spertmt.model.checkpoint import checkpoint_types_file, load_checkpoint
 
     if config.data.dev is None:
         raise SystemExit("tuning needs a dev split (data.dev) to choose the decision rule on")
@@ -202,7 +214,8 @@ def _tune_and_score(model_dir: Path, config, grid: dict[str, list[Any]]) -> dict
     predictor = Predictor(checkpoint.model, checkpoint.tokenizer, config.decision)
 
     def load(name: str):
-        ref = resolve_dataset(name, data_dir=config.data.data_dir, types=model_dir / "types.json")
+        types_file = checkpoint_types_file(model_dir)
+        ref = resolve_dataset(name, data_dir=config.data.data_dir, types=types_file)
         return read_documents(ref.path, types=checkpoint.types)
 
     result = tune_rule(predictor, load(config.data.dev), grid)
@@ -239,14 +252,19 @@ def run_one(
     commit = git_commit()  # the code that runs, not what HEAD is when the run ends
     trained_now = False
     started = time.perf_counter()
-    if variant.run_of:
-        _check_same_training(config, run_dir, variant)
-    if (run_dir / "results.json").exists() and (run_dir / "model").is_dir():
+    finished = (run_dir / "results.json").exists() and (run_dir / "model").is_dir()
+    if variant.run_of and not finished:
+        raise SystemExit(
+            f"{variant.name}: no finished run of {variant.run_of} in {run_dir}; run it first"
+        )
+    if not finished and run_dir.exists() and not (run_dir / "checkpoint").exists():
+        shutil.rmtree(run_dir)  # stopped before its first checkpoint: nothing to resume
+    if (run_dir / "config.json").exists():
+        _check_same_training(config, run_dir, variant)  # before reusing or resuming a run
+    if finished:
         saved = json.loads((run_dir / "results.json").read_text(encoding="utf-8"))
         test_metrics, dev_metrics, wall = saved["test"], saved["dev"], float(saved["wall_time_s"])
     else:
-        if run_dir.exists() and not (run_dir / "checkpoint").exists():
-            shutil.rmtree(run_dir)  # stopped before its first checkpoint: nothing to resume
         result = train(config, output_dir=run_dir, resume=(run_dir / "checkpoint").exists())
         test_metrics, dev_metrics = result.test, result.dev
         wall = time.perf_counter() - started

@@ -17,14 +17,14 @@ One run measures, on the CoNLL04 test set (``--data``), on the CPU with ``--thre
 - **scaling**: prediction time vs sentence length (10-500 words, made by concatenating test
   sentences) and vs the number of entities (relation-only mode with ``k`` given entities in a
   128-word sentence, so pairs grow as ``k·(k-1)``), with the share of the pair stage
-  (``SpertMTModel.inference_pairs``) and of the encoder;
+  (``SpertMTModel.score_pairs``) and of the encoder;
 - ``--profile``: the top 15 operators by self CPU time of end-to-end prediction at batch 32
   (``torch.profiler``), plus the ``spertmt.*`` stage labels of the model.
 
 It writes ``benchmarks/results/speed_<encoder>_<device>.json`` (command, configuration,
 versions, git commit, CPU model, threads, every number) and regenerates the "Speed" section
-of ``docs/results.md`` from all ``speed_*.json`` files (the accuracy section stays as
-``benchmarks/accuracy.py`` writes it).
+of ``docs/results.md`` from all ``speed_*.json`` files (the part above it is what
+``benchmarks/report.py`` writes).
 
 Usage::
 
@@ -72,14 +72,6 @@ TARGET_RATIO = 0.85
 
 
 # ---------------------------------------------------------------------------------- helpers
-def _git_commit() -> str:
-    return git_commit()
-
-
-def _versions() -> dict[str, str]:
-    return versions()
-
-
 def _status_mb(field: str) -> float | None:
     """A memory field of /proc/self/status (``VmRSS``, ``VmHWM``) in MB, if readable."""
     try:
@@ -210,17 +202,17 @@ def _build_untrained(args: argparse.Namespace, workdir: Path) -> Path:
 # ---------------------------------------------------------------------------------- measures
 def _prediction_batches(api: Any, docs: Sequence[Any], batch_size: int) -> list[Any]:
     """The batches ``predict`` builds for these token lists (length-sorted, same padding)."""
-    from spertmt.encoding.features import prepare_documents
-    from spertmt.inference.predictor import _length_sorted_batches
+    from spertmt.encoding.features import pad_id, prepare_documents
+    from spertmt.inference.predictor import length_sorted_batches
     from spertmt.sampling import inference_batch
     from spertmt.schema import Document
 
     units = [Document(tokens=d.tokens) for d in docs if d.tokens]
     prepared = prepare_documents(units, api.tokenizer)
-    pad_id = api.tokenizer.pad_token_id if api.tokenizer.pad_token_id is not None else 0
+    padding = pad_id(api.tokenizer)
     return [
-        inference_batch([prepared[i] for i in chosen], api.config, pad_id=pad_id)
-        for chosen in _length_sorted_batches([p.num_pieces for p in prepared], batch_size)
+        inference_batch([prepared[i] for i in chosen], api.config, pad_id=padding)
+        for chosen in length_sorted_batches([p.num_pieces for p in prepared], batch_size)
     ]
 
 
@@ -411,22 +403,20 @@ def _child(args: argparse.Namespace) -> None:
 def _child_train(spec: dict) -> dict:
     import numpy as np
     import torch
-    import transformers
 
     from spertmt.config import load_config
     from spertmt.encoding.encoders import load_tokenizer
-    from spertmt.encoding.features import prepare_documents
     from spertmt.model.spert import SpertMTModel
-    from spertmt.sampling import training_batch
-    from spertmt.training import (
-        SpertAdamW,
-        epoch_batches,
-        load_run_data,
-        optimizer_groups,
-        train_epoch,
-    )
+    from spertmt.training import BatchSampler, build_optimizer, load_run_data, train_epoch
 
-    overrides = [*spec["overrides"], "data.dev=none", "data.test=none"]
+    # Length bucketing as when the recorded numbers were measured (no longer the default);
+    # the spec's own overrides come after it and win.
+    overrides = [
+        "train.length_bucketing=true",
+        *spec["overrides"],
+        "data.dev=none",
+        "data.test=none",
+    ]
     config = load_config(spec["config"], overrides=overrides)
     train_config = config.train
     torch.manual_seed(train_config.seed)
@@ -436,48 +426,22 @@ def _child_train(spec: dict) -> dict:
     tokenizer = load_tokenizer(config.model.encoder)
     model = SpertMTModel.build(config.model, data.types)
     rss_loaded = _rss_mb()
-    prepared = prepare_documents(docs, tokenizer)
-    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
-    batches = epoch_batches(
-        [p.num_pieces for p in prepared],
-        batch_size=train_config.batch_size,
-        rng=rng,
-        length_bucketing=train_config.length_bucketing,
-    )
+    sampler = BatchSampler.prepare(docs, tokenizer, data.types, config, torch.device("cpu"))
+    batches = sampler.epoch_order(rng)
     fraction = float(spec["fraction"])
     count = max(1, min(len(batches), round(len(batches) * fraction)))
     if spec.get("max_batches"):
         count = min(count, int(spec["max_batches"]))
     batches = batches[:count]
-    optimizer = SpertAdamW(
-        optimizer_groups(model, train_config.weight_decay),
-        lr=train_config.lr,
-        eps=train_config.adam_eps,
-        correct_bias=train_config.adam_bias_correction,
-    )
-    total_steps = count  # one (partial) epoch; the schedule shape does not change the speed
-    scheduler = transformers.get_linear_schedule_with_warmup(
-        optimizer, int(train_config.warmup_fraction * total_steps), total_steps
-    )
-
-    def batch_for(chosen: Any) -> tuple[Any, Any]:
-        return training_batch(
-            [prepared[i] for i in chosen],
-            [docs[i] for i in chosen],
-            data.types,
-            config.model,
-            neg_entity_count=train_config.neg_entity_count,
-            neg_relation_count=train_config.neg_relation_count,
-            rng=rng,
-            pad_id=pad_id,
-        )
+    # one (partial) epoch; the schedule's shape does not change the speed
+    optimizer, scheduler = build_optimizer(model, train_config, total_steps=count)
 
     start = time.perf_counter()
     steps = train_epoch(
         model,
         optimizer,
         scheduler,
-        map(batch_for, batches),
+        sampler.batches(batches, rng),
         num_batches=count,
         train=train_config,
         global_step=0,
@@ -629,8 +593,8 @@ def _header(args: argparse.Namespace, plan: Plan, api: Any, model_dir: Path, ref
         "cpu_model": cpu_model(),
         "cpu_flags": cpu_flags(),
         "cpu_count": os.cpu_count(),
-        "versions": _versions(),
-        "git_commit": _git_commit(),
+        "versions": versions(),
+        "git_commit": git_commit(),
         "data": {
             "spec": args.data,
             "path": str(ref.path),

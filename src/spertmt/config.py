@@ -136,6 +136,12 @@ class DecisionRule:
 
         It does with the binary entity head (A), or with the IoU head in ``product`` mode;
         otherwise entities are decided by arg-max.
+
+        Args:
+            model: The architecture the rule is applied to.
+
+        Returns:
+            ``True`` when τ_e can change the model's entities.
         """
         return model.entity_binary_head or (
             model.iou_mode == "head" and self.entity_score == "product"
@@ -477,8 +483,12 @@ def validate(config: RunConfig) -> None:
 
 
 def _check_rule(rule: DecisionRule) -> None:
-    thresholds = ("entity_threshold", "iou_threshold", "relation_threshold")
-    for name in (*thresholds, "relation_binary_threshold"):
+    for name in (
+        "entity_threshold",
+        "iou_threshold",
+        "relation_threshold",
+        "relation_binary_threshold",
+    ):
         value = getattr(rule, name)
         if not 0.0 <= value <= 1.0:
             raise ConfigError(
@@ -492,47 +502,61 @@ _DECISION_NAMES = frozenset(f.name for f in fields(DecisionRule))
 def split_legacy_model_section(model: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
     """Split a ``model`` section written before the decision rule had its own section.
 
-    Checkpoints and run folders of spertmt 0.1 kept the decision rule inside ``model`` and
+    Checkpoints and run folders of spertmt 0.1 kept the decision rule inside ``model``, and
     switches of variants removed since. Decision fields move to the returned ``decision``
-    dict; a removed switch at its "off" value is dropped.
+    dict. A removed switch is dropped when it had no effect in that model: at its "off" value,
+    or when the component it modified was off (``iou_loss`` without the IoU head,
+    ``entity_negative_weight`` without head A, ``pair_entity_feature`` without D,
+    ``relation_score`` without head C, the B3 settings without B3).
+
+    Args:
+        model: The saved ``model`` section.
 
     Returns:
         ``(model, decision)`` dicts.
 
     Raises:
-        ConfigError: For a removed variant that was switched on (E207), naming it.
+        ConfigError: For a removed variant that acted in the model (E207), naming it.
     """
     model = dict(model)
     decision = {name: model.pop(name) for name in list(model) if name in _DECISION_NAMES}
-    product = model.pop("relation_score", "gate")
-    if product != "gate":
+    iou_mode = model.get("iou_mode", "off")
+    if iou_mode in REMOVED_IOU_MODES:
         raise ConfigError(
-            "uses the relation product rule, which was rejected by the results and removed; "
-            "use spertmt 0.1 for this model",
+            f"was trained with {REMOVED_IOU_MODES[iou_mode]}, a variant rejected by the results "
+            "and removed; use spertmt 0.1 for this model",
             code="E207",
-            key="model.relation_score",
+            key="model.iou_mode",
         )
-    for name, (off, what) in REMOVED_MODEL_FIELDS.items():
-        if name in model and model.pop(name) != off:
+    acts = {
+        "relation_score": bool(model.get("relation_binary_head")),
+        "entity_negative_weight": bool(model.get("entity_binary_head")),
+        "iou_loss": iou_mode == "head",
+        "iou_negative_scale": False,  # B3 only, refused above
+        "hard_negative_fraction": False,
+        "pair_entity_feature": bool(model.get("entity_logits_in_pair")),
+    }
+    removed = {**REMOVED_MODEL_FIELDS, "relation_score": ("gate", "the relation product rule")}
+    for name, (off, what) in removed.items():
+        if name in model and model.pop(name) != off and acts[name]:
             raise ConfigError(
                 f"was trained with {what}, a variant rejected by the results and removed; "
                 "use spertmt 0.1 for this model",
                 code="E207",
                 key=f"model.{name}",
             )
-    if model.get("iou_mode") in REMOVED_IOU_MODES:
-        what = REMOVED_IOU_MODES[model["iou_mode"]]
-        raise ConfigError(
-            f"was trained with {what}, a variant rejected by the results and removed; "
-            "use spertmt 0.1 for this model",
-            code="E207",
-            key="model.iou_mode",
-        )
     return model, decision
 
 
 def migrate_run_dict(data: dict[str, Any]) -> dict[str, Any]:
     """A saved run configuration in today's sections (see :func:`split_legacy_model_section`).
+
+    Args:
+        data: A run's ``config.json`` (sections as dicts), of any spertmt version.
+
+    Returns:
+        The same configuration with the decision rule in its own ``decision`` section (values
+        already there win) and removed switches dropped.
 
     Raises:
         ConfigError: For a removed variant that was switched on (E207).
@@ -551,7 +575,18 @@ def model_config_from_dict(data: dict[str, Any]) -> ModelConfig:
 
 
 def decision_rule_from_dict(data: dict[str, Any]) -> DecisionRule:
-    """Rebuild a :class:`DecisionRule` from its dict form (as saved in a checkpoint)."""
+    """Rebuild a :class:`DecisionRule` from its dict form (as saved in a checkpoint).
+
+    Args:
+        data: Field values; missing fields take their defaults.
+
+    Returns:
+        The validated rule.
+
+    Raises:
+        ConfigError: For an unknown field (E201), a wrong type (E203) or a value out of range
+            (E206), naming ``decision.<field>``.
+    """
     rule = _build_section(DecisionRule, "decision", data)
     _check_rule(rule)
     return rule

@@ -105,10 +105,14 @@ def decide_entities(
     return EntityDecision(keep, types, confidence)
 
 
-def given_entity_decision(scores: EntityScores, span_mask: torch.Tensor) -> EntityDecision:
-    """Relation-only mode: every real span is an entity (types and scores are not used)."""
-    confidence, types = scores.logits.softmax(-1).max(-1)
-    return EntityDecision(span_mask, types, confidence)
+def given_entity_decision(span_mask: torch.Tensor) -> EntityDecision:
+    """Relation-only mode: every real span is an entity.
+
+    The given entities keep their own types and scores (:func:`decode_documents` returns them
+    unchanged), so the decision's types and scores are placeholders (zeros).
+    """
+    zeros = torch.zeros(span_mask.shape, dtype=torch.long, device=span_mask.device)
+    return EntityDecision(span_mask, zeros, zeros.float())
 
 
 def resolve_overlaps(keep: torch.Tensor, scores: torch.Tensor, spans: torch.Tensor) -> torch.Tensor:

@@ -180,6 +180,8 @@ CATALOGUE: dict[str, str] = {
     "E210": "The input or output format is unknown or cannot be told from the file suffix.",
     "E211": "An option does not fit the input (e.g. --given-entities with raw text).",
     # E22x: the HTTP server (spertmt.serve.server).
+    "E212": "A tuning grid item is not field=v1,v2,... with a decision-rule field.",
+    "E213": "The decision rule was to be tuned on a test split; tuning takes dev data only.",
     "E220": "The HTTP server's optional packages fastapi and uvicorn are not installed.",
     "E221": "The HTTP server cannot listen on the given host and port.",
     # E23x: CPU runtimes and ONNX export (spertmt.runtime.engines, spertmt.runtime.export).

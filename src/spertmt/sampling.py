@@ -1,6 +1,6 @@
 """From documents to model batches: candidate spans, negative sampling, IoU targets, pairs.
 
-Stage 3 of the data flow (data → encoding → **sampling** → model → decoding → metrics).
+Stage 3 of the data flow (data → encoding → **sampling** → model → decoding → evaluation).
 
 Documents arrive encoded once (:func:`spertmt.encoding.features.prepare_documents`).
 
@@ -285,7 +285,7 @@ def training_batch(
     relation and can be sampled as a negative, as in SpERT (see :func:`_sample_pairs`).
 
     Args:
-        prepared: Encoded documents (:func:`prepare_documents`).
+        prepared: Encoded documents (:func:`spertmt.encoding.features.prepare_documents`).
         docs: The same documents with their gold entities and relations.
         types: Type schema fixing class indices (entity class 0 = none).
         config: Model configuration (widest candidate span).

@@ -8,7 +8,7 @@ from spertmt.config import ModelConfig
 from spertmt.encoding.encoders import load_tokenizer
 from spertmt.model.checkpoint import save_checkpoint
 from spertmt.model.spert import SpertMTModel
-from spertmt.runtime.export import ONNX_ATOL, export_onnx
+from spertmt.runtime.export import ONNX_ATOL, SCORE_TOLERANCE, export_onnx
 from spertmt.schema import EntityType, RelationType, TypeSchema
 
 pytestmark = pytest.mark.integration
@@ -43,6 +43,7 @@ def minilm_checkpoint(minilm_dir, tmp_path_factory):
 def test_minilm_onnx_matches_pytorch(minilm_checkpoint, tmp_path):
     exported = export_onnx(minilm_checkpoint, tmp_path / "encoder.onnx")
     assert exported.max_abs_diff < ONNX_ATOL
+    assert exported.score_max_abs_diff <= SCORE_TOLERANCE * ONNX_ATOL
     reference = SpertMT.from_pretrained(minilm_checkpoint, device="cpu")
     onnx = SpertMT.from_pretrained(minilm_checkpoint, onnx=exported.path)
     want = reference.predict(TEXTS, batch_size=2)

@@ -53,7 +53,8 @@ def export_command(
     )
     typer.echo(
         f"wrote {result.path} (encoder of {result.checkpoint}, opset {result.opset}; "
-        f"parity max |diff| {result.max_abs_diff:.1e} <= {result.atol:g})"
+        f"parity max |diff| {result.max_abs_diff:.1e} <= {result.atol:g}; entity scores "
+        f"through the predictor max |diff| {result.score_max_abs_diff:.1e})"
     )
     typer.echo(f"predict with: spertmt predict --model {result.checkpoint} --onnx {result.path} …")
 

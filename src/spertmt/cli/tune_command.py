@@ -51,31 +51,38 @@ def tune_command(
     from spertmt.data.io import read_documents
     from spertmt.inference.api import SpertMT
     from spertmt.inference.tuning import default_grid, parse_grid, tune_rule
+    from spertmt.model.checkpoint import checkpoint_types_file
 
     split = data.rsplit(":", 1)[-1] if ":" in data else Path(data).stem
     if split == "test" or split.endswith("_test"):
         raise ConfigError(
             "the decision rule is chosen on dev data, never on test: pass a dev split "
             "(e.g. conll04:dev)",
-            code="E202",
+            code="E213",
             key="--data",
         )
     chosen = parse_grid(grid) if grid else None
     loaded = SpertMT.from_pretrained(model, device=device)
-    types_file = Path(model) / "types.json"
-    resolved = resolve_dataset(
-        data, data_dir=data_dir, types=types_file if types_file.is_file() else None
-    )
+    resolved = resolve_dataset(data, data_dir=data_dir, types=checkpoint_types_file(model))
     gold = read_documents(resolved.path, types=loaded.types)
 
     def show(row) -> None:
         if not quiet:
             typer.echo(json.dumps({**row.setting, metric: row.scores[metric]}), err=True)
 
+    grid_used = chosen or default_grid(loaded.config)
+    settings = 1
+    for values in grid_used.values():
+        settings *= len(values)
+    if not quiet:
+        typer.echo(
+            f"encoding {len(gold)} documents of {data} once, then scoring {settings} settings",
+            err=True,
+        )
     result = tune_rule(
         loaded.predictor,
         gold,
-        chosen or default_grid(loaded.config),
+        grid_used,
         metric=metric,
         batch_size=batch_size,
         no_overlap=no_overlap,

@@ -447,6 +447,11 @@ def dataset_stats(
         [('train', 922), ('dev', 231), ('test', 288)]
 
     """
+    if isinstance(tokenizer, str | Path):
+        raise TypeError(
+            "dataset_stats takes a loaded tokenizer; load one first with "
+            f"spertmt.encoding.encoders.load_tokenizer({str(tokenizer)!r})"
+        )
     ref = resolve_dataset(name_or_path, data_dir=data_dir, types=types)
     types_path = ref.require_types()
     schema = read_types(types_path)

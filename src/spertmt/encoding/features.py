@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -81,3 +82,8 @@ def prepare_documents(docs: Sequence[Document], tokenizer) -> list[PreparedDocum
         )
         for enc, d in zip(encoded, docs, strict=True)
     ]
+
+
+def pad_id(tokenizer: Any) -> int:
+    """The tokenizer's padding piece id (0 for tokenizers without one)."""
+    return tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0

@@ -30,7 +30,12 @@ from spertmt.config import DecisionRule, ModelConfig
 from spertmt.errors import ConfigError, InputError
 from spertmt.inference.planning import MAX_SENTENCE_WORDS, given_lists, merge, plan_input
 from spertmt.inference.predictor import Predictor
-from spertmt.model.checkpoint import CheckpointMetadata, load_checkpoint, save_checkpoint
+from spertmt.model.checkpoint import (
+    CheckpointMetadata,
+    checkpoint_types_file,
+    load_checkpoint,
+    save_checkpoint,
+)
 from spertmt.schema import Document, Entity, TypeSchema
 
 if TYPE_CHECKING:
@@ -222,7 +227,9 @@ class SpertMT:
     def predictor(self) -> Predictor:
         """The :class:`~spertmt.inference.predictor.Predictor` behind this facade.
 
-        It takes documents as word tokens and returns predictions, under any rule.
+        It takes documents as word tokens and returns predictions, under any rule. Calls on
+        it are not serialised by this facade's lock: share the facade between threads, not
+        the predictor.
         """
         return self._predictor
 
@@ -477,9 +484,8 @@ class SpertMT:
         self._check_batch_size(batch_size)
         if isinstance(docs_or_path, (str, Path)):
             types_file = None
-            if self._metadata is not None and (self._metadata.path / "types.json").is_file():
-                # The checkpoint's own types decide; the dataset need not ship a types file.
-                types_file = self._metadata.path / "types.json"
+            if self._metadata is not None:
+                types_file = checkpoint_types_file(self._metadata.path)
             resolved = resolve_dataset(docs_or_path, data_dir=data_dir, types=types_file)
             gold = read_documents(resolved.path, types=self.types)
         else:

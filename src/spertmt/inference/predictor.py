@@ -28,25 +28,33 @@ from spertmt.decoding import (
     decode_documents,
     given_entity_decision,
 )
-from spertmt.encoding.features import prepare_documents
+from spertmt.encoding.features import pad_id, prepare_documents
 from spertmt.model.outputs import SpanState
 from spertmt.model.spert import SpertMTModel
 from spertmt.sampling import inference_batch
 from spertmt.schema import Document, Entity
 
-ProgressCallback = Callable[[int], None]
+ProgressHook = Callable[[int], None]
 """Called with the number of documents just finished."""
 
 
-def _length_sorted_batches(lengths: Sequence[int], batch_size: int) -> Iterator[np.ndarray]:
+def length_sorted_batches(lengths: Sequence[int], batch_size: int) -> Iterator[np.ndarray]:
+    """Indices of each batch: documents sorted by length (stable), ``batch_size`` at a time."""
     order = np.argsort(np.asarray(lengths), kind="stable")
     for begin in range(0, len(order), batch_size):
         yield order[begin : begin + batch_size]
 
 
 @dataclass(frozen=True)
-class _ScoredBatch:
-    """One batch after the span stage: its input positions, documents and span state."""
+class ScoredBatch:
+    """One batch after the span stage.
+
+    Attributes:
+        positions: The input positions of its documents.
+        docs: The documents, in batch order.
+        state: The span stage's scores and representations.
+        given: Relation-only mode: each document's given entities, sorted by span.
+    """
 
     positions: tuple[int, ...]
     docs: tuple[Document, ...]
@@ -66,7 +74,7 @@ class EncodedDocuments:
     """
 
     count: int
-    batches: tuple[_ScoredBatch, ...]
+    batches: tuple[ScoredBatch, ...]
     empty: tuple[int, ...]
     inputs: tuple[Document, ...]
 
@@ -104,7 +112,7 @@ class Predictor:
         rule: DecisionRule | None = None,
         batch_size: int = 32,
         given_entities: bool = False,
-        progress: ProgressCallback | None = None,
+        progress: ProgressHook | None = None,
     ) -> list[Document]:
         """Predict entities and relations for documents given as word tokens.
 
@@ -138,13 +146,21 @@ class Predictor:
         docs: Sequence[Document],
         *,
         batch_size: int = 32,
-        progress: ProgressCallback | None = None,
+        progress: ProgressHook | None = None,
     ) -> EncodedDocuments:
         """Run the span stage (encoder and entity heads) once for ``docs``.
 
         The result holds every batch's span representations (memory grows with the number of
         documents); :meth:`decode` turns it into predictions under any rule, equal to
         :meth:`predict` with that rule.
+
+        Args:
+            docs: Input documents (word tokens).
+            batch_size: Documents per forward pass (sorted by length first).
+            progress: Called with the number of documents finished after each batch.
+
+        Returns:
+            The scored batches, ready for :meth:`decode`.
         """
         with torch.inference_mode():
             batches = []
@@ -177,14 +193,14 @@ class Predictor:
 
     def _scored_batches(
         self, docs: Sequence[Document], batch_size: int, given_entities: bool
-    ) -> Iterator[_ScoredBatch]:
+    ) -> Iterator[ScoredBatch]:
         """The span stage, batch by batch (documents sorted by length)."""
         self.model.eval()
         device = self.device
         nonempty = [i for i, d in enumerate(docs) if d.tokens]
         prepared = prepare_documents([docs[i] for i in nonempty], self.tokenizer)
-        pad_id = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else 0
-        for chosen in _length_sorted_batches([p.num_pieces for p in prepared], batch_size):
+        padding = pad_id(self.tokenizer)
+        for chosen in length_sorted_batches([p.num_pieces for p in prepared], batch_size):
             batch_docs = tuple(docs[nonempty[i]] for i in chosen)
             spans = None
             given = None
@@ -197,15 +213,15 @@ class Predictor:
                     for ents in given
                 ]
             batch = inference_batch(
-                [prepared[i] for i in chosen], self.model.config, pad_id=pad_id, spans=spans
+                [prepared[i] for i in chosen], self.model.config, pad_id=padding, spans=spans
             ).to(device)
             state = self.model.score_spans(batch)
-            yield _ScoredBatch(tuple(nonempty[i] for i in chosen), batch_docs, state, given)
+            yield ScoredBatch(tuple(nonempty[i] for i in chosen), batch_docs, state, given)
 
-    def _decode_batch(self, scored: _ScoredBatch, rule: DecisionRule) -> list[Document]:
+    def _decode_batch(self, scored: ScoredBatch, rule: DecisionRule) -> list[Document]:
         state = scored.state
         if scored.given is not None:
-            entities = given_entity_decision(state.entities, state.span_mask)
+            entities = given_entity_decision(state.span_mask)
         else:
             entities = decide_entities(state.entities, state.span_mask, state.spans, rule)
         pairs = self.model.score_pairs(state, entities.keep)

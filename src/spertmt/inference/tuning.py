@@ -28,7 +28,7 @@ from typing import Any
 from spertmt.config import DecisionRule, ModelConfig
 from spertmt.errors import ConfigError
 from spertmt.evaluation.metrics import evaluate_documents
-from spertmt.inference.predictor import Predictor
+from spertmt.inference.predictor import Predictor, ProgressHook
 from spertmt.schema import Document
 
 METRICS = (
@@ -123,7 +123,8 @@ def parse_grid(items: Sequence[str]) -> dict[str, list[Any]]:
     """Parse ``field=v1,v2,...`` items (``decision.`` prefix optional) into a grid.
 
     Raises:
-        ConfigError: For an item without ``=``, an unknown field (E201) or a bad value.
+        ConfigError: For an item that is not ``field=v1,...`` (E212), an unknown field (E201)
+            or a bad value (E203, E206).
 
     Example:
         >>> parse_grid(["relation_threshold=0.4,0.5", "decision.entity_overlap=allow,resolve"])
@@ -136,7 +137,7 @@ def parse_grid(items: Sequence[str]) -> dict[str, list[Any]]:
         if not sep or not values.strip():
             raise ConfigError(
                 f"grid item {item!r} must look like field=v1,v2 (e.g. relation_threshold=0.4,0.5)",
-                code="E202",
+                code="E212",
             )
         parsed = []
         for value in values.split(","):
@@ -160,6 +161,7 @@ def tune_rule(
     batch_size: int = 32,
     no_overlap: bool = False,
     on_row: Callable[[TuningRow], None] | None = None,
+    progress: ProgressHook | None = None,
 ) -> TuningResult:
     """Score every setting of ``grid`` on ``gold`` and choose the best.
 
@@ -172,6 +174,8 @@ def tune_rule(
         batch_size: Documents per forward pass of the encoder pass.
         no_overlap: Score without overlapping entities (ADE's second setting).
         on_row: Called with each row as soon as it is scored (progress, logging).
+        progress: Called with the number of documents encoded after each batch of the one
+            encoder pass.
 
     Returns:
         All rows and the best.
@@ -190,7 +194,7 @@ def tune_rule(
     ]
     rules = [base.replace(**setting) for setting in settings]  # validates before the encoder runs
     start = time.perf_counter()
-    encoded = predictor.encode(gold, batch_size=batch_size)
+    encoded = predictor.encode(gold, batch_size=batch_size, progress=progress)
     encode_seconds = round(time.perf_counter() - start, 3)
     types = predictor.model.types
     rows = []

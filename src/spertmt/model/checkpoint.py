@@ -62,8 +62,11 @@ from spertmt.schema import EntityType, RelationType, TypeSchema
 if TYPE_CHECKING:
     from spertmt.model.spert import SpertMTModel
 
-FORMAT_VERSION = 1
-"""Version of the folder layout; bumped whenever a file's meaning changes."""
+FORMAT_VERSION = 2
+"""Version of the folder layout; bumped whenever a file's meaning changes.
+
+2 (spertmt 0.2): the decision rule is the ``decision`` section of ``config.json``. Version 1
+kept it inside ``model``; such checkpoints load with that rule (and resume)."""
 
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
@@ -130,6 +133,16 @@ class Checkpoint:
     def config(self) -> ModelConfig:
         """The model's architecture and loss weights."""
         return self.model.config
+
+
+def checkpoint_types_file(folder: str | Path) -> Path | None:
+    """The SpERT types file saved in a checkpoint folder, if it has one.
+
+    Scoring a checkpoint on a dataset reads the gold data with these types, so the dataset
+    need not ship a types file of its own.
+    """
+    path = Path(folder) / TYPES_FILE
+    return path if path.is_file() else None
 
 
 # ---------------------------------------------------------------------------------- writing
@@ -513,6 +526,8 @@ def load_checkpoint(path: str | Path, *, device: str | torch.device | None = Non
     try:
         model_section, legacy_rule = split_legacy_model_section(config["model"])
         model_config = model_config_from_dict(model_section)
+        if config["format_version"] >= 2 and "decision" not in config:
+            raise ConfigError("the decision section is missing", code="E303", key="decision")
         decision = config.get("decision", legacy_rule)
         if not isinstance(decision, dict):
             raise ConfigError("expected a table of keys", code="E203", key="decision")
@@ -635,7 +650,8 @@ def load_training_state(
         )
     state = _read_json(folder / TRAINER_STATE_FILE, folder)
     found = state.get("format_version") if isinstance(state, dict) else None
-    if found != FORMAT_VERSION:
+    # The trainer state itself did not change between versions 1 and 2.
+    if found not in (1, FORMAT_VERSION):
         raise CheckpointError(
             f"{TRAINER_STATE_FILE} has format_version {found!r} "
             f"but this spertmt reads {FORMAT_VERSION}; resume with the spertmt version that "

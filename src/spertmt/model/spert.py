@@ -278,7 +278,7 @@ class SpertMTModel(nn.Module):
     def forward(self, batch: Batch, labels: Labels | None = None) -> SpertMTOutput:
         """Score the batch's spans and its pairs (``batch.pairs``); the loss with ``labels``.
 
-        The stages are labelled for ``torch.profiler`` as ``spertmt.encoding.encoders``,
+        The stages are labelled for ``torch.profiler`` as ``spertmt.encoder``,
         ``spertmt.entities`` and ``spertmt.pairs`` (free when no profiler runs).
 
         Args:
@@ -288,7 +288,7 @@ class SpertMTModel(nn.Module):
         Returns:
             A :class:`SpertMTOutput`; ``loss`` is set only when ``labels`` were given.
         """
-        with torch.profiler.record_function("spertmt.encoding.encoders"):
+        with torch.profiler.record_function("spertmt.encoder"):
             ranges, cls = self._words(batch)
         with torch.profiler.record_function("spertmt.entities"):
             pooled, width = self._span_parts(ranges, batch.spans)
@@ -317,7 +317,7 @@ class SpertMTModel(nn.Module):
         Returns:
             The span scores and the representations :meth:`score_pairs` needs.
         """
-        with torch.profiler.record_function("spertmt.encoding.encoders"):
+        with torch.profiler.record_function("spertmt.encoder"):
             ranges, cls = self._words(batch)
         with torch.profiler.record_function("spertmt.entities"):
             pooled, width = self._span_parts(ranges, batch.spans)

@@ -65,7 +65,7 @@ ONNX_FILE = "encoder.onnx"
 
 META_KIND = "spertmt.kind"
 META_WEIGHTS = "spertmt.weights_sha256"
-META_CHECKPOINT = "spertmt.model.checkpoint"
+META_CHECKPOINT = "spertmt.checkpoint"
 META_INPUTS = "spertmt.inputs"
 KIND_ENCODER = "encoder"
 INPUT_NAMES = ("input_ids", "attention_mask")

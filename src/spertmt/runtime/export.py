@@ -72,6 +72,11 @@ _PARITY_SENTENCES = (
 )
 
 
+SCORE_TOLERANCE = 10
+"""Entity scores through the exported encoder may differ from PyTorch's by this many times the
+hidden-state tolerance (the heads are linear layers over pooled states)."""
+
+
 @dataclass(frozen=True)
 class OnnxExport:
     """What :func:`export_onnx` wrote.
@@ -84,6 +89,10 @@ class OnnxExport:
         max_abs_diff: Largest difference between ONNX Runtime and PyTorch hidden states on
             the parity batch (real pieces only).
         atol: The tolerance it had to meet.
+        score_max_abs_diff: Largest difference of the entity scores (typed logits of every
+            candidate span of the parity sentences) between the model with the ONNX encoder
+            and the PyTorch model, through the span stage prediction runs (at most
+            :data:`SCORE_TOLERANCE` × ``atol``).
     """
 
     path: Path
@@ -92,6 +101,7 @@ class OnnxExport:
     opset: int
     max_abs_diff: float
     atol: float
+    score_max_abs_diff: float
 
 
 class _EncoderGraph(nn.Module):
@@ -105,17 +115,16 @@ class _EncoderGraph(nn.Module):
         return self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
 
 
-def _parity_batch(tokenizer: Any) -> tuple[torch.Tensor, torch.Tensor]:
+def _parity_batch(tokenizer: Any) -> Any:
     """A padded batch of three sentences of different lengths, as prediction builds it."""
     from spertmt.config import ModelConfig
-    from spertmt.encoding.features import prepare_documents
+    from spertmt.encoding.features import pad_id, prepare_documents
     from spertmt.sampling import inference_batch
     from spertmt.schema import Document
 
     prepared = prepare_documents([Document(tokens=s) for s in _PARITY_SENTENCES], tokenizer)
-    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
-    batch = inference_batch(prepared, ModelConfig(), pad_id=pad_id)
-    return batch.input_ids, batch.attention_mask
+    padding = pad_id(tokenizer)
+    return inference_batch(prepared, ModelConfig(), pad_id=padding)
 
 
 def _target(output: str | Path) -> Path:
@@ -178,7 +187,8 @@ def export_onnx(
     loaded = load_checkpoint(checkpoint, device="cpu")
     model, tokenizer = loaded.model, loaded.tokenizer
     graph = _EncoderGraph(model.encoder.model).eval()  # eval: export must not enable dropout
-    input_ids, attention_mask = _parity_batch(tokenizer)
+    parity = _parity_batch(tokenizer)
+    input_ids, attention_mask = parity.input_ids, parity.attention_mask
     fingerprint = weights_fingerprint(checkpoint)
 
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -240,6 +250,15 @@ def export_onnx(
                 path=checkpoint,
             )
         del session
+        score_diff = _score_parity(checkpoint, model, staging, parity)
+        if not score_diff <= SCORE_TOLERANCE * atol:
+            raise CheckpointError(
+                f"with the exported encoder the entity scores differ from PyTorch's by "
+                f"{score_diff:.2e} on the parity batch, more than {SCORE_TOLERANCE} × the "
+                f"tolerance {atol:.0e}; nothing was written. Try another --opset",
+                code="E323",
+                path=checkpoint,
+            )
         os.replace(staging, target)
     finally:
         if staging.exists():
@@ -251,4 +270,22 @@ def export_onnx(
         opset=opset,
         max_abs_diff=diff,
         atol=atol,
+        score_max_abs_diff=score_diff,
     )
+
+
+def _score_parity(checkpoint: Path, model: Any, onnx_file: Path, batch: Any) -> float:
+    """Entity-score difference of the model with the ONNX encoder and the PyTorch model.
+
+    Both run the span stage that prediction runs (:meth:`SpertMTModel.score_spans` on the
+    parity batch, as :class:`~spertmt.inference.predictor.Predictor` calls it), so this is
+    what the heads will see.
+    """
+    from spertmt.model.checkpoint import load_checkpoint
+    from spertmt.runtime.engines import attach_onnx_encoder
+
+    with_onnx = attach_onnx_encoder(load_checkpoint(checkpoint, device="cpu").model, onnx_file)
+    with torch.inference_mode():
+        ours, theirs = (m.score_spans(batch) for m in (model, with_onnx))
+    real = ours.span_mask
+    return float((ours.entities.logits[real] - theirs.entities.logits[real]).abs().max())

@@ -112,11 +112,11 @@ class BatchSampler:
         device: torch.device,
     ) -> BatchSampler:
         """Encode the documents with ``tokenizer`` (one call for all of them)."""
-        from spertmt.encoding.features import prepare_documents
+        from spertmt.encoding.features import pad_id, prepare_documents
 
-        pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+        padding = pad_id(tokenizer)
         prepared = prepare_documents(documents, tokenizer)
-        return cls(documents, prepared, types, config, pad_id, device)
+        return cls(documents, prepared, types, config, padding, device)
 
     @property
     def lengths(self) -> list[int]:

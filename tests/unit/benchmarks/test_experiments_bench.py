@@ -274,3 +274,24 @@ def test_removed_variants_keep_their_description_and_say_why(bench):
     assert described["gone"] == (
         "a variant the library no longer has; removed from the library, rejected on dev"
     )
+
+
+def test_the_declared_variants_reproduce_the_training_of_their_records():
+    """Rerunning a declaration trains what its committed records were trained with."""
+    experiment = run_experiments.load_experiment(ROOT / "benchmarks/experiments/conll04.toml")
+    checked = 0
+    for variant in experiment.variants:
+        if variant.removed:
+            continue
+        for seed in variant.seeds:
+            config, _ = run_experiments._run_config(experiment, variant, seed, None)
+            path = (
+                records.RESULTS
+                / run_experiments.result_path(experiment, variant, seed, config).name
+            )
+            if not path.exists():
+                continue
+            recorded = json.loads(path.read_text())
+            assert run_experiments.training_differences(recorded["config"], config) == [], path.name
+            checked += 1
+    assert checked >= 30

@@ -191,7 +191,7 @@ def test_quick_run_writes_every_field(quick_run):
     # Each process has its own peak (not the parent's, which ru_maxrss would inherit).
     assert record["training"]["peak_rss_mb"] >= record["training"]["rss_after_load_mb"] > 0
     assert len(record["profile"]["top_self_cpu"]) == 15
-    assert {"spertmt.encoding.encoders", "spertmt.entities", "spertmt.pairs"} <= set(
+    assert {"spertmt.encoder", "spertmt.entities", "spertmt.pairs"} <= set(
         record["profile"]["stage_cpu_total_ms"]
     )
 

@@ -266,3 +266,8 @@ def test_missing_shared_data_is_an_error_not_a_crash(tmp_path):
     with pytest.raises(DataError) as info:
         dataset_stats("scierc", data_dir=tmp_path)
     assert info.value.code == "E121"
+
+
+def test_dataset_stats_wants_a_loaded_tokenizer_not_a_name():
+    with pytest.raises(TypeError, match="load_tokenizer\\('minilm'\\)"):
+        dataset_stats(str(TINY / "tiny_train.json"), tokenizer="minilm")

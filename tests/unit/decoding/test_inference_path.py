@@ -1,7 +1,5 @@
 """The prediction hot path: array-code decoding equals a reference loop; pair chunking is exact."""
 
-import dataclasses
-
 import numpy as np
 import pytest
 import torch
@@ -120,17 +118,16 @@ def test_decoding_given_entities_equals_the_reference_loop():
 
 @pytest.mark.parametrize("given_entities", [False, True])
 def test_pair_chunks_of_any_size_give_the_same_scores(tiny_bert_dir, given_entities):
-    model, tokenizer = build_model(tiny_bert_dir)
     sentences = [
         "John Smith lives in Paris and works .".split(),
         "Rome is old .".split(),
         "Anna met Bob near Lyon .".split(),
     ]
-    prepared = prepare_documents([Document(tokens=s) for s in sentences], tokenizer)
-    batch = inference_batch(prepared, model.config, pad_id=0)
     outputs = []
     for chunk in (30, 100_000):  # 30 pairs = 10 pair slots of each of the 3 sentences
-        model.config = dataclasses.replace(model.config, max_pairs_per_chunk=chunk)
+        model, tokenizer = build_model(tiny_bert_dir, max_pairs_per_chunk=chunk)  # same seed
+        prepared = prepare_documents([Document(tokens=s) for s in sentences], tokenizer)
+        batch = inference_batch(prepared, model.config, pad_id=0)
         with torch.inference_mode():
             outputs.append(score(model, batch, given_entities)[1])
     first = outputs[0]

@@ -182,6 +182,7 @@ def _legacy_config(saved, tmp_path, **model_fields):
     rule inside ``model``, no ``decision`` section, and the switches of removed variants."""
     legacy = copy_of(saved, tmp_path)
     config = json.loads((legacy / CONFIG_FILE).read_text())
+    config["format_version"] = 1
     decision = config.pop("decision")
     config["model"].update(decision)
     config["model"].update(
@@ -213,12 +214,8 @@ def test_a_legacy_checkpoint_loads_with_its_rule(tiny_model, saved, tmp_path):
 @pytest.mark.parametrize(
     ("field", "value"),
     [
-        ("iou_loss", "mse"),
-        ("entity_negative_weight", 0.5),
-        ("iou_negative_scale", 2.0),
-        ("hard_negative_fraction", 0.0),
-        ("pair_entity_feature", "probs"),
-        ("relation_score", "product"),
+        ("iou_loss", "mse"),  # the model has the IoU head ...
+        ("entity_negative_weight", 0.5),  # ... and head A
         ("iou_mode", "soft_label"),
         ("iou_mode", "weight"),
     ],
@@ -230,6 +227,30 @@ def test_a_legacy_checkpoint_of_a_removed_variant_fails_clearly(saved, tmp_path,
     assert info.value.code == "E303"
     assert f"model.{field}" in str(info.value)
     assert info.value.path == str(legacy)
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("pair_entity_feature", "probs"),  # D is off in this model
+        ("relation_score", "product"),  # C is off
+        ("iou_negative_scale", 2.0),  # B3 is off
+        ("hard_negative_fraction", 0.0),
+    ],
+)
+def test_a_removed_switch_that_had_no_effect_does_not_block_loading(saved, tmp_path, field, value):
+    assert load_checkpoint(_legacy_config(saved, tmp_path, **{field: value})).rule == (
+        DecisionRule()
+    )
+
+
+def test_a_version_2_checkpoint_needs_its_decision_section(saved, tmp_path):
+    broken = copy_of(saved, tmp_path)
+    config = json.loads((broken / CONFIG_FILE).read_text())
+    del config["decision"]
+    (broken / CONFIG_FILE).write_text(json.dumps(config))
+    with pytest.raises(CheckpointError, match=r"\[E303\].*decision"):
+        load_checkpoint(broken)
 
 
 def test_a_bad_saved_rule_is_a_checkpoint_error(saved, tmp_path):

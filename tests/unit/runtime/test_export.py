@@ -14,7 +14,7 @@ from spertmt.errors import CheckpointError, ConfigError
 from spertmt.model.checkpoint import save_checkpoint
 from spertmt.runtime.devices import check_cpu
 from spertmt.runtime.engines import ONNX_FILE, runtime_of
-from spertmt.runtime.export import DEFAULT_OPSET, ONNX_ATOL, export_onnx
+from spertmt.runtime.export import DEFAULT_OPSET, ONNX_ATOL, SCORE_TOLERANCE, export_onnx
 
 pytest.importorskip("onnxruntime", reason="the onnx extra is part of the dev install")
 
@@ -146,6 +146,8 @@ def test_export_records_the_checkpoint_and_checks_parity(eager_checkpoint, tmp_p
     result = export_onnx(eager_checkpoint, tmp_path / "out" / "enc.onnx")
     assert result.path.is_file() and result.opset == DEFAULT_OPSET
     assert 0 <= result.max_abs_diff < result.atol == ONNX_ATOL
+    # end to end through the Predictor: the heads see (almost) the same encoder states
+    assert 0 <= result.score_max_abs_diff <= SCORE_TOLERANCE * ONNX_ATOL
     session = onnxruntime.InferenceSession(str(result.path))
     meta = session.get_modelmeta().custom_metadata_map
     assert meta["spertmt.weights_sha256"] == result.weights_sha256

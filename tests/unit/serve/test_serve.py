@@ -18,7 +18,7 @@ import pytest
 from fastapi.testclient import TestClient
 from samples import build_model
 
-from spertmt import SpertMT
+from spertmt import SpertMT, __version__
 from spertmt.cli import main
 from spertmt.config import DecisionRule
 from spertmt.errors import ConfigError
@@ -67,7 +67,7 @@ def test_info_describes_types_decision_rule_and_limits(client, eager_api):
     assert response.status_code == 200
     info = response.json()
     InfoResponse.model_validate(info)
-    assert info["spertmt_version"] == "0.1.0"
+    assert info["spertmt_version"] == __version__
     assert info["encoder"] == eager_api.config.encoder
     assert info["device"] == "cpu"
     assert [t["name"] for t in info["entity_types"]] == ["Peop", "Loc"]

@@ -1,3 +1,4 @@
+import dataclasses
 import json
 import math
 from pathlib import Path
@@ -15,6 +16,7 @@ from spertmt.training import (
     callbacks,
     checkpointing,
     epoch_batches,
+    load_run_config,
     load_run_data,
     optimizer_groups,
     optimizer_steps_per_epoch,
@@ -376,6 +378,55 @@ def test_resume_ends_with_the_weights_of_an_uninterrupted_run(
     assert result.test == straight.test and result.dev == straight.dev
     kinds = [json.loads(line)["event"] for line in (out / "metrics.jsonl").read_text().splitlines()]
     assert "resume" in kinds
+
+
+def _as_written_by_spertmt_0_1(folder: Path) -> None:
+    """Rewrite a run folder's configs as spertmt 0.1 wrote them: the decision rule inside
+    ``model``, the removed variants' switches at their off values, checkpoint format 1."""
+    legacy_fields = {
+        "entity_negative_weight": 1.0,
+        "iou_loss": "bce",
+        "iou_negative_scale": 1.0,
+        "hard_negative_fraction": 0.5,
+        "pair_entity_feature": "logits",
+        "relation_score": "gate",
+    }
+
+    def legacy(config: dict) -> dict:
+        config["model"].update(config.pop("decision"), **legacy_fields)
+        return config
+
+    run_config = folder / "config.json"
+    run_config.write_text(json.dumps(legacy(json.loads(run_config.read_text()))))
+    record_file = folder / "checkpoint" / "training.json"
+    record = json.loads(record_file.read_text())
+    record["config"] = legacy(record["config"])
+    record_file.write_text(json.dumps(record))
+    saved = folder / "checkpoint" / "config.json"
+    checkpoint_config = json.loads(saved.read_text())
+    checkpoint_config["format_version"] = 1
+    checkpoint_config["model"].update(checkpoint_config.pop("decision"), **legacy_fields)
+    saved.write_text(json.dumps(checkpoint_config))
+    state_file = folder / "checkpoint" / "trainer_state.json"
+    state = json.loads(state_file.read_text())
+    state["format_version"] = 1
+    state_file.write_text(json.dumps(state))
+
+
+def test_a_run_folder_of_spertmt_0_1_resumes(straight_run, tiny_bert_dir, tiny_data, tmp_path):
+    import shutil
+
+    _, straight = straight_run
+    out = tmp_path / "legacy"
+    shutil.copytree(straight.output_dir, out)
+    _as_written_by_spertmt_0_1(out)
+    config = load_run_config(out, overrides=["train.epochs=3"])
+    assert config.decision == straight_run[0].decision
+    result = train(config, output_dir=out, resume=True, progress=False)
+    assert result.epochs == 3
+    assert json.loads((out / "model" / "config.json").read_text())["decision"] == (
+        dataclasses.asdict(config.decision)
+    )
 
 
 def test_resume_refuses_another_configuration(straight_run, tiny_bert_dir, tiny_data):
