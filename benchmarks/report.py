@@ -38,6 +38,11 @@ def variant_descriptions() -> dict[str, str]:
             text = variant.description
             if variant.removed:
                 text += f"; removed from the library, {variant.removed}"
+            if descriptions.get(variant.name, text) != text:
+                raise SystemExit(
+                    f"{path}: variant {variant.name!r} is described differently in another "
+                    "experiment file; one name, one meaning"
+                )
             descriptions[variant.name] = text
     return descriptions
 

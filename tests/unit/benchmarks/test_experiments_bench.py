@@ -295,3 +295,13 @@ def test_the_declared_variants_reproduce_the_training_of_their_records():
             assert run_experiments.training_differences(recorded["config"], config) == [], path.name
             checked += 1
     assert checked >= 30
+
+
+def test_one_variant_name_means_one_thing_across_experiment_files(bench):
+    experiments = bench[1] / "experiments"
+    (experiments / "other.toml").write_text(
+        'dataset = "other"\n[[variant]]\nname = "base"\nremoved = "x"\nseeds = [1]\n'
+        'description = "something else"\n'
+    )
+    with pytest.raises(SystemExit, match="described differently"):
+        report.variant_descriptions()
