@@ -4,8 +4,8 @@ For every variant and seed of the experiment files given, in file order:
 
 - a run whose record (``benchmarks/results/<dataset>-test_<variant>_<encoder>_seed<N>.json``)
   exists is skipped (``--force`` redoes it);
-- a trained variant trains into ``runs/benchmarks/<variant>-seed<N>`` and resumes there from
-  its last epoch when a session stopped it; a finished run folder is reused;
+- a trained variant trains into ``runs/benchmarks/<dataset>/<variant>-seed<N>`` and resumes
+  there from its last epoch when a session stopped it; a finished run folder is reused;
 - a ``run_of`` variant re-decides another variant's finished runs (no training; only the
   decision rule may differ);
 - with ``tune``, the decision rule is chosen on the run's **dev** split
@@ -248,7 +248,7 @@ def run_one(
     target = result_path(experiment, variant, seed, config)
     if target.exists() and not force:
         return None
-    run_dir = workdir / f"{variant.run_of or variant.name}-seed{seed}"
+    run_dir = workdir / experiment.dataset / f"{variant.run_of or variant.name}-seed{seed}"
     commit = git_commit()  # the code that runs, not what HEAD is when the run ends
     trained_now = False
     started = time.perf_counter()

@@ -114,7 +114,7 @@ def test_the_plan_runs_once_and_a_second_call_skips_what_is_done(bench, capsys):
     assert run(bench) == 0
     out = capsys.readouterr().out
     assert "4 runs declared, 1 of removed variants, 0 done, 3 to run" in out
-    runs = sorted(p.name for p in (bench[1] / "runs").iterdir())
+    runs = sorted(p.name for p in (bench[1] / "runs" / "tiny").iterdir())
     assert runs == ["base-seed1"]  # the run_of variants trained nothing
 
     base = result(bench, "base")
