@@ -2,7 +2,8 @@
 
 Subcommands live in small modules by area and register themselves on :data:`app`. Errors that
 derive from :class:`~spertmt.errors.SpertMTError` are printed as one line on standard error and
-end the process with exit code 1 (``--debug`` shows the traceback instead).
+end the process with exit code 1 (``--debug`` shows the traceback instead). Ctrl-C prints
+``interrupted`` and exits with 130, as shells expect, so ``spertmt predict ... && next`` stops.
 """
 
 from __future__ import annotations
@@ -17,11 +18,36 @@ from spertmt.errors import SpertMTError
 
 app = typer.Typer(
     name="spertmt",
-    help="Joint entity and relation extraction: SpERT and SpERT.MT.",
+    help="Joint entity and relation extraction: SpERT and SpERT.MT. Add --debug to any "
+    "command to see a traceback instead of a one-line error.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+
+INTERRUPTED = 130
+"""Exit code after Ctrl-C (128 + SIGINT), as shells report an interrupted command."""
+
+
+def _version(value: bool) -> None:
+    if value:
+        from spertmt.version import __version__
+
+        typer.echo(f"spertmt {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(
+        False,
+        "--version",
+        callback=_version,
+        is_eager=True,
+        help="Print the version and exit.",
+    ),
+) -> None:
+    """Joint entity and relation extraction: SpERT and SpERT.MT."""
 
 
 def _register_commands() -> None:
@@ -67,7 +93,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if debug:
         args.remove("--debug")
     try:
-        app(args=args, prog_name="spertmt", standalone_mode=False)
+        code = app(args=args, prog_name="spertmt", standalone_mode=False)
     except SpertMTError as error:
         if debug:
             raise
@@ -75,7 +101,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     except KeyboardInterrupt:
         typer.echo("interrupted", err=True)
-        return 130
+        return INTERRUPTED
     except SystemExit as exit_:  # raised by click for --help and usage errors
         return int(exit_.code or 0)
     except Exception as error:  # usage errors (missing option, bad value)
@@ -89,6 +115,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             error.show()
             return int(getattr(error, "exit_code", 2))
         if isinstance(error, (click.exceptions.Abort, typer.Abort)):
+            # click turns Ctrl-C (and end of input at a prompt) into Abort
+            if isinstance(error.__cause__ or error.__context__, KeyboardInterrupt):
+                typer.echo("interrupted", err=True)
+                return INTERRUPTED
             return 1
         raise
-    return 0
+    # Without standalone mode Typer returns an exit code instead of exiting; for Ctrl-C it
+    # returns 130 without a word.
+    if code == INTERRUPTED:
+        typer.echo("interrupted", err=True)
+    return code if isinstance(code, int) else 0

@@ -40,7 +40,7 @@ from difflib import get_close_matches
 from pathlib import Path
 from types import MappingProxyType
 
-from spertmt.data.io import sha256_file
+from spertmt.data.io import sha256_file, share_like_a_new_file
 from spertmt.errors import DataError
 
 __all__ = [
@@ -556,6 +556,7 @@ def _fetch(base_url: str, rel: str, folder: Path, timeout: float) -> Path:
                 code="E125",
                 file=target,
             )
+        share_like_a_new_file(tmp)
         os.replace(tmp, target)
     except OSError as error:
         raise DataError(

@@ -841,6 +841,28 @@ def documents_to_text(docs: Iterable[Document], format: DataFormat) -> str:
     return "[\n" + ",\n".join(lines) + "\n]\n" if lines else "[]\n"
 
 
+def current_umask() -> int:
+    """The process's file-mode creation mask (read without changing it where Linux allows)."""
+    try:
+        for line in Path("/proc/self/status").read_text(encoding="ascii").splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)  # elsewhere: set and restore (not thread-safe, but brief)
+    os.umask(mask)
+    return mask
+
+
+def share_like_a_new_file(path: str | Path) -> None:
+    """Give a file written through a temporary name the mode a plain ``open`` would give it.
+
+    Temporary files are created ``0600``; a model or predictions file renamed into place must
+    be readable by the others the umask lets read it (another user, another container).
+    """
+    os.chmod(path, 0o666 & ~current_umask())
+
+
 def sha256_file(path: str | Path) -> str:
     """The SHA-256 of a file's bytes, read in blocks (files of any size).
 
@@ -880,6 +902,7 @@ def write_text_atomic(path: str | Path, text: str) -> None:
         ) as handle:
             tmp_name = handle.name
             handle.write(text)
+        share_like_a_new_file(tmp_name)
         os.replace(tmp_name, path)
         tmp_name = None
     except OSError as error:

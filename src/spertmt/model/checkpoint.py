@@ -56,6 +56,7 @@ from spertmt.config import (
     model_config_from_dict,
     split_legacy_model_section,
 )
+from spertmt.data.io import share_like_a_new_file
 from spertmt.errors import CheckpointError, ConfigError
 from spertmt.schema import EntityType, RelationType, TypeSchema
 
@@ -217,6 +218,9 @@ def _atomic_folder(target: Path) -> Iterator[Path]:
     staging.mkdir()
     try:
         yield staging
+        for written in staging.rglob("*"):
+            if written.is_file():  # safetensors writes through 0600 temporaries
+                share_like_a_new_file(written)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise

@@ -546,3 +546,18 @@ def test_large_files_load_fast():
     assert sum(len(d.entities) for d in ade) == 10839
     assert sum(len(d.relations) for d in ade) == 6821
     assert elapsed < 2.0, f"reading took {elapsed:.2f} s"
+
+
+@pytest.mark.parametrize(("umask", "mode"), [(0o022, 0o644), (0o077, 0o600), (0o002, 0o664)])
+def test_atomic_writes_get_the_mode_of_a_plain_open(tmp_path, umask, mode):
+    import os
+    import stat
+
+    from spertmt.data.io import write_text_atomic
+
+    old = os.umask(umask)
+    try:
+        write_text_atomic(tmp_path / "out.json", "[]")
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE((tmp_path / "out.json").stat().st_mode) == mode

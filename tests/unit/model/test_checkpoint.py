@@ -485,3 +485,20 @@ def test_final_model_is_not_resumable(tmp_path):
     optimizer, _ = make_optimizer(model)
     with pytest.raises(CheckpointError, match=r"\[E307\].*holds no training state"):
         load_training_state(tmp_path / "ckpt", optimizer=optimizer)
+
+
+def test_checkpoint_files_are_readable_as_the_umask_allows(tiny_model, tmp_path):
+    import os
+    import stat
+
+    model, tokenizer = tiny_model
+    old = os.umask(0o022)
+    try:
+        path = save_checkpoint(
+            tmp_path / "shared", model, tokenizer, types=TYPES, model_config=model.config
+        )
+    finally:
+        os.umask(old)
+    modes = {p.name: stat.S_IMODE(p.stat().st_mode) for p in path.rglob("*") if p.is_file()}
+    assert modes["model.safetensors"] == 0o644  # safetensors itself writes 0600
+    assert set(modes.values()) == {0o644}, modes
