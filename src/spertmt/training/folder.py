@@ -154,30 +154,99 @@ def _flatten(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
 # ---------------------------------------------------------------------------------- checks
 
 
-def check_run_folder(output_dir: Path, *, resume: bool) -> None:
-    """Refuse a resume without a checkpoint, and a fresh run into a folder holding a run.
+def recover_interrupted_writes(output_dir: Path) -> list[Path]:
+    """Finish or undo checkpoint writes that a kill interrupted, and remove their temporaries.
+
+    A checkpoint is written under ``.<name>.tmp-*`` and swapped in through ``.<name>.old-*``
+    (:func:`spertmt.model.checkpoint.save_checkpoint`). A kill during the swap can leave the
+    previous checkpoint only under its ``.old-*`` name: it is renamed back. Every other
+    temporary is deleted.
+
+    Returns:
+        The temporaries that were deleted.
+    """
+    import shutil
+
+    removed = []
+    for name in (CHECKPOINT_DIR, MODEL_DIR):
+        target = output_dir / name
+        olds = sorted(output_dir.glob(f".{name}.old-*"))
+        if olds and not target.exists():
+            olds.pop().rename(target)
+        for stale in [*output_dir.glob(f".{name}.tmp-*"), *olds]:
+            shutil.rmtree(stale, ignore_errors=True)
+            removed.append(stale)
+    return removed
+
+
+def check_run_folder(output_dir: Path, *, resume: bool, config: RunConfig) -> bool:
+    """Decide whether a run continues from its checkpoint, and refuse what cannot work.
+
+    A run stopped before its first checkpoint has nothing to continue from: with ``resume``
+    it starts over in its folder (when the folder's ``config.json`` is this configuration).
+
+    Args:
+        output_dir: The run folder.
+        resume: Whether the caller asked to continue the run.
+        config: The configuration of this call.
+
+    Returns:
+        ``True`` to continue from ``checkpoint/``, ``False`` to start from the beginning.
 
     Raises:
-        CheckpointError: E307 on resume without ``checkpoint/training.json``; E311 for a fresh
+        CheckpointError: E307 on resume when the folder holds no run; E310 on resume of a run
+            stopped before its first checkpoint with another configuration; E311 for a fresh
             run when the folder holds ``config.json``, ``checkpoint/`` or ``model/``.
 
     """
+    if output_dir.is_dir():
+        recover_interrupted_writes(output_dir)
     checkpoint_dir = output_dir / CHECKPOINT_DIR
-    if resume and not (checkpoint_dir / TRAINING_FILE).is_file():
-        raise CheckpointError(
-            f"cannot resume: {checkpoint_dir} holds no resumable checkpoint; start the run "
-            "without --resume (or check --output)",
-            code="E307",
-            path=output_dir,
-        )
+    has_checkpoint = (checkpoint_dir / TRAINING_FILE).is_file()
+    started = (output_dir / CONFIG_FILE).is_file()
+    if resume and not has_checkpoint:
+        if not started or (output_dir / MODEL_DIR).exists():
+            raise CheckpointError(
+                f"cannot resume: {checkpoint_dir} holds no resumable checkpoint and the folder "
+                "holds no stopped run; start the run without --resume (or check --output)",
+                code="E307",
+                path=output_dir,
+            )
+        saved = json.loads((output_dir / CONFIG_FILE).read_text(encoding="utf-8"))
+        _refuse_other_config(saved, config, output_dir, "the run folder's config.json")
+        (output_dir / METRICS_FILE).unlink(missing_ok=True)  # its lines were of a lost attempt
+        return False
     if not resume and any(
         (output_dir / name).exists() for name in (CONFIG_FILE, CHECKPOINT_DIR, MODEL_DIR)
     ):
+        hint = "" if has_checkpoint else " (stopped before its first checkpoint, it starts over)"
         raise CheckpointError(
-            "already holds a training run; continue it with resume (--resume) or choose "
-            "another output folder",
+            f"already holds a training run; continue it with resume (--resume{hint}) or "
+            "choose another output folder",
             code="E311",
             path=output_dir,
+        )
+    return resume
+
+
+def _refuse_other_config(saved: dict[str, Any], config: RunConfig, folder: Path, what: str) -> None:
+    """E310 unless ``saved`` is ``config`` but for ``train.epochs`` (0.1 layouts migrated)."""
+    before = _flatten(migrate_run_dict(saved))
+    current = _flatten(config.to_dict())
+    changed = sorted(
+        key
+        for key in before.keys() | current.keys()
+        if key != "train.epochs" and before.get(key) != current.get(key)
+    )
+    if changed:
+        details = ", ".join(
+            f"{k} (saved {before.get(k)!r}, now {current.get(k)!r})" for k in changed
+        )
+        raise CheckpointError(
+            f"cannot resume: the configuration differs from {what} in {details}; only "
+            "train.epochs may change. Resume with the run's config.json or start a new run",
+            code="E310",
+            path=folder,
         )
 
 
@@ -194,23 +263,7 @@ def check_resumable(config: RunConfig, data: RunData, record: dict[str, Any], fo
         CheckpointError: E310 for another configuration, E312 for changed data files.
 
     """
-    saved = _flatten(migrate_run_dict(record.get("config", {})))
-    current = _flatten(config.to_dict())
-    changed = sorted(
-        key
-        for key in saved.keys() | current.keys()
-        if key != "train.epochs" and saved.get(key) != current.get(key)
-    )
-    if changed:
-        details = ", ".join(
-            f"{k} (saved {saved.get(k)!r}, now {current.get(k)!r})" for k in changed
-        )
-        raise CheckpointError(
-            f"cannot resume: the configuration differs from the checkpoint's in {details}; "
-            "only train.epochs may change. Resume with the run's config.json or start a new run",
-            code="E310",
-            path=folder,
-        )
+    _refuse_other_config(record.get("config", {}), config, folder, "the checkpoint's")
     saved_data = record.get("data", {})
     for role, entry in data.fingerprint().items():
         before = saved_data.get(role, {}).get("sha256")

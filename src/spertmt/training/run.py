@@ -109,7 +109,7 @@ def train(
     started = time.perf_counter()
     out, setup = Path(output_dir), config.train
     checkpoint_dir = out / CHECKPOINT_DIR
-    check_run_folder(out, resume=resume)
+    resume = check_run_folder(out, resume=resume, config=config)
     device, rng = _seed(setup)
     data = load_run_data(config.data)
     fingerprint = data.fingerprint()

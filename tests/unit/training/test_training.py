@@ -479,3 +479,63 @@ def test_file_data_without_types_is_a_config_error(tiny_bert_dir, tiny_data, tmp
     config = tiny_config(tiny_bert_dir, tiny_data, **{"data.types": '"none"'})
     with pytest.raises(ConfigError, match=r"data\.types"):
         train(config, output_dir=tmp_path / "run", progress=False)
+
+
+def test_a_run_stopped_before_its_first_checkpoint_resumes_from_the_start(
+    straight_run, tiny_bert_dir, tiny_data, tmp_path, monkeypatch
+):
+    config, straight = straight_run
+    real_save = checkpointing.save_checkpoint
+
+    def crash_before_saving(path, *args, **kwargs):
+        raise RuntimeError("killed before the first checkpoint")
+
+    monkeypatch.setattr(checkpointing, "save_checkpoint", crash_before_saving)
+    out = tmp_path / "early"
+    with pytest.raises(RuntimeError, match="killed before"):
+        train(config, output_dir=out, progress=False)
+    assert (out / "config.json").is_file() and not (out / "checkpoint").exists()
+    monkeypatch.setattr(checkpointing, "save_checkpoint", real_save)
+    # a plain start says what to do ...
+    with pytest.raises(CheckpointError, match=r"\[E311\].*--resume.*starts over"):
+        train(config, output_dir=out, progress=False)
+    # ... and --resume starts over in the folder: the weights of an uninterrupted run
+    result = train(config, output_dir=out, resume=True, progress=False)
+    for name, tensor in final_weights(straight.output_dir).items():
+        assert torch.equal(tensor, final_weights(out)[name]), name
+    assert result.test == straight.test
+    events = [
+        json.loads(line)["event"] for line in (out / "metrics.jsonl").read_text().splitlines()
+    ]
+    assert events.count("start") == 1  # the lost attempt's log lines are gone
+
+
+def test_resume_before_the_first_checkpoint_refuses_another_configuration(
+    tiny_bert_dir, tiny_data, tmp_path
+):
+    out = tmp_path / "early"
+    out.mkdir()
+    saved = tiny_config(tiny_bert_dir, tiny_data)
+    (out / "config.json").write_text(saved.to_json())
+    other = tiny_config(tiny_bert_dir, tiny_data, **{"train.lr": "2e-3"})
+    with pytest.raises(CheckpointError, match=r"\[E310\].*train\.lr"):
+        train(other, output_dir=out, resume=True, progress=False)
+
+
+def test_interrupted_checkpoint_writes_are_recovered_or_removed(straight_run, tmp_path):
+    import shutil
+
+    from spertmt.training.folder import recover_interrupted_writes
+
+    _, straight = straight_run
+    out = tmp_path / "killed"
+    shutil.copytree(straight.output_dir, out)
+    # killed while writing: a half-written temporary, and the swap half done (the previous
+    # checkpoint only under its .old- name)
+    (out / ".checkpoint.tmp-1234abcd").mkdir()
+    (out / ".checkpoint.tmp-1234abcd" / "model.safetensors").write_bytes(b"partial")
+    (out / "checkpoint").rename(out / ".checkpoint.old-1234abcd")
+    removed = recover_interrupted_writes(out)
+    assert [p.name for p in removed] == [".checkpoint.tmp-1234abcd"]
+    assert (out / "checkpoint" / "training.json").is_file()
+    assert not list(out.glob(".checkpoint.*"))
