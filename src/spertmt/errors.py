@@ -237,4 +237,6 @@ CATALOGUE: dict[str, str] = {
     "E521": "An HTTP request holds more texts than the server accepts (--max-texts).",
     "E522": "A text in an HTTP request is longer than the server accepts (--max-chars).",
     "E523": "An HTTP request asks for a batch size above the server's (--batch-size).",
+    "E524": "An HTTP request asks for a path the server does not have.",
+    "E525": "An HTTP request uses a method its path does not allow (e.g. GET /predict).",
 }

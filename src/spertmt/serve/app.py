@@ -533,6 +533,23 @@ async def _http_error(request: Request, error: Exception) -> Response:
         # FastAPI's answer to a body it cannot decode at all (not UTF-8): the same family
         # of problem as invalid JSON, so the same answer.
         return _error(422, "E520", "the request body is not valid JSON (it must be UTF-8)")
+    if error.status_code == 404:
+        return _error(
+            404,
+            "E524",
+            f"no such endpoint: {request.url.path}; the endpoints are "
+            "POST /predict, GET /health, GET /info and /docs",
+        )
+    if error.status_code == 405:
+        allowed = getattr(error, "headers", None) or {}
+        response = _error(
+            405,
+            "E525",
+            f"{request.method} is not allowed on {request.url.path}"
+            + (f"; use {allowed['Allow']}" if "Allow" in allowed else ""),
+        )
+        response.headers.update(allowed)
+        return response
     return await http_exception_handler(request, error)
 
 

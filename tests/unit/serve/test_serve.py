@@ -62,6 +62,19 @@ def test_health(client):
     assert response.json() == {"status": "ok"}
 
 
+def test_unknown_paths_and_methods_answer_in_the_documented_error_format(client):
+    missing = client.get("/nowhere")
+    assert missing.status_code == 404
+    assert missing.json()["error"]["code"] == "E524"
+    assert "POST /predict" in missing.json()["error"]["message"]
+    wrong = client.get("/predict")
+    assert wrong.status_code == 405
+    assert wrong.json()["error"]["code"] == "E525"
+    assert "use POST" in wrong.json()["error"]["message"]
+    assert wrong.headers["allow"] == "POST"
+    assert "detail" not in missing.json() and "detail" not in wrong.json()
+
+
 def test_info_describes_types_decision_rule_and_limits(client, eager_api):
     response = client.get("/info")
     assert response.status_code == 200
