@@ -244,20 +244,25 @@ def test_a_removed_switch_that_had_no_effect_does_not_block_loading(saved, tmp_p
     )
 
 
-def test_a_version_2_checkpoint_needs_its_decision_section(saved, tmp_path):
+def with_config(saved: Path, tmp_path: Path, edit) -> Path:
+    """A copy of ``saved`` whose config.json went through ``edit`` (a function of the dict)."""
     broken = copy_of(saved, tmp_path)
     config = json.loads((broken / CONFIG_FILE).read_text())
-    del config["decision"]
+    edit(config)
     (broken / CONFIG_FILE).write_text(json.dumps(config))
+    return broken
+
+
+def test_a_version_2_checkpoint_needs_its_decision_section(saved, tmp_path):
+    broken = with_config(saved, tmp_path, lambda config: config.pop("decision"))
     with pytest.raises(CheckpointError, match=r"\[E303\].*decision"):
         load_checkpoint(broken)
 
 
 def test_a_bad_saved_rule_is_a_checkpoint_error(saved, tmp_path):
-    broken = copy_of(saved, tmp_path)
-    config = json.loads((broken / CONFIG_FILE).read_text())
-    config["decision"]["relation_threshold"] = 1.5
-    (broken / CONFIG_FILE).write_text(json.dumps(config))
+    broken = with_config(
+        saved, tmp_path, lambda config: config["decision"].update(relation_threshold=1.5)
+    )
     with pytest.raises(CheckpointError, match=r"\[E303\].*decision\.relation_threshold"):
         load_checkpoint(broken)
 
@@ -307,10 +312,9 @@ def test_tampered_weight_names_are_reported_by_name(saved, tmp_path):
 
 
 def test_weights_of_another_shape_are_rejected(saved, tmp_path):
-    broken = copy_of(saved, tmp_path)
-    config = json.loads((broken / CONFIG_FILE).read_text())
-    config["model"]["width_embedding_dim"] = 7
-    (broken / CONFIG_FILE).write_text(json.dumps(config))
+    broken = with_config(
+        saved, tmp_path, lambda config: config["model"].update(width_embedding_dim=7)
+    )
     with pytest.raises(CheckpointError, match=r"\[E305\].*different models"):
         load_checkpoint(broken)
 
