@@ -419,10 +419,14 @@ def _raw_documents(
             continue  # blank lines (often a trailing newline) hold no document
         try:
             raw = json.loads(line)
-        except json.JSONDecodeError as error:
+        except (json.JSONDecodeError, RecursionError) as error:
+            what = (
+                f"invalid JSON at column {error.colno}: {error.msg}"
+                if isinstance(error, json.JSONDecodeError)
+                else _TOO_DEEP
+            )
             data_error = DataError(
-                f"invalid JSON at column {error.colno}: {error.msg}; each line must hold one "
-                "complete JSON document",
+                f"{what}; each line must hold one complete JSON document",
                 code="E102",
                 file=path,
                 doc_index=index,
@@ -743,11 +747,19 @@ def _read_text(path: Path) -> str:
         ) from None
 
 
+_TOO_DEEP = (
+    "invalid JSON: nested too deeply to be a SpERT document (lists and objects inside each "
+    "other thousands of levels deep)"
+)
+
+
 def _parse_json(path: Path, text: str) -> Any:
     if not text.strip():
         raise DataError("the file is empty; expected JSON", code="E102", file=path)
     try:
         return json.loads(text)
+    except RecursionError:
+        raise DataError(_TOO_DEEP, code="E102", file=path) from None
     except json.JSONDecodeError as error:
         hint = ""
         if error.msg == "Extra data" and error.lineno > 1:

@@ -189,7 +189,7 @@ def _is_checkpoint(path: Path) -> bool:
         return False
     try:
         data = json.loads(config.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError):
         return False
     return isinstance(data, dict) and "format_version" in data
 
@@ -388,7 +388,7 @@ def write_training_record(path: str | Path, training: dict[str, Any]) -> None:
 def _read_json(path: Path, folder: Path) -> Any:
     try:
         return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, ValueError) as error:
+    except (OSError, UnicodeDecodeError, ValueError, RecursionError) as error:
         raise CheckpointError(
             f"{path.name} cannot be read ({error}); the checkpoint is damaged: save it again",
             code="E303",

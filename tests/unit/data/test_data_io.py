@@ -561,3 +561,15 @@ def test_atomic_writes_get_the_mode_of_a_plain_open(tmp_path, umask, mode):
     finally:
         os.umask(old)
     assert stat.S_IMODE((tmp_path / "out.json").stat().st_mode) == mode
+
+
+@pytest.mark.parametrize("suffix", [".json", ".jsonl"])
+def test_json_nested_too_deeply_is_a_coded_error_not_a_recursion_error(tmp_path, suffix):
+    path = tmp_path / f"deep{suffix}"
+    path.write_text("[" * 100_000 + "]" * 100_000 + "\n")
+    with pytest.raises(DataError, match=r"\[E102\].*nested too deeply") as info:
+        read_documents(path)
+    assert info.value.file == str(path)
+    if suffix == ".json":
+        with pytest.raises(DataError, match=r"\[E102\].*nested too deeply"):
+            read_types(path)
