@@ -205,6 +205,7 @@ CATALOGUE: dict[str, str] = {
     "E310": "On resume, the configuration differs from the checkpoint's.",
     "E311": "The output folder already holds a training run and resume was not asked for.",
     "E312": "On resume, the training data or types file changed since the checkpoint.",
+    "E313": "The checkpoint's weights file is not the one it was saved with (checksum differs).",
     # E32x: ONNX encoder files (spertmt.runtime.engines, spertmt.runtime.export,
     # spertmt.inference.api).
     "E320": "The ONNX encoder file is missing, cannot be loaded or is not a spertmt export.",

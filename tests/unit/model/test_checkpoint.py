@@ -506,3 +506,20 @@ def test_checkpoint_files_are_readable_as_the_umask_allows(tiny_model, tmp_path)
     modes = {p.name: stat.S_IMODE(p.stat().st_mode) for p in path.rglob("*") if p.is_file()}
     assert modes["model.safetensors"] == 0o644  # safetensors itself writes 0600
     assert set(modes.values()) == {0o644}, modes
+
+
+def test_flipped_bytes_in_the_weights_are_refused_unless_verification_is_off(saved, tmp_path):
+    from safetensors.torch import load_file
+
+    broken = copy_of(saved, tmp_path)
+    weights = broken / WEIGHTS_FILE
+    data = bytearray(weights.read_bytes())
+    data[-3] ^= 0xFF  # inside the last tensor: still a readable safetensors file
+    weights.write_bytes(bytes(data))
+    load_file(weights)  # the damage is invisible to safetensors itself
+    with pytest.raises(CheckpointError, match=r"\[E313\].*SHA-256") as info:
+        load_checkpoint(broken)
+    assert info.value.path == str(broken)
+    assert load_checkpoint(broken, verify=False).model is not None
+    recorded = json.loads((saved / CONFIG_FILE).read_text())["weights_sha256"]
+    assert len(recorded) == 64
