@@ -889,6 +889,31 @@ def sha256_file(path: str | Path) -> str:
     return digest.hexdigest()
 
 
+def check_output_writable(path: str | Path) -> None:
+    """Prove that ``path`` can be written, before the work that produces it starts.
+
+    Creates missing parent folders and writes (then removes) a probe file beside ``path``.
+
+    Raises:
+        DataError: E115 when ``path`` is a folder or its folder cannot be written.
+    """
+    path = Path(path)
+    if path.is_dir():
+        raise DataError("is a folder; give a file name for the output", code="E115", file=path)
+    probe = path.parent / f".{path.name}.write-check"
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as error:
+        raise DataError(
+            f"cannot be written: {error.strerror or error}; check the folder exists and is "
+            "writable",
+            code="E115",
+            file=path,
+        ) from None
+
+
 def write_text_atomic(path: str | Path, text: str) -> None:
     """Write UTF-8 text to ``path`` through a temporary file and :func:`os.replace`.
 

@@ -155,10 +155,17 @@ def predict_file(
 
     """
     from spertmt.data.inputs import read_prediction_inputs
-    from spertmt.data.io import documents_to_text, write_documents, write_text_atomic
+    from spertmt.data.io import (
+        check_output_writable,
+        documents_to_text,
+        write_documents,
+        write_text_atomic,
+    )
     from spertmt.inference.api import SpertMT
 
     out_format = output_format_of(output_path, output_format)
+    if output_path is not None:
+        check_output_writable(output_path)  # before the model loads and the work is done
 
     def read(types: TypeSchema | None) -> PredictionInputs:
         return read_prediction_inputs(

@@ -304,7 +304,8 @@ def save_checkpoint(
         The checkpoint folder.
 
     Raises:
-        CheckpointError: If ``path`` is a file or a non-empty folder that is not a checkpoint.
+        CheckpointError: If ``path`` is a file or a non-empty folder that is not a checkpoint
+            (E308), or cannot be written (E315: read-only, disk full).
         ValueError: If ``model_config`` is not the model's configuration, or a record is not
             JSON-serialisable (nothing is written then).
 
@@ -348,16 +349,25 @@ def save_checkpoint(
         }
         texts[TRAINER_STATE_FILE] = _json_text(state, "trainer state")
 
-    with _atomic_folder(target) as staging:
-        save_model(model, str(staging / WEIGHTS_FILE), metadata={"format": "pt"})
-        # load_checkpoint verifies it: flipped bytes in the weights must not load silently
-        config["weights_sha256"] = sha256_file(staging / WEIGHTS_FILE)
-        texts[CONFIG_FILE] = _json_text(config, "config.json")
-        tokenizer.save_pretrained(str(staging / TOKENIZER_DIR))
-        if optimizer is not None:
-            save_file(resume_tensors, str(staging / OPTIMIZER_FILE), metadata={"format": "pt"})
-        for name, text in texts.items():
-            (staging / name).write_text(text, encoding="utf-8")
+    try:
+        with _atomic_folder(target) as staging:
+            save_model(model, str(staging / WEIGHTS_FILE), metadata={"format": "pt"})
+            # load_checkpoint verifies it: flipped bytes in the weights must not load silently
+            config["weights_sha256"] = sha256_file(staging / WEIGHTS_FILE)
+            texts[CONFIG_FILE] = _json_text(config, "config.json")
+            tokenizer.save_pretrained(str(staging / TOKENIZER_DIR))
+            if optimizer is not None:
+                save_file(resume_tensors, str(staging / OPTIMIZER_FILE), metadata={"format": "pt"})
+            for name, text in texts.items():
+                (staging / name).write_text(text, encoding="utf-8")
+    except (OSError, SafetensorError) as error:  # read-only, disk full: nothing half-written
+        raise CheckpointError(
+            f"cannot be written ({getattr(error, 'strerror', None) or error}); choose a writable "
+            "folder with free "
+            "space",
+            code="E315",
+            path=target,
+        ) from None
     return target
 
 

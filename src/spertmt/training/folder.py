@@ -75,11 +75,69 @@ class TrainResult:
 # ---------------------------------------------------------------------------------- files
 
 
+def cannot_write(folder: Path, error: OSError) -> CheckpointError:
+    """The one-line error for a run folder that cannot be written (read-only, disk full)."""
+    return CheckpointError(
+        f"cannot write the run ({error.strerror or error}); choose a writable --output folder "
+        "with free space",
+        code="E315",
+        path=folder,
+    )
+
+
+def check_writable(output_dir: Path) -> None:
+    """Create the run folder and prove it takes a file, before any work is done.
+
+    Raises:
+        CheckpointError: E315 for a folder that cannot be created or written.
+    """
+    probe = output_dir / ".spertmt-write-check"
+    try:
+        output_dir.mkdir(parents=True, exist_ok=True)
+        probe.write_bytes(b"ok")
+        probe.unlink()
+    except OSError as error:
+        raise cannot_write(output_dir, error) from None
+
+
 def write_json(path: Path, data: Any) -> None:
-    """Write sorted, indented JSON through a staging file (a crash leaves the old file)."""
+    """Write sorted, indented JSON through a staging file (a crash leaves the old file).
+
+    Raises:
+        CheckpointError: E315 when the folder cannot be written (read-only, disk full).
+    """
     staging = path.with_name(f".{path.name}.tmp")
-    staging.write_text(json.dumps(data, sort_keys=True, indent=2) + "\n", encoding="utf-8")
-    staging.replace(path)
+    try:
+        staging.write_text(json.dumps(data, sort_keys=True, indent=2) + "\n", encoding="utf-8")
+        staging.replace(path)
+    except OSError as error:
+        raise cannot_write(path.parent, error) from None
+
+
+def read_run_config(output_dir: Path) -> dict[str, Any]:
+    """The run folder's ``config.json`` as saved.
+
+    Raises:
+        CheckpointError: E314 when it cannot be read or is not a JSON object.
+    """
+    path = output_dir / CONFIG_FILE
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError, RecursionError) as error:
+        raise CheckpointError(
+            f"the run's {CONFIG_FILE} cannot be read ({error}); restore it, or start a new run "
+            "in another folder",
+            code="E314",
+            path=output_dir,
+        ) from None
+    if not isinstance(data, dict):
+        raise CheckpointError(
+            f"the run's {CONFIG_FILE} is not a JSON object of sections; restore it, or start a "
+            "new run in another folder",
+            code="E314",
+            path=output_dir,
+        )
+    return data
 
 
 def write_run_config(output_dir: Path, config: RunConfig) -> None:
@@ -102,8 +160,11 @@ class MetricsLog:
     def write(self, event: str, **values: Any) -> None:
         """Append one line: the event, the time (Unix seconds) and the values, keys sorted."""
         record = {"event": event, "time": round(time.time(), 3), **values}
-        with open(self.path, "a", encoding="utf-8") as handle:
-            handle.write(json.dumps(record, sort_keys=True) + "\n")
+        try:
+            with open(self.path, "a", encoding="utf-8") as handle:
+                handle.write(json.dumps(record, sort_keys=True) + "\n")
+        except OSError as error:
+            raise cannot_write(self.path.parent, error) from None
 
 
 # ---------------------------------------------------------------------------------- run config
@@ -122,7 +183,7 @@ def load_run_config(output_dir: str | Path, *, overrides: Sequence[str] = ()) ->
         The validated configuration.
 
     Raises:
-        CheckpointError: E307 if the folder holds no ``config.json``.
+        CheckpointError: E307 if the folder holds no ``config.json``, E314 if it is damaged.
         ConfigError: If the saved configuration or an override is invalid.
 
     """
@@ -133,7 +194,7 @@ def load_run_config(output_dir: str | Path, *, overrides: Sequence[str] = ()) ->
             code="E307",
             path=Path(output_dir),
         )
-    saved = _flatten(migrate_run_dict(json.loads(path.read_text(encoding="utf-8"))))
+    saved = _flatten(migrate_run_dict(read_run_config(Path(output_dir))))
     # JSON literals are TOML literals for strings, numbers and booleans; null becomes "none",
     # which optional fields read as None.
     assignments = [f"{k}={'none' if v is None else json.dumps(v)}" for k, v in saved.items()]
@@ -212,7 +273,7 @@ def check_run_folder(output_dir: Path, *, resume: bool, config: RunConfig) -> bo
                 code="E307",
                 path=output_dir,
             )
-        saved = json.loads((output_dir / CONFIG_FILE).read_text(encoding="utf-8"))
+        saved = read_run_config(output_dir)
         _refuse_other_config(saved, config, output_dir, "the run folder's config.json")
         (output_dir / METRICS_FILE).unlink(missing_ok=True)  # its lines were of a lost attempt
         return False

@@ -56,6 +56,7 @@ from spertmt.training.folder import (
     TEST_PREDICTIONS_FILE,
     TrainResult,
     check_run_folder,
+    check_writable,
     write_results,
     write_run_config,
 )
@@ -110,6 +111,7 @@ def train(
     out, setup = Path(output_dir), config.train
     checkpoint_dir = out / CHECKPOINT_DIR
     resume = check_run_folder(out, resume=resume, config=config)
+    check_writable(out)  # before any work: a read-only folder fails now, not after an epoch
     device, rng = _seed(setup)
     data = load_run_data(config.data)
     fingerprint = data.fingerprint()

@@ -254,3 +254,20 @@ def test_a_100k_character_document(eager_checkpoint, tmp_path):
     [doc] = json.loads((tmp_path / "o.json").read_text(encoding="utf-8"))
     assert doc["text"] == text
     assert doc["tokens"] == [t for s in tokenize_text(text) for t in s.tokens]  # none dropped
+
+
+def test_an_unwritable_output_fails_before_the_model_loads(tmp_path, capsys, monkeypatch):
+    import spertmt.inference.api as api
+
+    def must_not_load(*args, **kwargs):
+        raise AssertionError("the model was loaded before the output was checked")
+
+    monkeypatch.setattr(api.SpertMT, "from_pretrained", must_not_load)
+    (tmp_path / "in.txt").write_text("John lives in Paris.\n")
+    (tmp_path / "a file").write_text("x")
+    for output in (tmp_path / "a file" / "out.json", tmp_path):
+        code = main(
+            ["predict", "--model", str(tmp_path), str(tmp_path / "in.txt"), "-o", str(output)]
+        )
+        assert code == 1
+        assert "[E115]" in capsys.readouterr().err

@@ -334,10 +334,11 @@ def test_failed_save_leaves_previous_checkpoint_intact(tmp_path):
     before = folder_bytes(target)
     with torch.no_grad():
         model.head.weight.add_(1.0)
-    with pytest.raises(OSError, match="disk full"):
+    with pytest.raises(CheckpointError, match=r"\[E315\].*disk full") as info:
         save_checkpoint(
             target, model, StandInTokenizer(fail=True), types=TYPES, model_config=ModelConfig()
         )
+    assert info.value.path == str(target)
     assert folder_bytes(target) == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["ckpt"]  # no staging folder left
 

@@ -539,3 +539,42 @@ def test_interrupted_checkpoint_writes_are_recovered_or_removed(straight_run, tm
     assert [p.name for p in removed] == [".checkpoint.tmp-1234abcd"]
     assert (out / "checkpoint" / "training.json").is_file()
     assert not list(out.glob(".checkpoint.*"))
+
+
+def test_an_output_folder_that_cannot_be_written_fails_before_any_work(
+    tiny_bert_dir, tiny_data, tmp_path
+):
+    blocker = tmp_path / "a file"
+    blocker.write_text("not a folder")
+    config = tiny_config(tiny_bert_dir, tiny_data)
+    with pytest.raises(CheckpointError, match=r"\[E315\].*cannot write the run") as info:
+        train(config, output_dir=blocker / "run", progress=False)
+    assert info.value.path == str(blocker / "run")
+
+
+def test_a_full_disk_during_a_checkpoint_is_a_coded_error_and_leaves_no_temporary(
+    tiny_bert_dir, tiny_data, tmp_path, monkeypatch
+):
+    import errno
+
+    from spertmt.model import checkpoint as checkpoint_module
+
+    def disk_full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(checkpoint_module, "save_model", disk_full)
+    out = tmp_path / "full"
+    with pytest.raises(CheckpointError, match=r"\[E315\].*No space left on device"):
+        train(tiny_config(tiny_bert_dir, tiny_data), output_dir=out, progress=False)
+    assert not list(out.glob(".checkpoint.*"))
+
+
+def test_a_damaged_run_config_on_resume_is_a_coded_error(straight_run, tmp_path):
+    import shutil
+
+    _, straight = straight_run
+    out = tmp_path / "damaged"
+    shutil.copytree(straight.output_dir, out)
+    (out / "config.json").write_text("{not json")
+    with pytest.raises(CheckpointError, match=r"\[E314\].*config\.json cannot be read"):
+        load_run_config(out)
