@@ -164,7 +164,11 @@ def read_prediction_inputs(
     if given_entities and types is None:
         raise ConfigError("given_entities needs the model's types", code="E211")
     docs = read_documents(
-        path, types=types if given_entities else None, require_annotations=False, format=fmt
+        path,
+        types=types if given_entities else None,
+        require_annotations=False,
+        format=fmt,
+        types_of_model=True,
     )
     given = tuple(doc.entities for doc in docs) if given_entities else None
     items = tuple(dataclasses.replace(doc, entities=(), relations=()) for doc in docs)

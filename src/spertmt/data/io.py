@@ -295,6 +295,7 @@ def read_documents(
     report: ReadReport | None = None,
     require_annotations: bool = True,
     format: DataFormat | None = None,
+    types_of_model: bool = False,
 ) -> list[Document]:
     """Read and validate documents from SpERT JSON or JSON Lines.
 
@@ -302,6 +303,8 @@ def read_documents(
         path: The data file. ``.jsonl``/``.ndjson`` files are read as JSON Lines, anything
             else as SpERT JSON, unless ``format`` says otherwise.
         types: When given, every entity and relation type must be declared in it.
+        types_of_model: ``types`` are a model's (relation-only prediction), not a types file:
+            an undeclared type is then named as one the model does not know.
         skip_invalid: Skip invalid documents and list them in ``report`` instead of raising
             at the first one. Problems with the file as a whole (unreadable, invalid JSON in
             a SpERT JSON file, a top level that is not a list) still raise.
@@ -335,6 +338,7 @@ def read_documents(
         entity_types=None if types is None else frozenset(types.entity_names),
         relation_types=None if types is None else frozenset(types.relation_names),
         require_annotations=require_annotations,
+        types_of_model=types_of_model,
     )
     result = ReadReport(path=str(path))
     docs: list[Document] = []
@@ -459,10 +463,12 @@ class _DocumentParser:
         entity_types: frozenset[str] | None,
         relation_types: frozenset[str] | None,
         require_annotations: bool,
+        types_of_model: bool = False,
     ) -> None:
         self.entity_types = entity_types
         self.relation_types = relation_types
         self.require_annotations = require_annotations
+        self.types_of_model = types_of_model
 
     def parse(self, raw: Any) -> tuple[Document, list[tuple[str, str]]]:
         """Return the document and its removed duplicates as ``(field, reason)`` pairs."""
@@ -570,7 +576,9 @@ class _DocumentParser:
                 )
             if self.entity_types is not None and type_ not in self.entity_types:
                 raise _Invalid(
-                    "E112", f"{where}.type", _undeclared("entity", type_, self.entity_types)
+                    "E112",
+                    f"{where}.type",
+                    _undeclared("entity", type_, self.entity_types, self.types_of_model),
                 )
             key = (type_, start, end)
             if key in first_index:
@@ -629,7 +637,9 @@ class _DocumentParser:
                 )
             if self.relation_types is not None and type_ not in self.relation_types:
                 raise _Invalid(
-                    "E113", f"{where}.type", _undeclared("relation", type_, self.relation_types)
+                    "E113",
+                    f"{where}.type",
+                    _undeclared("relation", type_, self.relation_types, self.types_of_model),
                 )
             new_head, new_tail = remap[head], remap[tail]
             if new_head == new_tail:
@@ -692,15 +702,19 @@ def _optional_str(item: dict[str, Any], key: str, where: str) -> str | None:
     return value
 
 
-def _undeclared(kind: str, name: str, declared: frozenset[str]) -> str:
-    message = f"{kind} type {name!r} is not declared in the types file"
+def _undeclared(kind: str, name: str, declared: frozenset[str], of_model: bool = False) -> str:
+    where = "the model's types" if of_model else "the types file"
+    message = f"{kind} type {name!r} is not declared in {where}"
     close = get_close_matches(name, declared, n=1)
     if close:
         message += f"; did you mean {close[0]!r}?"
-    return (
-        f"{message} (declared: {', '.join(sorted(declared)) or 'none'}); fix the type or add it "
-        "to the types file"
-    )
+    known = ", ".join(sorted(declared)) or "none"
+    if of_model:
+        return (
+            f"{message} (it knows: {known}); the model predicts only the types it was trained "
+            "with: use one of them, or a model trained with this type"
+        )
+    return f"{message} (declared: {known}); fix the type or add it to the types file"
 
 
 def _describe(value: Any) -> str:

@@ -180,8 +180,10 @@ def encoder_from_config(config_dict: dict[str, Any]) -> PreTrainedModel:
     except (ValueError, KeyError, TypeError) as error:
         raise EncoderError(
             f"cannot rebuild an encoder of model_type '{model_type}' with transformers "
-            f"{_transformers_version()}: {error}. Install the transformers version the "
-            "checkpoint was saved with (its config.json records it)",
+            f"{_transformers_version()}: {error}. The saved encoder config does not describe a "
+            "model this transformers can build: if the checkpoint's config.json was edited, "
+            "restore it; if it was saved with another transformers version (config.json "
+            "records which), install that one",
             code="E408",
         ) from error
 

@@ -164,12 +164,15 @@ def export_onnx(
         CheckpointError: If the checkpoint cannot be loaded (``E301``-``E306``); ``E323`` when
             the exporter fails or the parity check exceeds ``atol``.
         ConfigError: ``E232`` without the ``onnx`` extra; ``E233`` for an unusable output path.
+        DataError: ``E115`` when the output cannot be written (read-only folder, a folder
+            where a file is wanted).
 
     Example:
         >>> result = export_onnx("runs/spert/model", "exported/encoder.onnx")  # doctest: +SKIP
         >>> result.max_abs_diff < result.atol                                 # doctest: +SKIP
         True
     """
+    from spertmt.data.io import check_output_writable
     from spertmt.model.checkpoint import load_checkpoint
     from spertmt.version import __version__
 
@@ -184,6 +187,7 @@ def export_onnx(
         ) from None
     checkpoint = Path(model_dir)
     target = _target(output)
+    check_output_writable(target)  # a read-only folder is said as such, before the export
     loaded = load_checkpoint(checkpoint, device="cpu")
     model, tokenizer = loaded.model, loaded.tokenizer
     graph = _EncoderGraph(model.encoder.model).eval()  # eval: export must not enable dropout

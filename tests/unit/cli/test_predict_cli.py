@@ -271,3 +271,15 @@ def test_an_unwritable_output_fails_before_the_model_loads(tmp_path, capsys, mon
         )
         assert code == 1
         assert "[E115]" in capsys.readouterr().err
+
+
+def test_an_unknown_type_in_given_entities_names_the_models_types(
+    eager_checkpoint, tmp_path, capsys
+):
+    doc = Document(("Ann", "met", "Bob"), (Entity("Person", 0, 1), Entity("Peop", 2, 3)))
+    path = tmp_path / "given.json"
+    path.write_text(json.dumps([doc.to_dict()]))
+    assert predict(eager_checkpoint, path, "--given-entities") == 1
+    err = capsys.readouterr().err
+    assert "[E112]" in err and "not declared in the model's types" in err
+    assert "types file" not in err  # the types come from the model, there is no file to edit

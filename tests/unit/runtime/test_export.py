@@ -281,3 +281,13 @@ def test_help_defaults_match_the_library():
 def test_runtime_of_a_plain_model(tiny_bert_dir):
     model, _ = build_model(tiny_bert_dir)
     assert runtime_of(model) == "torch"
+
+
+def test_export_into_a_path_that_cannot_be_written_says_so(eager_checkpoint, tmp_path):
+    from spertmt.errors import DataError
+
+    blocker = tmp_path / "a file"
+    blocker.write_text("x")
+    with pytest.raises(DataError, match=r"\[E115\].*cannot be written") as info:
+        export_onnx(eager_checkpoint, blocker / "enc.onnx")
+    assert "opset" not in str(info.value)
