@@ -17,6 +17,7 @@ The reader returns :class:`PredictionInputs`, the inputs that :meth:`spertmt.Spe
 from __future__ import annotations
 
 import dataclasses
+import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -192,9 +193,10 @@ def _read_text_inputs(path: str | Path, source: str, *, whole_file: bool) -> Pre
     if whole_file:
         texts = [text] if text.strip() else []
         return PredictionInputs(tuple(texts), None, None, "text", 0, source)
-    # Split on line feeds only: str.splitlines() would also split inside a line at form
-    # feeds, vertical tabs and Unicode separators, turning one document into several.
-    lines = [line.removesuffix("\r") for line in text.split("\n")]
+    # Split on line breaks only (LF, CRLF, and the lone CR of old Mac files):
+    # str.splitlines() would also split inside a line at form feeds, vertical tabs and
+    # Unicode separators, turning one document into several.
+    lines = _LINE_BREAK.split(text)
     if lines and lines[-1] == "":
         lines.pop()  # the final line break ends the last line, it does not start one
     kept = [(number, line) for number, line in enumerate(lines, start=1) if line.strip()]
@@ -206,6 +208,9 @@ def _read_text_inputs(path: str | Path, source: str, *, whole_file: bool) -> Pre
         len(lines) - len(kept),
         source,
     )
+
+
+_LINE_BREAK = re.compile(r"\r\n|\n|\r")
 
 
 def _read_bytes(path: str | Path, source: str) -> bytes:

@@ -6,8 +6,11 @@ needs no model download and is built once per process. Every sentence becomes on
 ``token_offsets`` are ``(char_start, char_end)`` of each token in it (Python string indices,
 i.e. code points), so that ``text[char_start:char_end]`` is exactly a token's surface string.
 Sentences end where the ``sentencizer`` puts a boundary (sentence-final punctuation) and at
-every blank line. Whitespace tokens (runs of spaces, tabs, newlines) are dropped; every other
-character (control characters, emoji, any script) stays inside exactly one token.
+every blank line. Whitespace tokens (runs of spaces, tabs, newlines) are dropped. Invisible
+control characters (C0/C1 controls such as NUL or BEL, bidirectional embeddings, overrides and
+isolates, the zero-width space and the byte-order mark) separate tokens like whitespace and
+are never part of one, so they never become words or entities; every other character
+(emoji, joiners, any script) stays inside exactly one token.
 
 Example:
     >>> sentences = tokenize_text("John lives in Paris. Ann works in Rome.")
@@ -21,6 +24,7 @@ Example:
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -89,10 +93,18 @@ def _cut_long(
         yield tokens[begin : begin + size], offsets[begin : begin + size]
 
 
+_INVISIBLE = re.compile("[\x00-\x08\x0e-\x1f\x7f-\x9f\u200b\u202a-\u202e\u2066-\u2069\ufeff]")
+"""Characters that separate tokens like a space: C0/C1 controls (tab, line breaks and form
+feeds excepted: spaCy already treats them as whitespace), bidirectional controls, the
+zero-width space and the byte-order mark."""
+
+
 def _documents(text: str, *, split_sentences: bool, max_words: int | None) -> list[Document]:
     nlp = _pipeline()
     out: list[Document] = []
-    for base, piece in _segments(text, _SPACY_MAX_LENGTH):
+    # One space per invisible character: offsets into the copy are offsets into ``text``.
+    spaced = _INVISIBLE.sub(" ", text)
+    for base, piece in _segments(spaced, _SPACY_MAX_LENGTH):
         doc = nlp(piece) if split_sentences else nlp.make_doc(piece)
         groups = doc.sents if split_sentences else [doc[:]]
         for group in groups:

@@ -183,6 +183,13 @@ def _check_tokens(tokens: Sequence[Any], index: int) -> tuple[str, ...]:
                 "must hold only str",
                 code="E502",
             )
+        if not token.strip():
+            raise InputError(
+                f"input {index}, token {position} is {'empty' if not token else 'blank'}; a "
+                "token must hold a visible character (data files are held to the same rule, "
+                "E107)",
+                code="E502",
+            )
         try:
             token.encode("utf-8")
         except UnicodeEncodeError as error:

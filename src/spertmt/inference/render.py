@@ -150,7 +150,7 @@ margin:0 0 14px;overflow-x:auto}
 .empty{color:#57606a;font-style:italic;margin:4px 0}
 svg.line{display:block}
 svg text{font-family:"DejaVu Sans Mono",Menlo,Consolas,"Liberation Mono",monospace}
-.tok{font-size:14px;fill:#1f2328;white-space:pre}
+.tok{font-size:14px;fill:#1f2328;white-space:pre;unicode-bidi:isolate}
 .elabel{font-size:10px;font-weight:700}
 .arc path{fill:none;stroke:#57606a;stroke-width:1.4}
 .arc path.arrow{fill:#57606a;stroke:none}
@@ -158,7 +158,8 @@ svg text{font-family:"DejaVu Sans Mono",Menlo,Consolas,"Liberation Mono",monospa
 .rlabel text{font-size:10px;font-weight:600;fill:#24292f}
 table.relations{border-collapse:collapse;margin:8px 0 2px;font-size:12px}
 table.relations caption{text-align:left;color:#57606a;padding:0 0 3px}
-table.relations th,table.relations td{border:1px solid #d0d7de;padding:2px 8px;text-align:left}
+table.relations th,table.relations td{border:1px solid #d0d7de;padding:2px 8px;text-align:left;
+unicode-bidi:isolate}
 table.relations th{background:#f6f8fa;font-weight:600}
 .note{color:#9a6700;font-size:12px;margin:4px 0}
 """
@@ -247,11 +248,18 @@ def _esc(text: str) -> str:
 
 
 def _unprintable(ch: str) -> bool:
-    """Whether ``ch`` is a control character, a lone surrogate or a non-character."""
+    """Whether ``ch`` is a control, a bidirectional control, a surrogate or a non-character.
+
+    Bidirectional embeddings, overrides and isolates (U+202A-U+202E, U+2066-U+2069) would
+    reorder what the page shows (U+202E turns "Smith" into "htimS"), so they are shown as
+    U+FFFD like other controls.
+    """
     code = ord(ch)
     return (
         (code < 0x20 and ch not in "\t\n\r")
         or 0x7F <= code < 0xA0
+        or 0x202A <= code <= 0x202E
+        or 0x2066 <= code <= 0x2069
         or 0xD800 <= code < 0xE000
         or code in (0xFFFE, 0xFFFF)
     )

@@ -47,6 +47,16 @@ def test_text_lines_give_one_document_per_non_blank_line(
     assert "wrote 3 documents" in err and "skipped 2 blank lines" in err
 
 
+@pytest.mark.parametrize("newline", ["\n", "\r\n", "\r"])
+def test_every_line_ending_gives_one_document_per_line(eager_checkpoint, tmp_path, newline):
+    source = tmp_path / "lines.txt"
+    source.write_bytes(newline.join(["Ann met Bob .", "", "Rome is old ."]).encode() + b"\r")
+    assert predict(eager_checkpoint, source, "-o", tmp_path / "out.json") == 0
+    out = json.loads((tmp_path / "out.json").read_text(encoding="utf-8"))
+    assert [d["text"] for d in out] == ["Ann met Bob .", "Rome is old ."]
+    assert [d["orig_id"] for d in out] == [1, 3]
+
+
 def test_a_form_feed_inside_a_line_does_not_split_the_document(eager_checkpoint, tmp_path):
     (tmp_path / "a.txt").write_text("Paris\x0cis big.\u2028Rome too.\n", encoding="utf-8")
     assert predict(eager_checkpoint, tmp_path / "a.txt", "-o", tmp_path / "o.jsonl") == 0

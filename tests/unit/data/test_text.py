@@ -10,7 +10,8 @@ from spertmt.errors import InputError
 
 
 def assert_exact_offsets(text, docs):
-    """Every token is its slice of the text; every non-space character is in one token."""
+    """Every token is its slice of the text; every visible non-space character is in one token
+    and every invisible control character (text_module._INVISIBLE) in none."""
     covered = [0] * len(text)
     for doc in docs:
         assert doc.text is text
@@ -22,7 +23,9 @@ def assert_exact_offsets(text, docs):
             for i in range(start, end):
                 covered[i] += 1
     for i, char in enumerate(text):
-        if not char.isspace():
+        if text_module._INVISIBLE.fullmatch(char):
+            assert covered[i] == 0, (text, i)
+        elif not char.isspace():
             assert covered[i] == 1, (text, i)
         assert covered[i] <= 1
 
@@ -67,6 +70,21 @@ def test_any_script_and_control_characters_keep_exact_offsets(text):
     docs = tokenize_text(text)
     assert docs
     assert_exact_offsets(text, docs)
+
+
+@pytest.mark.parametrize(
+    ("text", "tokens"),
+    [
+        ("John \x00", [("John",)]),  # was the entity "John \x00"
+        ("\x00\x00\x00", []),  # was a line of NULs tagged Loc
+        ("a\x07b", [("a", "b")]),
+        ("\u202eJohn Smith\u202c", [("John", "Smith")]),
+        ("x\u200by\ufeff", [("x", "y")]),
+        ("👨\u200d👩", [("👨", "\u200d", "👩")]),  # joiners are not invisible controls
+    ],
+)
+def test_invisible_control_characters_separate_tokens_and_are_never_words(text, tokens):
+    assert [d.tokens for d in tokenize_text(text)] == tokens
 
 
 def test_whitespace_tokens_are_dropped_and_blank_sentences_skipped():

@@ -145,7 +145,7 @@ def test_raw_text_is_one_document_with_exact_character_offsets(eager_api):
     assert doc.tokens == tuple(t for s in sentences for t in s.tokens)
     assert doc.entities and doc.relations
     assert_char_offsets(doc)
-    assert {e.text for e in doc.entities} >= {"John Smith", "東京 😀", "is\x07", "مرحبا"}
+    assert {e.text for e in doc.entities} >= {"John Smith", "東京 😀", "is", "مرحبا"}
 
 
 def test_raw_text_merges_the_per_sentence_predictions(eager_api):
@@ -528,6 +528,8 @@ def test_pipe_of_an_infinite_stream_is_usable(eager_api):
         (["fine", 3.5], r"\[E501\] input 1 is a float; expected a str"),
         (["fine", {"tokens": ["a"]}], r"\[E501\] input 1 is a dict"),
         ([["a", "b"], ["c", 7]], r"\[E502\] input 1, token 1 is a int"),
+        ([["a", "b"], ["c", " "]], r"\[E502\] input 1, token 1 is blank"),
+        ([["", "b"]], r"\[E502\] input 0, token 0 is empty"),
         (["ok", "bad \udcff"], r"\[E507\] input 1 holds the lone surrogate U\+DCFF"),
         ([["ok"], ["b\ud800d"]], r"\[E507\] input 1, token 0 holds the lone surrogate U\+D800"),
     ],

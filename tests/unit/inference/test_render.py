@@ -150,6 +150,17 @@ def test_control_characters_do_not_break_the_page() -> None:
     parse(page)
 
 
+def test_bidirectional_overrides_cannot_reverse_what_the_page_shows() -> None:
+    doc = Document(
+        tokens=("\u202eJohn", "Smith\u202c", "\u2067x"), entities=(Entity("Peop", 0, 2),)
+    )
+    page = render_html([doc], TYPES)
+    for control in ("\u202e", "\u202c", "\u2067"):
+        assert control not in page
+    assert "\ufffdJohn" in page
+    assert "unicode-bidi:isolate" in page  # right-to-left words stay inside their box
+
+
 def test_unicode_and_wide_characters() -> None:
     cjk = Document(tokens=("東京", "🚗", "é"), entities=(Entity("Loc", 0, 1),))
     ascii_doc = Document(tokens=("ab", "c", "e"), entities=(Entity("Loc", 0, 1),))
