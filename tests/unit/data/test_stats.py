@@ -271,3 +271,47 @@ def test_missing_shared_data_is_an_error_not_a_crash(tmp_path):
 def test_dataset_stats_wants_a_loaded_tokenizer_not_a_name():
     with pytest.raises(TypeError, match="load_tokenizer\\('minilm'\\)"):
         dataset_stats(str(TINY / "tiny_train.json"), tokenizer="minilm")
+
+
+def _overlap_pairs_reference(doc):
+    nested = crossing = same = 0
+    spans = [(e.start, e.end) for e in doc.entities]
+    for i, (s1, e1) in enumerate(spans):
+        for s2, e2 in spans[i + 1 :]:
+            if e1 <= s2 or e2 <= s1:
+                continue
+            if (s1, e1) == (s2, e2):
+                same += 1
+            elif (s1 <= s2 and e2 <= e1) or (s2 <= s1 and e1 <= e2):
+                nested += 1
+            else:
+                crossing += 1
+    return nested, crossing, same
+
+
+def test_overlap_counts_equal_the_pairwise_reference_on_random_documents():
+    import random
+
+    from spertmt.data.stats import _overlap_pairs
+
+    rng = random.Random(7)
+    for _ in range(300):
+        words = rng.randint(1, 15)
+        entities = []
+        for _ in range(rng.randint(0, 25)):
+            start = rng.randrange(words)
+            entities.append(Entity("Peop", start, rng.randint(start + 1, words)))
+        doc = Document(tuple(f"w{i}" for i in range(words)), tuple(entities))
+        assert _overlap_pairs(doc) == _overlap_pairs_reference(doc), entities
+
+
+def test_overlap_counts_are_fast_for_a_huge_document():
+    import time
+
+    from spertmt.data.stats import _overlap_pairs
+
+    entities = tuple(Entity("Peop", i % 5000, i % 5000 + 1 + i % 7) for i in range(200_000))
+    doc = Document(tuple("w" for _ in range(5010)), entities)
+    started = time.perf_counter()
+    _overlap_pairs(doc)
+    assert time.perf_counter() - started < 20  # was past 300 s
