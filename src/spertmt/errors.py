@@ -242,4 +242,5 @@ CATALOGUE: dict[str, str] = {
     "E523": "An HTTP request asks for a batch size above the server's (--batch-size).",
     "E524": "An HTTP request asks for a path the server does not have.",
     "E525": "An HTTP request uses a method its path does not allow (e.g. GET /predict).",
+    "E526": "An HTTP request body is larger than the largest valid request of this server.",
 }

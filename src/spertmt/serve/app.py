@@ -316,6 +316,10 @@ class Limits(BaseModel):
         "single spaces (else 413)."
     )
     max_batch_size: int = Field(description="Largest batch_size a request may ask for.")
+    max_body_bytes: int = Field(
+        description="Largest request body in bytes (else 413 before it is read): the largest "
+        "valid request, max_texts texts of max_chars 4-byte characters, plus 64 KiB."
+    )
 
 
 class CheckpointInfo(BaseModel):
@@ -387,8 +391,14 @@ def build_app(model: SpertMT, *, max_texts: int, max_chars: int, batch_size: int
         description="Joint entity and relation extraction (SpERT / SpERT.MT). POST raw texts "
         "or token lists to /predict; GET /info for the model's types and decision rule.",
     )
-    limits = Limits(max_texts=max_texts, max_chars=max_chars, max_batch_size=batch_size)
+    limits = Limits(
+        max_texts=max_texts,
+        max_chars=max_chars,
+        max_batch_size=batch_size,
+        max_body_bytes=max_texts * (4 * max_chars + 16) + 65536,
+    )
     info = _info(model, limits)
+    app.add_middleware(_BodyLimit, limit=limits.max_body_bytes)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(InputError, _input_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
@@ -512,6 +522,63 @@ def _info(model: SpertMT, limits: Limits) -> InfoResponse:
         limits=limits,
         checkpoint=checkpoint,
     )
+
+
+class _BodyLimit:
+    """ASGI middleware: refuse a body over ``limit`` bytes before anything parses it.
+
+    A ``Content-Length`` over the limit is answered at once, without reading the body. Any
+    other body is read here, counted as it streams in and cut off as soon as it passes the
+    limit; a body within it is handed to the application unchanged.
+    """
+
+    def __init__(self, app: Any, *, limit: int) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope.get("headers") or []).get(b"content-length", b"")
+        if declared.isdigit() and int(declared) > self.limit:
+            await self._refuse(send, int(declared))
+            return
+        messages, received = [], 0
+        while True:
+            message = await receive()
+            messages.append(message)
+            if message.get("type") != "http.request":
+                break  # a disconnect: let the application see it
+            received += len(message.get("body", b""))
+            if received > self.limit:
+                await self._refuse(send, received)
+                return
+            if not message.get("more_body", False):
+                break
+        replay = iter(messages)
+
+        async def replayed() -> Any:
+            return next(replay, None) or await receive()
+
+        await self.app(scope, replayed, send)
+
+    async def _refuse(self, send: Any, size: int) -> None:
+        response = _error(
+            413,
+            "E526",
+            f"the request body has {size} bytes or more; this server reads at most "
+            f"{self.limit} (--max-texts × --max-chars): split the request",
+        )
+        response.headers["connection"] = "close"
+        await send(
+            {
+                "type": "http.response.start",
+                "status": response.status_code,
+                "headers": response.raw_headers,
+            }
+        )
+        await send({"type": "http.response.body", "body": response.body})
 
 
 # ------------------------------------------------------------------------------ errors

@@ -62,6 +62,32 @@ def test_health(client):
     assert response.json() == {"status": "ok"}
 
 
+def test_a_body_over_the_limit_is_refused_before_it_is_read(client, monkeypatch):
+    import spertmt.serve.app as app_module
+
+    parsed = []
+    monkeypatch.setattr(app_module, "_checked_inputs", lambda *a: parsed.append(a) or [])
+    limit = client.get("/info").json()["limits"]["max_body_bytes"]
+    big = b'{"texts": ["' + b"a" * (limit + 10) + b'"]}'
+    declared = client.post("/predict", content=big, headers={"content-type": "application/json"})
+    assert declared.status_code == 413 and declared.json()["error"]["code"] == "E526"
+
+    def chunks():  # no Content-Length: the body is counted as it streams in
+        yield b'{"texts": ["'
+        for _ in range(limit // 1000 + 2):
+            yield b"a" * 1000
+        yield b'"]}'
+
+    streamed = client.post(
+        "/predict", content=chunks(), headers={"content-type": "application/json"}
+    )
+    assert streamed.status_code == 413 and streamed.json()["error"]["code"] == "E526"
+    assert parsed == []  # nothing reached the request handling
+    # the largest valid request still passes the body limit (and meets the text limits)
+    ok = client.post("/predict", json={"texts": ["é" * MAX_CHARS] * MAX_TEXTS})
+    assert ok.status_code == 200
+
+
 def test_unknown_paths_and_methods_answer_in_the_documented_error_format(client):
     missing = client.get("/nowhere")
     assert missing.status_code == 404
@@ -100,6 +126,7 @@ def test_info_describes_types_decision_rule_and_limits(client, eager_api):
         "max_texts": MAX_TEXTS,
         "max_chars": MAX_CHARS,
         "max_batch_size": BATCH_SIZE,
+        "max_body_bytes": MAX_TEXTS * (4 * MAX_CHARS + 16) + 65536,
     }
     assert info["checkpoint"]["format_version"] >= 1
 
