@@ -184,6 +184,7 @@ CATALOGUE: dict[str, str] = {
     "E213": "The decision rule was to be tuned on a test split; tuning takes dev data only.",
     "E220": "The HTTP server's optional packages fastapi and uvicorn are not installed.",
     "E221": "The HTTP server cannot listen on the given host and port.",
+    "E222": "The server's API key is empty.",
     # E23x: CPU runtimes and ONNX export (spertmt.runtime.engines, spertmt.runtime.export).
     "E230": "quantize or onnx was asked for with a device other than the CPU.",
     "E231": "quantize and onnx were asked for together.",
@@ -243,4 +244,5 @@ CATALOGUE: dict[str, str] = {
     "E524": "An HTTP request asks for a path the server does not have.",
     "E525": "An HTTP request uses a method its path does not allow (e.g. GET /predict).",
     "E526": "An HTTP request body is larger than the largest valid request of this server.",
+    "E527": "An HTTP request lacks the server's API key, or carries another key.",
 }

@@ -59,6 +59,16 @@ def serve_command(
             help="Server log level (info logs every request).",
         ),
     ] = LogLevel.info,
+    api_key: Annotated[
+        str | None,
+        typer.Option(
+            "--api-key",
+            envvar="SPERTMT_API_KEY",
+            show_envvar=True,
+            help="Require this key on every request but GET /health and /docs "
+            "(Authorization: Bearer KEY or X-API-Key: KEY).",
+        ),
+    ] = None,
     decision: dict[str, Any] | None = None,
 ) -> None:
     r"""Serve a model over HTTP: POST /predict, GET /health, GET /info; docs at /docs.
@@ -77,6 +87,7 @@ def serve_command(
         batch_size=batch_size,
         log_level=log_level.value,
         decision=decision,
+        api_key=api_key,
     )
 
 

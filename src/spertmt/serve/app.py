@@ -20,6 +20,7 @@ Errors are answered with one JSON shape, ``{"error": {"code": ..., "message": ..
 from __future__ import annotations
 
 import dataclasses
+import hmac
 import json
 from collections.abc import Sequence
 from typing import Any, Literal
@@ -372,7 +373,9 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
 
 
 # ------------------------------------------------------------------------------ the app
-def build_app(model: SpertMT, *, max_texts: int, max_chars: int, batch_size: int) -> FastAPI:
+def build_app(
+    model: SpertMT, *, max_texts: int, max_chars: int, batch_size: int, api_key: str | None = None
+) -> FastAPI:
     """Build the application (see :func:`spertmt.serve.server.create_app`, which checks the limits).
 
     Args:
@@ -380,6 +383,8 @@ def build_app(model: SpertMT, *, max_texts: int, max_chars: int, batch_size: int
         max_texts: Most texts (or token lists) in one request.
         max_chars: Most characters in one text.
         batch_size: Sentences per forward pass, and the most a request may ask for.
+        api_key: When given, every request but ``GET /health`` and the API docs must carry it
+            (``Authorization: Bearer KEY`` or ``X-API-Key: KEY``), else ``401``.
 
     Returns:
         The FastAPI application.
@@ -399,6 +404,8 @@ def build_app(model: SpertMT, *, max_texts: int, max_chars: int, batch_size: int
     )
     info = _info(model, limits)
     app.add_middleware(_BodyLimit, limit=limits.max_body_bytes)
+    if api_key is not None:
+        app.add_middleware(_ApiKey, key=api_key)  # added last: runs first
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(InputError, _input_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
@@ -522,6 +529,49 @@ def _info(model: SpertMT, limits: Limits) -> InfoResponse:
         limits=limits,
         checkpoint=checkpoint,
     )
+
+
+class _ApiKey:
+    """ASGI middleware: answer ``401`` to a request without the server's API key.
+
+    ``GET /health`` (for liveness probes) and the API documentation stay open; everything else
+    needs ``Authorization: Bearer KEY`` or ``X-API-Key: KEY``, compared in constant time.
+    """
+
+    OPEN = frozenset({"/health", "/docs", "/openapi.json", "/docs/oauth2-redirect", "/redoc"})
+
+    def __init__(self, app: Any, *, key: str) -> None:
+        self.app = app
+        self.key = key.encode("utf-8")
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http" or scope.get("path") in self.OPEN:
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope.get("headers") or [])
+        given = headers.get(b"x-api-key", b"")
+        bearer = headers.get(b"authorization", b"")
+        if bearer[:7].lower() == b"bearer ":
+            given = given or bearer[7:].strip()
+        if given and hmac.compare_digest(given, self.key):
+            await self.app(scope, receive, send)
+            return
+        response = _error(
+            401,
+            "E527",
+            "this server needs its API key: send Authorization: Bearer KEY (or X-API-Key: KEY)"
+            if not given
+            else "the API key is not this server's",
+        )
+        response.headers["www-authenticate"] = "Bearer"
+        await send(
+            {
+                "type": "http.response.start",
+                "status": response.status_code,
+                "headers": response.raw_headers,
+            }
+        )
+        await send({"type": "http.response.body", "body": response.body})
 
 
 class _BodyLimit:

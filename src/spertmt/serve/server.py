@@ -32,6 +32,7 @@ Example:
 from __future__ import annotations
 
 import importlib
+import os
 import socket
 import sys
 from collections.abc import Mapping
@@ -78,12 +79,17 @@ def require_serve_extra() -> None:
             ) from None
 
 
+API_KEY_ENV = "SPERTMT_API_KEY"
+"""Environment variable that holds the server's API key when ``--api-key`` is not given."""
+
+
 def create_app(
     model: SpertMT,
     *,
     max_texts: int = DEFAULT_MAX_TEXTS,
     max_chars: int = DEFAULT_MAX_CHARS,
     batch_size: int = DEFAULT_BATCH_SIZE,
+    api_key: str | None = None,
 ) -> FastAPI:
     """Build the FastAPI application that serves ``model``.
 
@@ -96,6 +102,8 @@ def create_app(
         max_texts: Most texts (or token lists) in one request; more are answered ``413``.
         max_chars: Most characters in one text; a longer one is answered ``413``.
         batch_size: Sentences per forward pass, and the most a request may ask for.
+        api_key: Require this key on every request but ``GET /health`` and the docs
+            (``Authorization: Bearer KEY`` or ``X-API-Key: KEY``); ``None``: no key.
 
     Returns:
         The application, ready for ``uvicorn.run(app)`` or a test client.
@@ -117,7 +125,11 @@ def create_app(
     require_serve_extra()
     from spertmt.serve.app import build_app
 
-    return build_app(model, max_texts=max_texts, max_chars=max_chars, batch_size=batch_size)
+    if api_key is not None and not api_key.strip():
+        raise ConfigError("the API key is empty; give a non-empty key or none", code="E222")
+    return build_app(
+        model, max_texts=max_texts, max_chars=max_chars, batch_size=batch_size, api_key=api_key
+    )
 
 
 def serve(
@@ -131,6 +143,7 @@ def serve(
     batch_size: int = DEFAULT_BATCH_SIZE,
     log_level: str = "info",
     decision: Mapping[str, Any] | None = None,
+    api_key: str | None = None,
 ) -> None:
     """Load a checkpoint and serve it over HTTP until interrupted (Ctrl+C or SIGTERM).
 
@@ -148,6 +161,8 @@ def serve(
         log_level: uvicorn's log level (``info`` logs every request).
         decision: Decision-rule fields that replace the checkpoint's as the server's default
             (``{"entity_overlap": "resolve"}``); requests may still override any field.
+        api_key: Require this key (``None``: the ``SPERTMT_API_KEY`` environment variable, if
+            set); said at start-up. Without one, a non-loopback address gets a warning.
 
     Raises:
         ConfigError: ``E220`` if fastapi or uvicorn is missing, ``E221`` if the address cannot
@@ -167,16 +182,28 @@ def serve(
 
     from spertmt.inference.api import SpertMT
 
+    if api_key is None:
+        api_key = os.environ.get(API_KEY_ENV) or None
     model = SpertMT.from_pretrained(model_dir, device=device, **dict(decision or {}))
-    app = create_app(model, max_texts=max_texts, max_chars=max_chars, batch_size=batch_size)
+    app = create_app(
+        model, max_texts=max_texts, max_chars=max_chars, batch_size=batch_size, api_key=api_key
+    )
     listener = _listen(host, port)
     bound_host, bound_port = listener.getsockname()[:2]
     url_host = f"[{bound_host}]" if ":" in bound_host else bound_host
     url = f"http://{url_host}:{bound_port}"
     print(f"serving {model_dir} on {url} (docs: {url}/docs)", file=sys.stderr, flush=True)
-    if not _is_loopback(bound_host):
+    if api_key is not None:
         print(
-            "warning: the server has no authentication and accepts clients from the network",
+            "requests need the API key (Authorization: Bearer KEY or X-API-Key: KEY); "
+            "GET /health and /docs are open",
+            file=sys.stderr,
+            flush=True,
+        )
+    elif not _is_loopback(bound_host):
+        print(
+            "warning: the server has no authentication and accepts clients from the network; "
+            f"pass --api-key KEY or set {API_KEY_ENV} to require a key",
             file=sys.stderr,
             flush=True,
         )

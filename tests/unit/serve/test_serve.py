@@ -527,3 +527,47 @@ def _read(log):
     log.flush()
     log.seek(0)
     return log.read()
+
+
+def test_an_api_key_guards_everything_but_health_and_the_docs(eager_api):
+    app = create_app(eager_api, max_texts=MAX_TEXTS, max_chars=MAX_CHARS, api_key="s3cret")
+    body = {"texts": ["Ann met Bob."]}
+    with TestClient(app) as client:
+        assert client.get("/health").status_code == 200
+        assert client.get("/openapi.json").status_code == 200
+        missing = client.post("/predict", json=body)
+        assert missing.status_code == 401 and missing.json()["error"]["code"] == "E527"
+        assert missing.headers["www-authenticate"] == "Bearer"
+        wrong = client.get("/info", headers={"Authorization": "Bearer nope"})
+        assert wrong.status_code == 401 and "not this server's" in wrong.json()["error"]["message"]
+        bearer = client.post("/predict", json=body, headers={"Authorization": "Bearer s3cret"})
+        header = client.get("/info", headers={"X-API-Key": "s3cret"})
+        assert bearer.status_code == 200 and header.status_code == 200
+    with pytest.raises(ConfigError, match=r"\[E222\]"):
+        create_app(eager_api, api_key="  ")
+
+
+def test_serve_takes_the_key_from_the_environment_and_says_so(
+    eager_checkpoint, monkeypatch, capsys
+):
+    import uvicorn
+
+    seen = {}
+
+    def keep_app(self, sockets=None):
+        seen["app"] = self.config.app
+        for listener in sockets or ():
+            listener.close()
+
+    monkeypatch.setattr(uvicorn.Server, "run", keep_app)
+    monkeypatch.setenv("SPERTMT_API_KEY", "from-env")
+    assert main(["serve", "--model", str(eager_checkpoint), "--port", "0"]) == 0
+    assert "requests need the API key" in capsys.readouterr().err
+    with TestClient(seen["app"]) as client:
+        assert client.get("/info").status_code == 401
+        assert client.get("/info", headers={"X-API-Key": "from-env"}).status_code == 200
+    monkeypatch.delenv("SPERTMT_API_KEY")
+    assert (
+        main(["serve", "--model", str(eager_checkpoint), "--port", "0", "--host", "0.0.0.0"]) == 0
+    )
+    assert "pass --api-key KEY or set SPERTMT_API_KEY" in capsys.readouterr().err
