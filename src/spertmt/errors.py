@@ -245,4 +245,5 @@ CATALOGUE: dict[str, str] = {
     "E525": "An HTTP request uses a method its path does not allow (e.g. GET /predict).",
     "E526": "An HTTP request body is larger than the largest valid request of this server.",
     "E527": "An HTTP request lacks the server's API key, or carries another key.",
+    "E528": "An HTTP request holds more characters in all than the server accepts.",
 }

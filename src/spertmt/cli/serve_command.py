@@ -12,7 +12,12 @@ from spertmt.cli.options import (
     ModelDir,
     with_decision_options,
 )
-from spertmt.serve.server import DEFAULT_BATCH_SIZE, DEFAULT_MAX_CHARS, DEFAULT_MAX_TEXTS
+from spertmt.serve.server import (
+    DEFAULT_BATCH_SIZE,
+    DEFAULT_MAX_CHARS,
+    DEFAULT_MAX_REQUEST_CHARS,
+    DEFAULT_MAX_TEXTS,
+)
 
 
 class LogLevel(str, Enum):
@@ -52,6 +57,15 @@ def serve_command(
             "--batch-size", min=1, help="Sentences per forward pass (and most a request may ask)."
         ),
     ] = DEFAULT_BATCH_SIZE,
+    max_request_chars: Annotated[
+        int,
+        typer.Option(
+            "--max-request-chars",
+            min=1,
+            help="Most characters of all texts in one request; more get HTTP 413. Bounds the "
+            "work one request can ask for.",
+        ),
+    ] = DEFAULT_MAX_REQUEST_CHARS,
     log_level: Annotated[
         LogLevel,
         typer.Option(
@@ -85,6 +99,7 @@ def serve_command(
         max_texts=max_texts,
         max_chars=max_chars,
         batch_size=batch_size,
+        max_request_chars=max_request_chars,
         log_level=log_level.value,
         decision=decision,
         api_key=api_key,

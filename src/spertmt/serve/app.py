@@ -45,7 +45,7 @@ __all__ = [
     "build_app",
 ]
 
-_LIMIT_STATUS = {"E521": 413, "E522": 413}
+_LIMIT_STATUS = {"E521": 413, "E522": 413, "E528": 413}
 """HTTP status of the error codes that are not ``422``."""
 _MAX_LISTED_PROBLEMS = 5
 _EXAMPLE_TEXT = "John Smith lives in Paris. He works for Acme Corp."
@@ -316,10 +316,14 @@ class Limits(BaseModel):
         description="Most characters in one text; a token list counts its words joined by "
         "single spaces (else 413)."
     )
+    max_request_chars: int = Field(
+        description="Most characters in all texts of one request together (else 413): bounds "
+        "the work of one request, so that no request keeps the others waiting for minutes."
+    )
     max_batch_size: int = Field(description="Largest batch_size a request may ask for.")
     max_body_bytes: int = Field(
         description="Largest request body in bytes (else 413 before it is read): the largest "
-        "valid request, max_texts texts of max_chars 4-byte characters, plus 64 KiB."
+        "valid request, max_request_chars 4-byte characters, plus 16 bytes a text and 64 KiB."
     )
 
 
@@ -374,7 +378,13 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
 
 # ------------------------------------------------------------------------------ the app
 def build_app(
-    model: SpertMT, *, max_texts: int, max_chars: int, batch_size: int, api_key: str | None = None
+    model: SpertMT,
+    *,
+    max_texts: int,
+    max_chars: int,
+    batch_size: int,
+    max_request_chars: int | None = None,
+    api_key: str | None = None,
 ) -> FastAPI:
     """Build the application (see :func:`spertmt.serve.server.create_app`, which checks the limits).
 
@@ -383,6 +393,8 @@ def build_app(
         max_texts: Most texts (or token lists) in one request.
         max_chars: Most characters in one text.
         batch_size: Sentences per forward pass, and the most a request may ask for.
+        max_request_chars: Most characters in one request (``None``: ``max_texts ×
+            max_chars``).
         api_key: When given, every request but ``GET /health`` and the API docs must carry it
             (``Authorization: Bearer KEY`` or ``X-API-Key: KEY``), else ``401``.
 
@@ -396,11 +408,13 @@ def build_app(
         description="Joint entity and relation extraction (SpERT / SpERT.MT). POST raw texts "
         "or token lists to /predict; GET /info for the model's types and decision rule.",
     )
+    total = max_texts * max_chars if max_request_chars is None else max_request_chars
     limits = Limits(
         max_texts=max_texts,
         max_chars=max_chars,
+        max_request_chars=total,
         max_batch_size=batch_size,
-        max_body_bytes=max_texts * (4 * max_chars + 16) + 65536,
+        max_body_bytes=4 * total + 16 * max_texts + 65536,
     )
     info = _info(model, limits)
     app.add_middleware(_BodyLimit, limit=limits.max_body_bytes)
@@ -454,8 +468,8 @@ def _checked_inputs(request: PredictRequest, limits: Limits) -> list[Any]:
     """Return the request's inputs for ``predict``, after the server's limits.
 
     Raises:
-        InputError: ``E521``/``E522`` over a size limit, ``E523`` for a batch size above the
-            server's.
+        InputError: ``E521``/``E522``/``E528`` over a size limit, ``E523`` for a batch size
+            above the server's.
 
     """
     inputs: Sequence[Any]
@@ -480,6 +494,13 @@ def _checked_inputs(request: PredictRequest, limits: Limits) -> list[Any]:
                 f"{limits.max_chars} per text (--max-chars): split the text",
                 code="E522",
             )
+    if sum(lengths) > limits.max_request_chars:
+        raise InputError(
+            f"{field} hold {sum(lengths)} characters together; this server accepts at most "
+            f"{limits.max_request_chars} per request (--max-request-chars): split them over "
+            "several requests",
+            code="E528",
+        )
     if request.batch_size is not None and request.batch_size > limits.max_batch_size:
         raise InputError(
             f"batch_size {request.batch_size} is above this server's {limits.max_batch_size} "

@@ -23,7 +23,7 @@ from spertmt.cli import main
 from spertmt.config import DecisionRule
 from spertmt.errors import ConfigError
 from spertmt.serve.app import ErrorResponse, InfoResponse, PredictResponse
-from spertmt.serve.server import create_app, serve
+from spertmt.serve.server import DEFAULT_MAX_REQUEST_CHARS, create_app, serve
 
 MAX_TEXTS = 3
 MAX_CHARS = 40
@@ -125,8 +125,9 @@ def test_info_describes_types_decision_rule_and_limits(client, eager_api):
     assert info["limits"] == {
         "max_texts": MAX_TEXTS,
         "max_chars": MAX_CHARS,
+        "max_request_chars": DEFAULT_MAX_REQUEST_CHARS,
         "max_batch_size": BATCH_SIZE,
-        "max_body_bytes": MAX_TEXTS * (4 * MAX_CHARS + 16) + 65536,
+        "max_body_bytes": 4 * DEFAULT_MAX_REQUEST_CHARS + 16 * MAX_TEXTS + 65536,
     }
     assert info["checkpoint"]["format_version"] >= 1
 
@@ -527,6 +528,17 @@ def _read(log):
     log.flush()
     log.seek(0)
     return log.read()
+
+
+def test_the_characters_of_one_request_are_bounded(eager_api):
+    app = create_app(eager_api, max_texts=MAX_TEXTS, max_chars=MAX_CHARS, max_request_chars=50)
+    with TestClient(app) as client:
+        ok = client.post("/predict", json={"texts": ["a" * 25, "b" * 25]})
+        over = client.post("/predict", json={"texts": ["a" * 25, "b" * 26]})
+        assert ok.status_code == 200
+        assert over.status_code == 413 and over.json()["error"]["code"] == "E528"
+        assert "--max-request-chars" in over.json()["error"]["message"]
+        assert client.get("/info").json()["limits"]["max_request_chars"] == 50
 
 
 def test_an_api_key_guards_everything_but_health_and_the_docs(eager_api):
