@@ -60,9 +60,9 @@ DEFAULT_MAX_TEXTS = 64
 DEFAULT_MAX_CHARS = 100_000
 """Most characters in one text (a token list counts its tokens joined by single spaces)."""
 DEFAULT_MAX_REQUEST_CHARS = 200_000
-"""Characters of all texts of one request together: about 15 s of work for MiniLM on 2 CPU
-cores (CoNLL04 runs at ~13,000 characters a second), so one request never holds the others
-back for minutes (64 texts of 100,000 characters was ~7 minutes)."""
+"""Characters of all texts of one request together. The reliability issue measured 64 texts of
+100,000 characters (6.4 M) at about 7 minutes of MiniLM work on 2 CPU cores, so this is about
+15 s: one request no longer holds the others back for minutes."""
 DEFAULT_BATCH_SIZE = 32
 """Sentences per forward pass; a request may ask for fewer, never more."""
 
