@@ -19,11 +19,12 @@ from __future__ import annotations
 import dataclasses
 import re
 import sys
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
-from spertmt.data.io import read_documents
+from spertmt.data.io import DataFormat, read_documents
 from spertmt.errors import ConfigError, DataError
 from spertmt.schema import Document, Entity, TypeSchema
 
@@ -156,21 +157,9 @@ def read_prediction_inputs(
                 code="E211",
             )
         return _read_text_inputs(path, source, whole_file=whole_file)
-    if str(path) == STDIN:
-        raise ConfigError(
-            "standard input is read as raw text; write the JSON documents to a file and pass "
-            "its path",
-            code="E211",
-        )
     if given_entities and types is None:
         raise ConfigError("given_entities needs the model's types", code="E211")
-    docs = read_documents(
-        path,
-        types=types if given_entities else None,
-        require_annotations=False,
-        format=fmt,
-        types_of_model=True,
-    )
+    docs = _read_documents_from(path, source, fmt, types if given_entities else None)
     given = tuple(doc.entities for doc in docs) if given_entities else None
     items = tuple(dataclasses.replace(doc, entities=(), relations=()) for doc in docs)
     return PredictionInputs(items, None, given, fmt, 0, source)
@@ -208,6 +197,34 @@ def _read_text_inputs(path: str | Path, source: str, *, whole_file: bool) -> Pre
         len(lines) - len(kept),
         source,
     )
+
+
+def _read_documents_from(
+    path: str | Path, source: str, fmt: DataFormat, types: TypeSchema | None
+) -> list[Document]:
+    """Read JSON or JSON Lines documents from a file or from standard input (``-``)."""
+    options: dict[str, Any] = {
+        "types": types,
+        "require_annotations": False,
+        "types_of_model": True,
+    }
+    if str(path) != STDIN:
+        return read_documents(path, format=fmt, **options)
+    with tempfile.TemporaryDirectory() as folder:
+        staged = Path(folder) / f"stdin.{fmt}"
+        staged.write_bytes(_read_bytes(path, source))
+        try:
+            return read_documents(staged, format=fmt, **options)
+        except DataError as error:  # name standard input, not the staging file
+            raise DataError(
+                error.reason,
+                code=error.code,
+                file=source,
+                doc_index=error.doc_index,
+                orig_id=error.orig_id,
+                field=error.field,
+                line=error.line,
+            ) from None
 
 
 _LINE_BREAK = re.compile(r"\r\n|\n|\r")

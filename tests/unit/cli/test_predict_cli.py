@@ -86,6 +86,19 @@ def test_standard_input_to_standard_output(eager_checkpoint, monkeypatch, capsys
     assert "to standard output" in captured.err
 
 
+def test_standard_input_takes_json_lines_documents_too(eager_checkpoint, monkeypatch, capsys):
+    lines = b'{"tokens": ["Ann", "met", "Bob", "."]}\n{"tokens": ["Rome", "is", "old"]}\n'
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(lines), encoding="utf-8"))
+    assert predict(eager_checkpoint, "--input-format", "jsonl", "-", "--format", "jsonl") == 0
+    docs = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [d["tokens"] for d in docs] == [["Ann", "met", "Bob", "."], ["Rome", "is", "old"]]
+    broken = io.TextIOWrapper(io.BytesIO(b'{"tokens": ["a"]}\n{"tokens": 7}\n'), encoding="utf-8")
+    monkeypatch.setattr(sys, "stdin", broken)
+    assert predict(eager_checkpoint, "--input-format", "jsonl", "-") == 1
+    err = capsys.readouterr().err
+    assert "<stdin>, line 2, document 1, field tokens" in err and "stdin.jsonl" not in err
+
+
 @pytest.mark.parametrize(
     ("name", "extra", "kind"),
     [("o.jsonl", [], "jsonl"), ("o.json", [], "json"), ("o.txt", ["--format", "jsonl"], "jsonl")],
