@@ -98,6 +98,7 @@ def evaluate_command(
             quantize=quantize,
             onnx=onnx,
             decision=decision,
+            progress=True,
         )
     else:
         if quantize or onnx is not None or decision:

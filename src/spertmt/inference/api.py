@@ -29,7 +29,7 @@ import torch
 from spertmt.config import DecisionRule, ModelConfig
 from spertmt.errors import ConfigError, InputError
 from spertmt.inference.planning import MAX_SENTENCE_WORDS, given_lists, merge, plan_input
-from spertmt.inference.predictor import Predictor
+from spertmt.inference.predictor import Predictor, ProgressHook
 from spertmt.model.checkpoint import (
     CheckpointMetadata,
     checkpoint_types_file,
@@ -450,6 +450,7 @@ class SpertMT:
         batch_size: int = 32,
         data_dir: str | Path | None = None,
         rule: DecisionRule | None = None,
+        progress: ProgressHook | None = None,
         **decision: Any,
     ) -> EvalReport:
         """Score the model on gold documents with the SpERT-compatible evaluator.
@@ -463,6 +464,7 @@ class SpertMT:
             data_dir: Folder of the built-in datasets (default ``$SPERTMT_DATA_DIR`` or the
                 cache).
             rule: Decision rule for this evaluation instead of the model's.
+            progress: Called with the number of documents finished after each batch.
             **decision: Decision-rule fields for this evaluation only, as in :meth:`predict`.
 
         Returns:
@@ -501,7 +503,9 @@ class SpertMT:
                         code="E501",
                     )
         with self._lock:
-            predictions = self._predictor.predict(gold, rule=chosen, batch_size=batch_size)
+            predictions = self._predictor.predict(
+                gold, rule=chosen, batch_size=batch_size, progress=progress
+            )
         return evaluate_documents(gold, predictions, self.types, no_overlap=no_overlap)
 
     # ------------------------------------------------------------------ internals

@@ -208,6 +208,22 @@ def predict_file(
     )
 
 
+def _progress_bar(*, enabled: bool) -> Any:
+    """A transient progress bar on standard error (documents done / total, time left)."""
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+
+    return Progress(
+        "[progress.description]{task.description}",
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=Console(stderr=True),
+        transient=True,
+        disable=not enabled,
+    )
+
+
 def _predict_in_chunks(
     model: SpertMT,
     inputs: PredictionInputs,
@@ -216,20 +232,9 @@ def _predict_in_chunks(
     progress: bool,
 ) -> list[Document]:
     """Predict ``inputs`` a chunk at a time (a progress update per chunk), in input order."""
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
-
     items: list[PredictInput] = list(inputs.items)
     chunk = CHUNK_FACTOR * batch_size
-    bar = Progress(
-        "[progress.description]{task.description}",
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeRemainingColumn(),
-        console=Console(stderr=True),
-        transient=True,
-        disable=not progress or len(items) <= chunk,
-    )
+    bar = _progress_bar(enabled=progress and len(items) > chunk)
     out: list[Document] = []
     with bar:
         task = bar.add_task("predicting", total=len(items))
@@ -258,6 +263,7 @@ def evaluate_checkpoint(
     quantize: bool = False,
     onnx: str | Path | None = None,
     decision: Mapping[str, Any] | None = None,
+    progress: bool = False,
 ) -> EvalReport:
     """Score a checkpoint on a dataset split with the SpERT-compatible evaluator.
 
@@ -274,6 +280,7 @@ def evaluate_checkpoint(
         quantize: Score the int8-quantised encoder (CPU only; see :mod:`spertmt.runtime.engines`).
         onnx: Score with the encoder run by ONNX Runtime from this export (CPU only).
         decision: Decision-rule fields for this evaluation, as in :func:`predict_file`.
+        progress: Show the prediction's progress (on standard error).
 
     Returns:
         The evaluation report (entities, relations strict and boundaries; micro and macro).
@@ -294,4 +301,12 @@ def evaluate_checkpoint(
     model = SpertMT.from_pretrained(
         model_dir, device=device, quantize=quantize, onnx=onnx, **dict(decision or {})
     )
-    return model.evaluate(data, data_dir=data_dir, no_overlap=no_overlap, batch_size=batch_size)
+    with _progress_bar(enabled=progress) as bar:
+        task = bar.add_task(f"scoring {data}", total=None)
+        return model.evaluate(
+            data,
+            data_dir=data_dir,
+            no_overlap=no_overlap,
+            batch_size=batch_size,
+            progress=lambda done: bar.advance(task, done),
+        )

@@ -600,3 +600,10 @@ def test_evaluate_documents_and_a_file(eager_api, tmp_path):
     assert eager_api.evaluate(str(path), no_overlap=True).no_overlap
     with pytest.raises(InputError, match=r"\[E501\] input 1 is a str, not a Document"):
         eager_api.evaluate([GOLD[0], "text"])
+
+
+def test_evaluate_reports_progress_per_batch(eager_api):
+    seen = []
+    report = eager_api.evaluate(GOLD, batch_size=1, progress=seen.append)
+    assert seen == [1] * len(GOLD)
+    assert report.to_dict() == eager_api.evaluate(GOLD).to_dict()
