@@ -124,7 +124,7 @@ def create_app(
 
     Raises:
         ConfigError: ``E220`` if fastapi or uvicorn is not installed; ``E206`` for a limit
-            below 1.
+            below 1; ``E222`` for an empty API key.
 
     Example:
         >>> from fastapi.testclient import TestClient                       # doctest: +SKIP
@@ -133,24 +133,17 @@ def create_app(
         {'documents': [{'tokens': ['Ann', 'met', 'Bob', '.'], ...}], ...}
 
     """
-    for key, value in (("max_texts", max_texts), ("max_chars", max_chars)):
-        _check_positive(key, value)
-    _check_positive("batch_size", batch_size)
-    require_serve_extra()
-    from spertmt.serve.app import build_app
-
-    if api_key is not None and not api_key.strip():
-        raise ConfigError("the API key is empty; give a non-empty key or none", code="E222")
-    if max_request_chars is not None:
-        _check_positive("max_request_chars", max_request_chars)
-    return build_app(
-        model,
+    options = _checked_options(
         max_texts=max_texts,
         max_chars=max_chars,
         batch_size=batch_size,
         max_request_chars=max_request_chars,
         api_key=api_key,
     )
+    require_serve_extra()
+    from spertmt.serve.app import build_app
+
+    return build_app(model, **options)
 
 
 def serve(
@@ -189,7 +182,8 @@ def serve(
 
     Raises:
         ConfigError: ``E220`` if fastapi or uvicorn is missing, ``E221`` if the address cannot
-            be listened on, ``E206`` for a limit below 1, ``E209`` for a bad device.
+            be listened on, ``E206`` for a limit below 1, ``E209`` for a bad device, ``E222``
+            for an empty API key.
         CheckpointError: If the checkpoint cannot be loaded.
 
     Example:
@@ -198,24 +192,22 @@ def serve(
 
     """
     require_serve_extra()
-    for key, value in (("max_texts", max_texts), ("max_chars", max_chars)):
-        _check_positive(key, value)
-    _check_positive("batch_size", batch_size)
-    import uvicorn
-
-    from spertmt.inference.api import SpertMT
-
     if api_key is None:
         api_key = os.environ.get(API_KEY_ENV) or None
-    model = SpertMT.from_pretrained(model_dir, device=device, **dict(decision or {}))
-    app = create_app(
-        model,
+    # Checked before the model loads: a bad option fails at once.
+    options = _checked_options(
         max_texts=max_texts,
         max_chars=max_chars,
         batch_size=batch_size,
         max_request_chars=max_request_chars,
         api_key=api_key,
     )
+    import uvicorn
+
+    from spertmt.inference.api import SpertMT
+
+    model = SpertMT.from_pretrained(model_dir, device=device, **dict(decision or {}))
+    app = create_app(model, **options)
     listener = _listen(host, port)
     bound_host, bound_port = listener.getsockname()[:2]
     url_host = f"[{bound_host}]" if ":" in bound_host else bound_host
@@ -237,6 +229,17 @@ def serve(
         )
     config = uvicorn.Config(app, log_level=log_level, timeout_graceful_shutdown=10)
     uvicorn.Server(config).run(sockets=[listener])
+
+
+def _checked_options(**options: Any) -> dict[str, Any]:
+    """The server's options after their checks (limits at least 1, a non-empty key)."""
+    for key in ("max_texts", "max_chars", "batch_size", "max_request_chars"):
+        if key != "max_request_chars" or options[key] is not None:
+            _check_positive(key, options[key])
+    key = options["api_key"]
+    if key is not None and not key.strip():
+        raise ConfigError("the API key is empty; give a non-empty key or none", code="E222")
+    return options
 
 
 def _check_positive(key: str, value: int) -> None:
