@@ -209,6 +209,7 @@ CATALOGUE: dict[str, str] = {
     "E313": "The checkpoint's weights file is not the one it was saved with (checksum differs).",
     "E314": "A run folder's config.json cannot be read (damaged or not JSON).",
     "E315": "A run folder or checkpoint cannot be written (read-only folder, full disk).",
+    "E316": "Another process is training in the run folder.",
     # E32x: ONNX encoder files (spertmt.runtime.engines, spertmt.runtime.export,
     # spertmt.inference.api).
     "E320": "The ONNX encoder file is missing, cannot be loaded or is not a spertmt export.",

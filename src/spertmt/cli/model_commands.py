@@ -80,7 +80,7 @@ def predict_command(
         typer.Argument(
             metavar="INPUT",
             help="Raw text (.txt, one document per line), SpERT .json or .jsonl documents, "
-            "or - for raw text on standard input.",
+            "or - for standard input (raw text; JSON or JSON Lines with --input-format).",
         ),
     ],
     model: ModelDir,

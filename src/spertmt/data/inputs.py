@@ -170,7 +170,7 @@ def _read_text_inputs(path: str | Path, source: str, *, whole_file: bool) -> Pre
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as error:
-        line = data.count(b"\n", 0, error.start) + 1
+        line = len(_LINE_BREAK_BYTES.findall(data, 0, error.start)) + 1
         raise DataError(
             f"is not UTF-8 text: byte {error.start} (0x{data[error.start]:02x}) cannot be "
             f"decoded ({error.reason}); save the file as UTF-8",
@@ -210,9 +210,18 @@ def _read_documents_from(
     }
     if str(path) != STDIN:
         return read_documents(path, format=fmt, **options)
+    data = _read_bytes(path, source)
     with tempfile.TemporaryDirectory() as folder:
         staged = Path(folder) / f"stdin.{fmt}"
-        staged.write_bytes(_read_bytes(path, source))
+        try:
+            staged.write_bytes(data)
+        except OSError as error:
+            raise DataError(
+                f"cannot be staged for reading ({error.strerror or error}: the temporary folder "
+                "is full or read-only); write the documents to a file and pass its path",
+                code="E101",
+                file=source,
+            ) from None
         try:
             return read_documents(staged, format=fmt, **options)
         except DataError as error:  # name standard input, not the staging file
@@ -228,6 +237,7 @@ def _read_documents_from(
 
 
 _LINE_BREAK = re.compile(r"\r\n|\n|\r")
+_LINE_BREAK_BYTES = re.compile(rb"\r\n|\n|\r")
 
 
 def _read_bytes(path: str | Path, source: str) -> bytes:

@@ -867,6 +867,15 @@ def documents_to_text(docs: Iterable[Document], format: DataFormat) -> str:
     return "[\n" + ",\n".join(lines) + "\n]\n" if lines else "[]\n"
 
 
+def _read_umask() -> int:
+    mask = os.umask(0o022)  # imports run one at a time: setting and restoring is safe here
+    os.umask(mask)
+    return mask
+
+
+_UMASK_AT_IMPORT = _read_umask()
+
+
 def current_umask() -> int:
     """The process's file-mode creation mask (read without changing it where Linux allows)."""
     try:
@@ -875,18 +884,25 @@ def current_umask() -> int:
                 return int(line.split()[1], 8)
     except (OSError, ValueError):
         pass
-    mask = os.umask(0o022)  # elsewhere: set and restore (not thread-safe, but brief)
-    os.umask(mask)
-    return mask
+    return _UMASK_AT_IMPORT  # elsewhere: as it was when spertmt was imported
 
 
-def share_like_a_new_file(path: str | Path) -> None:
+def share_like_a_new_file(path: str | Path, *, replaces: str | Path | None = None) -> None:
     """Give a file written through a temporary name the mode a plain ``open`` would give it.
 
     Temporary files are created ``0600``; a model or predictions file renamed into place must
-    be readable by the others the umask lets read it (another user, another container).
+    be readable by the others the umask lets read it (another user, another container). When
+    it replaces an existing file, it keeps that file's mode instead. Best effort: filesystems
+    without modes (vfat, some network mounts) refuse chmod, and the write still succeeds.
     """
-    os.chmod(path, 0o666 & ~current_umask())
+    try:
+        mode = os.stat(replaces).st_mode & 0o777 if replaces is not None else None
+    except OSError:
+        mode = None
+    try:
+        os.chmod(path, mode if mode is not None else 0o666 & ~current_umask())
+    except OSError:
+        pass
 
 
 def sha256_file(path: str | Path) -> str:
@@ -953,7 +969,7 @@ def write_text_atomic(path: str | Path, text: str) -> None:
         ) as handle:
             tmp_name = handle.name
             handle.write(text)
-        share_like_a_new_file(tmp_name)
+        share_like_a_new_file(tmp_name, replaces=path)
         os.replace(tmp_name, path)
         tmp_name = None
     except OSError as error:

@@ -93,10 +93,13 @@ def _cut_long(
         yield tokens[begin : begin + size], offsets[begin : begin + size]
 
 
-_INVISIBLE = re.compile("[\x00-\x08\x0e-\x1f\x7f-\x9f\u200b\u202a-\u202e\u2066-\u2069\ufeff]")
+_INVISIBLE = re.compile(
+    "[\x00-\x08\x0e-\x1f\x7f-\x9f\u061c\u200b\u200e\u200f\u202a-\u202e\u2066-\u2069\ufeff]"
+)
 """Characters that separate tokens like a space: C0/C1 controls (tab, line breaks and form
-feeds excepted: spaCy already treats them as whitespace), bidirectional controls, the
-zero-width space and the byte-order mark."""
+feeds excepted: spaCy already treats them as whitespace), bidirectional controls and marks
+(U+061C, U+200E, U+200F, U+202A-U+202E, U+2066-U+2069), the zero-width space and the
+byte-order mark. Joiners (U+200C, U+200D) and the soft hyphen stay: they belong to words."""
 
 
 def _documents(text: str, *, split_sentences: bool, max_words: int | None) -> list[Document]:

@@ -108,7 +108,8 @@ def predict_file(
 ) -> PredictSummary:
     """Predict entities and relations for a file of raw text or tokenised documents.
 
-    Input (see :mod:`spertmt.data.inputs`): raw text (``.txt`` or ``-`` for standard input),
+    Input (see :mod:`spertmt.data.inputs`): raw text (``.txt``, or ``-`` for standard input,
+    which takes JSON or JSON Lines too with ``input_format``),
     one document per line or the whole file as one document; or SpERT JSON / JSON Lines,
     whose ``tokens`` and ``orig_id`` are used (their entities only with ``given_entities``,
     their relations never). Output: one document per non-empty input document, in input
@@ -118,7 +119,8 @@ def predict_file(
 
     Args:
         model_dir: Checkpoint folder (e.g. ``runs/<name>/model``).
-        input_path: The input file, or ``-`` for standard input (read as raw text).
+        input_path: The input file, or ``-`` for standard input (raw text unless
+            ``input_format`` says otherwise).
         output_path: Where to write; ``None`` writes to standard output. Files are written
             atomically.
         input_format: ``"text"``, ``"json"`` or ``"jsonl"``; ``None`` decides by suffix.
@@ -296,13 +298,15 @@ def evaluate_checkpoint(
         >>> Console().print(report.table())                                  # doctest: +SKIP
 
     """
+    from rich.markup import escape
+
     from spertmt.inference.api import SpertMT
 
     model = SpertMT.from_pretrained(
         model_dir, device=device, quantize=quantize, onnx=onnx, **dict(decision or {})
     )
     with _progress_bar(enabled=progress) as bar:
-        task = bar.add_task(f"scoring {data}", total=None)
+        task = bar.add_task(f"scoring {escape(str(data))}", total=None)
         return model.evaluate(
             data,
             data_dir=data_dir,

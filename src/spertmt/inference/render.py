@@ -250,7 +250,8 @@ def _esc(text: str) -> str:
 def _unprintable(ch: str) -> bool:
     """Whether ``ch`` is a control, a bidirectional control, a surrogate or a non-character.
 
-    Bidirectional embeddings, overrides and isolates (U+202A-U+202E, U+2066-U+2069) would
+    Bidirectional embeddings, overrides, isolates and marks (U+202A-U+202E, U+2066-U+2069,
+    U+061C, U+200E, U+200F) would
     reorder what the page shows (U+202E turns "Smith" into "htimS"), so they are shown as
     U+FFFD like other controls.
     """
@@ -259,6 +260,7 @@ def _unprintable(ch: str) -> bool:
         (code < 0x20 and ch not in "\t\n\r")
         or 0x7F <= code < 0xA0
         or 0x202A <= code <= 0x202E
+        or code in (0x061C, 0x200E, 0x200F)
         or 0x2066 <= code <= 0x2069
         or 0xD800 <= code < 0xE000
         or code in (0xFFFE, 0xFFFF)

@@ -379,7 +379,8 @@ def write_training_record(path: str | Path, training: dict[str, Any]) -> None:
         training: The new training record (JSON-serialisable).
 
     Raises:
-        CheckpointError: If ``path`` is not a checkpoint folder.
+        CheckpointError: If ``path`` is not a checkpoint folder (E301), or cannot be written
+            (E315: read-only, disk full).
 
     """
     folder = Path(path)
@@ -391,8 +392,18 @@ def write_training_record(path: str | Path, training: dict[str, Any]) -> None:
         )
     text = _json_text(training, "training record")
     staging = folder / f".{TRAINING_FILE}.tmp-{uuid.uuid4().hex[:8]}"
-    staging.write_text(text, encoding="utf-8")
-    os.replace(staging, folder / TRAINING_FILE)
+    try:
+        staging.write_text(text, encoding="utf-8")
+        share_like_a_new_file(staging, replaces=folder / TRAINING_FILE)
+        os.replace(staging, folder / TRAINING_FILE)
+    except OSError as error:
+        staging.unlink(missing_ok=True)
+        raise CheckpointError(
+            f"cannot be written ({error.strerror or error}); choose a writable folder with free "
+            "space",
+            code="E315",
+            path=folder,
+        ) from None
 
 
 # ---------------------------------------------------------------------------------- reading

@@ -323,7 +323,8 @@ class Limits(BaseModel):
     max_batch_size: int = Field(description="Largest batch_size a request may ask for.")
     max_body_bytes: int = Field(
         description="Largest request body in bytes (else 413 before it is read): the largest "
-        "valid request, max_request_chars 4-byte characters, plus 16 bytes a text and 64 KiB."
+        "valid request even with every character JSON-escaped (12 bytes for a \\ud83d\\ude00 "
+        "pair), plus 16 bytes a text and 64 KiB."
     )
 
 
@@ -414,7 +415,7 @@ def build_app(
         max_chars=max_chars,
         max_request_chars=total,
         max_batch_size=batch_size,
-        max_body_bytes=4 * total + 16 * max_texts + 65536,
+        max_body_bytes=12 * total + 16 * max_texts + 65536,
     )
     info = _info(model, limits)
     app.add_middleware(_BodyLimit, limit=limits.max_body_bytes)
@@ -570,11 +571,14 @@ class _ApiKey:
             await self.app(scope, receive, send)
             return
         headers = dict(scope.get("headers") or [])
-        given = headers.get(b"x-api-key", b"")
         bearer = headers.get(b"authorization", b"")
-        if bearer[:7].lower() == b"bearer ":
-            given = given or bearer[7:].strip()
-        if given and hmac.compare_digest(given, self.key):
+        offered = [
+            headers.get(b"x-api-key", b"").strip(),
+            bearer[7:].strip() if bearer[:7].lower() == b"bearer " else b"",
+        ]
+        given = [key for key in offered if key]
+        # every offered key is compared, in constant time; either header may hold the key
+        if any([hmac.compare_digest(key, self.key) for key in given]):
             await self.app(scope, receive, send)
             return
         response = _error(
@@ -639,7 +643,8 @@ class _BodyLimit:
             413,
             "E526",
             f"the request body has {size} bytes or more; this server reads at most "
-            f"{self.limit} (--max-texts × --max-chars): split the request",
+            f"{self.limit} (GET /info: limits.max_body_bytes, set by --max-request-chars): "
+            "split the request",
         )
         response.headers["connection"] = "close"
         await send(

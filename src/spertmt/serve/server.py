@@ -192,8 +192,8 @@ def serve(
 
     """
     require_serve_extra()
-    if api_key is None:
-        api_key = os.environ.get(API_KEY_ENV) or None
+    if api_key is None and API_KEY_ENV in os.environ:
+        api_key = os.environ[API_KEY_ENV]  # an empty variable is refused below, not ignored
     # Checked before the model loads: a bad option fails at once.
     options = _checked_options(
         max_texts=max_texts,
@@ -237,8 +237,12 @@ def _checked_options(**options: Any) -> dict[str, Any]:
         if key != "max_request_chars" or options[key] is not None:
             _check_positive(key, options[key])
     key = options["api_key"]
-    if key is not None and not key.strip():
-        raise ConfigError("the API key is empty; give a non-empty key or none", code="E222")
+    if key is not None and (not key.strip() or key != key.strip()):
+        raise ConfigError(
+            "the API key is empty or starts or ends with whitespace (HTTP headers cannot carry "
+            f"that); give another key ({API_KEY_ENV} or --api-key) or none",
+            code="E222",
+        )
     return options
 
 

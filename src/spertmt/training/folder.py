@@ -17,9 +17,10 @@ checkpoint (E307) and the configuration (except ``train.epochs``) and data it wa
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -34,6 +35,8 @@ if TYPE_CHECKING:
 CHECKPOINT_DIR = "checkpoint"
 MODEL_DIR = "model"
 METRICS_FILE = "metrics.jsonl"
+LOCK_FILE = ".spertmt.lock"
+"""Held (advisory lock) by the process that trains in the folder."""
 CONFIG_FILE = "config.json"
 RESULTS_FILE = "results.json"
 TEST_PREDICTIONS_FILE = "predictions_test.json"
@@ -215,29 +218,83 @@ def _flatten(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
 # ---------------------------------------------------------------------------------- checks
 
 
-def recover_interrupted_writes(output_dir: Path) -> list[Path]:
-    """Finish or undo checkpoint writes that a kill interrupted, and remove their temporaries.
+def recover_interrupted_writes(output_dir: Path, *, restore: bool = True) -> list[Path]:
+    """Undo checkpoint writes that a kill interrupted, and remove their temporaries.
 
     A checkpoint is written under ``.<name>.tmp-*`` and swapped in through ``.<name>.old-*``
     (:func:`spertmt.model.checkpoint.save_checkpoint`). A kill during the swap can leave the
-    previous checkpoint only under its ``.old-*`` name: it is renamed back. Every other
-    temporary is deleted.
+    previous checkpoint only under its ``.old-*`` name: the newest complete one is renamed
+    back (with ``restore``: for a run that resumes). A write that had not finished is
+    discarded (the epoch is trained again). Call it only on a run folder this process holds
+    (:func:`run_lock`).
+
+    Args:
+        output_dir: The run folder.
+        restore: Put the previous checkpoint back; ``False`` only deletes temporaries.
 
     Returns:
         The temporaries that were deleted.
+
+    Raises:
+        CheckpointError: E315 when the folder cannot be changed.
     """
     import shutil
 
+    from spertmt.model.checkpoint import CONFIG_FILE as CHECKPOINT_CONFIG
+
     removed = []
-    for name in (CHECKPOINT_DIR, MODEL_DIR):
-        target = output_dir / name
-        olds = sorted(output_dir.glob(f".{name}.old-*"))
-        if olds and not target.exists():
-            olds.pop().rename(target)
-        for stale in [*output_dir.glob(f".{name}.tmp-*"), *olds]:
-            shutil.rmtree(stale, ignore_errors=True)
-            removed.append(stale)
+    try:
+        for name in (CHECKPOINT_DIR, MODEL_DIR):
+            target = output_dir / name
+            olds = list(output_dir.glob(f".{name}.old-*"))
+            complete = [p for p in olds if (p / CHECKPOINT_CONFIG).is_file()]
+            if restore and complete and not target.exists():
+                newest = max(complete, key=lambda p: p.stat().st_mtime)
+                newest.rename(target)
+                olds.remove(newest)
+            for stale in [*output_dir.glob(f".{name}.tmp-*"), *olds]:
+                shutil.rmtree(stale, ignore_errors=True)
+                removed.append(stale)
+    except OSError as error:
+        raise cannot_write(output_dir, error) from None
     return removed
+
+
+@contextlib.contextmanager
+def run_lock(output_dir: Path) -> Iterator[None]:
+    """Hold the run folder for one training process (an advisory lock, where the OS has one).
+
+    A second ``spertmt train`` into the same folder while one runs would take its checkpoint
+    temporaries for leftovers; it stops at once instead.
+
+    Raises:
+        CheckpointError: E316 when another process trains in the folder.
+    """
+    if not output_dir.is_dir():
+        yield
+        return
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not on POSIX
+        yield
+        return
+    try:
+        handle = open(output_dir / LOCK_FILE, "a")  # noqa: SIM115 - held until the run ends
+    except OSError as error:
+        raise cannot_write(output_dir, error) from None
+    try:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            raise CheckpointError(
+                "another spertmt process is training in this folder; wait for it to end, or "
+                "choose another --output",
+                code="E316",
+                path=output_dir,
+            ) from None
+        yield
+    finally:
+        handle.close()  # releases the lock
 
 
 def check_run_folder(output_dir: Path, *, resume: bool, config: RunConfig) -> bool:
@@ -245,6 +302,8 @@ def check_run_folder(output_dir: Path, *, resume: bool, config: RunConfig) -> bo
 
     A run stopped before its first checkpoint has nothing to continue from: with ``resume``
     it starts over in its folder (when the folder's ``config.json`` is this configuration).
+    Interrupted checkpoint writes are undone first (:func:`recover_interrupted_writes`), on
+    resume and for a fresh run into a folder without a run.
 
     Args:
         output_dir: The run folder.
@@ -257,16 +316,31 @@ def check_run_folder(output_dir: Path, *, resume: bool, config: RunConfig) -> bo
     Raises:
         CheckpointError: E307 on resume when the folder holds no run; E310 on resume of a run
             stopped before its first checkpoint with another configuration; E311 for a fresh
-            run when the folder holds ``config.json``, ``checkpoint/`` or ``model/``.
+            run when the folder holds ``config.json``, ``checkpoint/`` or ``model/``; E315
+            when the folder cannot be changed.
 
     """
-    if output_dir.is_dir():
-        recover_interrupted_writes(output_dir)
-    checkpoint_dir = output_dir / CHECKPOINT_DIR
-    has_checkpoint = (checkpoint_dir / TRAINING_FILE).is_file()
+    run_files = [output_dir / name for name in (CONFIG_FILE, CHECKPOINT_DIR, MODEL_DIR)]
     started = (output_dir / CONFIG_FILE).is_file()
-    if resume and not has_checkpoint:
-        if not started or (output_dir / MODEL_DIR).exists():
+    finished = (output_dir / MODEL_DIR).exists()
+    if not resume and any(path.exists() for path in run_files):
+        restartable = started and not finished
+        checkpoint_dir = output_dir / CHECKPOINT_DIR
+        if restartable and not (checkpoint_dir / TRAINING_FILE).is_file():
+            hint = " (stopped before its first checkpoint, it starts over)"
+        else:
+            hint = ""
+        raise CheckpointError(
+            f"already holds a training run; continue it with resume (--resume{hint}) or "
+            "choose another output folder",
+            code="E311",
+            path=output_dir,
+        )
+    if output_dir.is_dir():
+        recover_interrupted_writes(output_dir, restore=resume)
+    checkpoint_dir = output_dir / CHECKPOINT_DIR
+    if resume and not (checkpoint_dir / TRAINING_FILE).is_file():
+        if not started or finished:
             raise CheckpointError(
                 f"cannot resume: {checkpoint_dir} holds no resumable checkpoint and the folder "
                 "holds no stopped run; start the run without --resume (or check --output)",
@@ -275,18 +349,11 @@ def check_run_folder(output_dir: Path, *, resume: bool, config: RunConfig) -> bo
             )
         saved = read_run_config(output_dir)
         _refuse_other_config(saved, config, output_dir, "the run folder's config.json")
-        (output_dir / METRICS_FILE).unlink(missing_ok=True)  # its lines were of a lost attempt
+        try:
+            (output_dir / METRICS_FILE).unlink(missing_ok=True)  # lines of a lost attempt
+        except OSError as error:
+            raise cannot_write(output_dir, error) from None
         return False
-    if not resume and any(
-        (output_dir / name).exists() for name in (CONFIG_FILE, CHECKPOINT_DIR, MODEL_DIR)
-    ):
-        hint = "" if has_checkpoint else " (stopped before its first checkpoint, it starts over)"
-        raise CheckpointError(
-            f"already holds a training run; continue it with resume (--resume{hint}) or "
-            "choose another output folder",
-            code="E311",
-            path=output_dir,
-        )
     return resume
 
 

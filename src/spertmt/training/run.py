@@ -57,6 +57,7 @@ from spertmt.training.folder import (
     TrainResult,
     check_run_folder,
     check_writable,
+    run_lock,
     write_results,
     write_run_config,
 )
@@ -105,13 +106,29 @@ def train(
         DataError: For missing or invalid data.
 
     """
+    out = Path(output_dir)
+    if resume and not out.is_dir():
+        check_run_folder(out, resume=True, config=config)  # E307: nothing to resume
+    check_writable(out)  # before any work: a read-only folder fails now, not after an epoch
+    with run_lock(out):  # one training process per folder
+        return _train_in(out, config, resume=resume, progress=progress, callbacks=callbacks)
+
+
+def _train_in(
+    out: Path,
+    config: RunConfig,
+    *,
+    resume: bool,
+    progress: bool,
+    callbacks: Sequence[TrainingCallback],
+) -> TrainResult:
+    """The body of :func:`train`, in a run folder this process holds."""
     from spertmt.data.io import write_documents
 
     started = time.perf_counter()
-    out, setup = Path(output_dir), config.train
+    setup = config.train
     checkpoint_dir = out / CHECKPOINT_DIR
     resume = check_run_folder(out, resume=resume, config=config)
-    check_writable(out)  # before any work: a read-only folder fails now, not after an epoch
     device, rng = _seed(setup)
     data = load_run_data(config.data)
     fingerprint = data.fingerprint()

@@ -127,7 +127,7 @@ def test_info_describes_types_decision_rule_and_limits(client, eager_api):
         "max_chars": MAX_CHARS,
         "max_request_chars": DEFAULT_MAX_REQUEST_CHARS,
         "max_batch_size": BATCH_SIZE,
-        "max_body_bytes": 4 * DEFAULT_MAX_REQUEST_CHARS + 16 * MAX_TEXTS + 65536,
+        "max_body_bytes": 12 * DEFAULT_MAX_REQUEST_CHARS + 16 * MAX_TEXTS + 65536,
     }
     assert info["checkpoint"]["format_version"] >= 1
 

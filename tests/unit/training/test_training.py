@@ -578,3 +578,25 @@ def test_a_damaged_run_config_on_resume_is_a_coded_error(straight_run, tmp_path)
     (out / "config.json").write_text("{not json")
     with pytest.raises(CheckpointError, match=r"\[E314\].*config\.json cannot be read"):
         load_run_config(out)
+
+
+def test_a_second_training_in_a_busy_folder_stops_at_once(tiny_bert_dir, tiny_data, tmp_path):
+    fcntl = pytest.importorskip("fcntl")
+    out = tmp_path / "busy"
+    out.mkdir()
+    (out / ".checkpoint.tmp-0000abcd").mkdir()  # the other process's write in progress
+    with open(out / ".spertmt.lock", "a") as held:
+        fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        with pytest.raises(CheckpointError, match=r"\[E316\].*another spertmt process"):
+            train(tiny_config(tiny_bert_dir, tiny_data), output_dir=out, progress=False)
+    assert (out / ".checkpoint.tmp-0000abcd").is_dir()  # left alone
+
+
+def test_a_fresh_run_only_removes_leftovers_and_restores_nothing(tmp_path):
+    from spertmt.training.folder import recover_interrupted_writes
+
+    (tmp_path / ".checkpoint.old-1").mkdir()
+    (tmp_path / ".checkpoint.old-1" / "config.json").write_text("{}")
+    removed = recover_interrupted_writes(tmp_path, restore=False)
+    assert [p.name for p in removed] == [".checkpoint.old-1"]
+    assert not (tmp_path / "checkpoint").exists()
