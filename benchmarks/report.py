@@ -170,12 +170,63 @@ def _presets(groups: dict[tuple[str, str, str, int], list[dict]]) -> list[str]:
     ]
 
 
+PROTOCOL_METRICS = {
+    # SpERT's protocol per dataset (method.md §4): the metrics its table reports
+    "conll04": [
+        ("relation_strict", "micro"),
+        ("relation_strict", "macro"),
+        ("entity", "micro"),
+    ],
+    "scierc": [
+        ("relation_boundaries", "micro"),
+        ("relation_strict", "micro"),
+        ("entity", "micro"),
+    ],
+    "ade": [("relation_strict", "macro"), ("entity", "macro")],
+}
+TABLE_NAME = "table.json"
+"""The table as data, beside the records: ``benchmarks/results/table.json``."""
+
+
+def _protocol(record: dict) -> str:
+    train = str(record.get("train_data") or "")
+    return "train+dev->test" if train.endswith(("train_dev", "train+dev")) else "train->test"
+
+
+def table_rows(groups: dict[tuple[str, str, str, int], list[dict]]) -> list[dict]:
+    """Rows of benchmarks/results/table.json: one per dataset, encoder, variant, protocol and
+    protocol metric, with mean, sample std, n and the record files."""
+    rows = []
+    for (dataset, encoder, variant, _), records in sorted(groups.items()):
+        name = dataset.split(":", 1)[0]
+        by_protocol: dict[str, list[dict]] = defaultdict(list)
+        for record in records:
+            by_protocol[_protocol(record)].append(record)
+        for protocol, chosen in sorted(by_protocol.items()):
+            for setting, average in PROTOCOL_METRICS.get(name, PROTOCOL_METRICS["conll04"]):
+                values = [r["metrics"][setting][average]["f1"] for r in chosen]
+                rows.append(
+                    {
+                        "dataset": name,
+                        "encoder": encoder,
+                        "preset": variant,
+                        "protocol": protocol,
+                        "metric": f"{setting} {average} F1",
+                        "mean": round(statistics.fmean(values), 2),
+                        "std": round(statistics.stdev(values), 2) if len(values) > 1 else None,
+                        "n": len(values),
+                        "records": sorted(Path(r["_path"]).name for r in chosen),
+                    }
+                )
+    return rows
+
+
 def write_report() -> None:
-    """Regenerate docs/results.md from every result file."""
+    """Regenerate docs/results.md and benchmarks/results/table.json from every result file."""
     groups: dict[tuple[str, str, str, int], list[dict]] = defaultdict(list)
     for path in sorted(RESULTS.glob("*.json")):
         record = json.loads(path.read_text(encoding="utf-8"))
-        if "metrics" not in record:
+        if not isinstance(record, dict) or "metrics" not in record:
             continue
         record["_path"] = str(path)
         key = (record["dataset"], record["encoder"], record["variant"], record["epochs"])
@@ -246,6 +297,8 @@ def write_report() -> None:
     lines += ["", *speed_section()]
     SUMMARY.parent.mkdir(parents=True, exist_ok=True)
     SUMMARY.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    table = RESULTS / TABLE_NAME
+    table.write_text(json.dumps(table_rows(groups), indent=1) + "\n", encoding="utf-8")
     print(f"wrote {shown(SUMMARY)}")
 
 

@@ -105,6 +105,10 @@ def run(bench, *extra):
     )
 
 
+def result_path_name(bench, variant):
+    return next((bench[1] / "results").glob(f"test_{variant}_*_seed1.json")).name
+
+
 def result(bench, variant):
     path = next((bench[1] / "results").glob(f"test_{variant}_*_seed1.json"))
     return json.loads(path.read_text())
@@ -139,6 +143,15 @@ def test_the_plan_runs_once_and_a_second_call_skips_what_is_done(bench, capsys):
     text = (bench[1] / "results.md").read_text()
     assert "| base | 1 | 1 |" in text and "| base-tuned | 1 | 1 |" in text
     assert "- `base`: the tiny base" in text
+    table = json.loads((bench[1] / "results" / "table.json").read_text())
+    base_rows = [row for row in table if row["preset"] == "base"]
+    assert {row["metric"] for row in base_rows} == {
+        "relation_strict micro F1",
+        "relation_strict macro F1",
+        "entity micro F1",
+    }
+    assert all(row["n"] == 1 and row["protocol"] == "train->test" for row in base_rows)
+    assert base_rows[0]["records"] == [result_path_name(bench, "base")]
 
     assert run(bench) == 0
     assert "3 done, 0 to run" in capsys.readouterr().out
