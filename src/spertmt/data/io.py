@@ -936,12 +936,15 @@ def check_output_writable(path: str | Path) -> None:
         probe.write_bytes(b"")
         probe.unlink()
     except OSError as error:
-        raise DataError(
-            f"cannot be written: {error.strerror or error}; check the folder exists and is "
-            "writable",
-            code="E115",
-            file=path,
-        ) from None
+        raise _cannot_write(path, error) from None
+
+
+def _cannot_write(path: Path, error: OSError) -> DataError:
+    return DataError(
+        f"cannot be written: {error.strerror or error}; check the folder exists and is writable",
+        code="E115",
+        file=path,
+    )
 
 
 def write_text_atomic(path: str | Path, text: str) -> None:
@@ -973,12 +976,7 @@ def write_text_atomic(path: str | Path, text: str) -> None:
         os.replace(tmp_name, path)
         tmp_name = None
     except OSError as error:
-        raise DataError(
-            f"cannot be written: {error.strerror or error}; check the folder exists and is "
-            "writable",
-            code="E115",
-            file=path,
-        ) from None
+        raise _cannot_write(path, error) from None
     finally:
         if tmp_name is not None:
             Path(tmp_name).unlink(missing_ok=True)
