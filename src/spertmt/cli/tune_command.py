@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Annotated
 
@@ -71,9 +72,7 @@ def tune_command(
             typer.echo(json.dumps({**row.setting, metric: row.scores[metric]}), err=True)
 
     grid_used = chosen or default_grid(loaded.config)
-    settings = 1
-    for values in grid_used.values():
-        settings *= len(values)
+    settings = math.prod(len(values) for values in grid_used.values())
     if not quiet:
         typer.echo(
             f"encoding {len(gold)} documents of {data} once, then scoring {settings} settings",

@@ -91,8 +91,6 @@ class SpertMT:
         metadata: CheckpointMetadata | None = None,
     ) -> None:
         self._predictor = Predictor(model, tokenizer, rule)
-        self._model = self._predictor.model
-        self._tokenizer = tokenizer
         self._metadata = metadata
         self._lock = threading.RLock()
 
@@ -164,7 +162,7 @@ class SpertMT:
             metadata=checkpoint.metadata,
         )
         if decision:
-            loaded._predictor.rule = loaded._rule_for(None, decision)
+            loaded._predictor.rule = loaded.rule_for(**decision)
         return loaded
 
     def save_pretrained(self, path: str | Path) -> Path:
@@ -202,10 +200,10 @@ class SpertMT:
         with self._lock:
             return save_checkpoint(
                 path,
-                self._model,
-                self._tokenizer,
+                self._predictor.model,
+                self._predictor.tokenizer,
                 types=self.types,
-                model_config=self._model.config,
+                model_config=self._predictor.model.config,
                 rule=self.rule,
                 training=training,
             )
@@ -214,12 +212,12 @@ class SpertMT:
     @property
     def types(self) -> TypeSchema:
         """The entity and relation types the model predicts."""
-        return self._model.types
+        return self._predictor.model.types
 
     @property
     def config(self) -> ModelConfig:
         """The model's architecture and loss weights."""
-        return self._model.config
+        return self._predictor.model.config
 
     @property
     def rule(self) -> DecisionRule:
@@ -239,14 +237,14 @@ class SpertMT:
     @property
     def device(self) -> torch.device:
         """Where the model's weights are."""
-        return next(self._model.parameters()).device
+        return self._predictor.device
 
     @property
     def runtime(self) -> Runtime:
         """How the encoder runs: ``"torch"``, ``"torch-int8"`` (quantised) or ``"onnxruntime"``."""
         from spertmt.runtime.engines import runtime_of
 
-        return runtime_of(self._model)
+        return runtime_of(self._predictor.model)
 
     @property
     def metadata(self) -> CheckpointMetadata | None:
@@ -256,12 +254,12 @@ class SpertMT:
     @property
     def model(self) -> SpertMTModel:
         """The underlying :class:`~spertmt.model.spert.SpertMTModel`."""
-        return self._model
+        return self._predictor.model
 
     @property
     def tokenizer(self) -> Any:
         """The model's fast tokenizer."""
-        return self._tokenizer
+        return self._predictor.tokenizer
 
     def __repr__(self) -> str:
         return (
@@ -379,7 +377,7 @@ class SpertMT:
                 "them (use pipe() for a stream or generator)",
                 code="E501",
             )
-        chosen = self._rule_for(rule, decision)
+        chosen = self.rule_for(rule, **decision)
         self._check_batch_size(batch_size)
         given = None
         if entities is not None:
@@ -429,7 +427,7 @@ class SpertMT:
                 "use predict() for one input, or wrap it in a list",
                 code="E501",
             )
-        chosen = self._rule_for(rule, decision)
+        chosen = self.rule_for(rule, **decision)
         self._check_batch_size(batch_size)
         return self._stream(iter(inputs), batch_size=batch_size, rule=chosen)
 
@@ -485,7 +483,7 @@ class SpertMT:
         from spertmt.data.io import read_documents
         from spertmt.evaluation.metrics import evaluate_documents
 
-        chosen = self._rule_for(rule, decision)
+        chosen = self.rule_for(rule, **decision)
         self._check_batch_size(batch_size)
         if isinstance(docs_or_path, (str, Path)):
             types_file = None
@@ -544,8 +542,19 @@ class SpertMT:
             position += count
         return results
 
-    def _rule_for(self, rule: DecisionRule | None, decision: dict[str, Any]) -> DecisionRule:
-        """The decision rule of one call: ``rule`` (or the model's) with ``decision`` applied."""
+    def rule_for(self, rule: DecisionRule | None = None, **decision: Any) -> DecisionRule:
+        """The decision rule a call with these options uses, checked as :meth:`predict` does.
+
+        ``rule`` (or :attr:`rule`) with the ``decision`` fields applied.
+
+        Raises:
+            InputError: ``E505`` for an unknown option, a bad value, or an entity threshold
+                this model cannot use.
+
+        Example:
+            >>> model.rule_for(entity_overlap="resolve").entity_overlap  # doctest: +SKIP
+            'resolve'
+        """
         base = rule if rule is not None else self.rule
         if not isinstance(base, DecisionRule):
             raise InputError(
@@ -576,7 +585,7 @@ class SpertMT:
                 error.message.replace("config key decision.", "option "), code="E505"
             ) from None
         if decision.get("entity_threshold") is not None and not chosen.uses_entity_threshold(
-            self._model.config
+            self._predictor.model.config
         ):
             # Silently ignoring it would look like a threshold that has no effect.
             raise InputError(

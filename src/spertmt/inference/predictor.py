@@ -14,7 +14,7 @@ without running the encoder again.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -67,16 +67,12 @@ class EncodedDocuments:
     """Documents after the span stage (:meth:`Predictor.encode`), ready to be decoded.
 
     Attributes:
-        count: Number of input documents.
-        batches: The scored batches (documents without tokens are in none).
-        empty: Input positions of documents without tokens.
         inputs: The input documents.
+        batches: The scored batches (documents without tokens are in none).
     """
 
-    count: int
-    batches: tuple[ScoredBatch, ...]
-    empty: tuple[int, ...]
     inputs: tuple[Document, ...]
+    batches: tuple[ScoredBatch, ...]
 
 
 class Predictor:
@@ -128,18 +124,9 @@ class Predictor:
         Returns:
             One new document per input, in input order, with scored entities and relations.
         """
-        rule = rule if rule is not None else self.rule
-        results: list[Document | None] = [None] * len(docs)
-        for index in self._empty(docs):
-            results[index] = _empty_prediction(docs[index])
-        with torch.inference_mode():
-            for scored in self._scored_batches(docs, batch_size, given_entities):
-                decoded = self._decode_batch(scored, rule)
-                for position, doc in zip(scored.positions, decoded, strict=True):
-                    results[position] = doc
-                if progress is not None:
-                    progress(len(scored.positions))
-        return [r for r in results if r is not None]
+        # One batch at a time: its span state is dropped before the next one is encoded.
+        batches = self._scored_batches(docs, batch_size, given_entities)
+        return self._assemble(docs, batches, rule, progress)
 
     def encode(
         self,
@@ -168,28 +155,33 @@ class Predictor:
                 batches.append(scored)
                 if progress is not None:
                     progress(len(scored.positions))
-        return EncodedDocuments(len(docs), tuple(batches), tuple(self._empty(docs)), tuple(docs))
+        return EncodedDocuments(tuple(docs), tuple(batches))
 
     def decode(
         self, encoded: EncodedDocuments, *, rule: DecisionRule | None = None
     ) -> list[Document]:
         """Predictions for :meth:`encode`'s documents under ``rule`` (default: the predictor's)."""
-        rule = rule if rule is not None else self.rule
-        results: list[Document | None] = [None] * encoded.count
-        for index in encoded.empty:
-            results[index] = _empty_prediction(encoded.inputs[index])
-        with torch.inference_mode():
-            for scored in encoded.batches:
-                for position, doc in zip(
-                    scored.positions, self._decode_batch(scored, rule), strict=True
-                ):
-                    results[position] = doc
-        return [r for r in results if r is not None]
+        return self._assemble(encoded.inputs, encoded.batches, rule, None)
 
     # ------------------------------------------------------------------ internals
-    @staticmethod
-    def _empty(docs: Sequence[Document]) -> list[int]:
-        return [i for i, d in enumerate(docs) if not d.tokens]
+    def _assemble(
+        self,
+        docs: Sequence[Document],
+        batches: Iterable[ScoredBatch],
+        rule: DecisionRule | None,
+        progress: ProgressHook | None,
+    ) -> list[Document]:
+        """Decide every scored batch and put the documents back in input order."""
+        rule = rule if rule is not None else self.rule
+        results = [None if doc.tokens else _empty_prediction(doc) for doc in docs]
+        with torch.inference_mode():
+            for scored in batches:
+                decoded = self._decode_batch(scored, rule)
+                for position, doc in zip(scored.positions, decoded, strict=True):
+                    results[position] = doc
+                if progress is not None:
+                    progress(len(scored.positions))
+        return [r for r in results if r is not None]
 
     def _scored_batches(
         self, docs: Sequence[Document], batch_size: int, given_entities: bool

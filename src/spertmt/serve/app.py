@@ -448,9 +448,8 @@ def build_app(
         a long prediction never blocks the event loop; the shared model serialises calls.
         """
         inputs = _checked_inputs(request, limits)
-        options = {name: getattr(request, name) for name in DECISION_OPTIONS}
-        documents = model.predict(inputs, batch_size=request.batch_size or batch_size, **options)
-        rule = model.rule.replace(**options)  # valid: predict has checked the options
+        rule = model.rule_for(**{name: getattr(request, name) for name in DECISION_OPTIONS})
+        documents = model.predict(inputs, batch_size=request.batch_size or batch_size, rule=rule)
         entity = rule.entity_threshold if rule.uses_entity_threshold(model.config) else None
         # Document.to_dict() is the answer as it is: validating it again against
         # PredictResponse would only cost time on large answers (the tests check the schema).
@@ -553,6 +552,18 @@ def _info(model: SpertMT, limits: Limits) -> InfoResponse:
     )
 
 
+async def _send(send: Any, response: JSONResponse) -> None:
+    """Send a whole response from ASGI middleware (before the application sees the request)."""
+    await send(
+        {
+            "type": "http.response.start",
+            "status": response.status_code,
+            "headers": response.raw_headers,
+        }
+    )
+    await send({"type": "http.response.body", "body": response.body})
+
+
 class _ApiKey:
     """ASGI middleware: answer ``401`` to a request without the server's API key.
 
@@ -589,14 +600,7 @@ class _ApiKey:
             else "the API key is not this server's",
         )
         response.headers["www-authenticate"] = "Bearer"
-        await send(
-            {
-                "type": "http.response.start",
-                "status": response.status_code,
-                "headers": response.raw_headers,
-            }
-        )
-        await send({"type": "http.response.body", "body": response.body})
+        await _send(send, response)
 
 
 class _BodyLimit:
@@ -647,14 +651,7 @@ class _BodyLimit:
             "split the request",
         )
         response.headers["connection"] = "close"
-        await send(
-            {
-                "type": "http.response.start",
-                "status": response.status_code,
-                "headers": response.raw_headers,
-            }
-        )
-        await send({"type": "http.response.body", "body": response.body})
+        await _send(send, response)
 
 
 # ------------------------------------------------------------------------------ errors
