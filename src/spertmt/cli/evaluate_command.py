@@ -22,6 +22,7 @@ import typer
 from spertmt.cli.options import (
     DataDir,
     Device,
+    NoOverlap,
     Onnx,
     Quantize,
     with_decision_options,
@@ -45,14 +46,7 @@ def evaluate_command(
         Path | None,
         typer.Option("--types", help="Types file (SpERT's <dataset>_types.json)."),
     ] = None,
-    no_overlap: Annotated[
-        bool,
-        typer.Option(
-            "--no-overlap",
-            help="Drop overlapping entities, and relations whose head and tail overlap, "
-            "from gold and predictions first (SpERT's --no_overlapping; ADE 'without overlap').",
-        ),
-    ] = False,
+    no_overlap: NoOverlap = False,
     json_out: Annotated[
         Path | None,
         typer.Option("--json", help="Also write the report to this JSON file."),

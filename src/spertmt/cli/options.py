@@ -87,6 +87,14 @@ DataDir = Annotated[
     ),
 ]
 
+NoOverlap = Annotated[
+    bool,
+    typer.Option(
+        "--no-overlap",
+        help="Drop overlapping entities, and relations whose head and tail overlap, from gold "
+        "and predictions first (SpERT's --no_overlapping; ADE 'without overlap').",
+    ),
+]
 Device = Annotated[
     str | None,
     typer.Option("--device", help="cpu, cuda or cuda:N (default: CUDA when available)."),

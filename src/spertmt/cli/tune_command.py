@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from spertmt.cli.options import DataDir, Device, ModelDir
+from spertmt.cli.options import DataDir, Device, ModelDir, NoOverlap
 from spertmt.errors import ConfigError, DataError
 
 
@@ -38,9 +38,7 @@ def tune_command(
         Path | None, typer.Option("--json", help="Write every row and the best as JSON.")
     ] = None,
     data_dir: DataDir = None,
-    no_overlap: Annotated[
-        bool, typer.Option("--no-overlap", help="Score without overlapping entities (ADE).")
-    ] = False,
+    no_overlap: NoOverlap = False,
     batch_size: Annotated[
         int, typer.Option("--batch-size", min=1, help="Documents per forward pass.")
     ] = 32,

@@ -377,8 +377,7 @@ class SpertMT:
                 "them (use pipe() for a stream or generator)",
                 code="E501",
             )
-        chosen = self.rule_for(rule, **decision)
-        self._check_batch_size(batch_size)
+        chosen = self._call_options(rule, decision, batch_size)
         given = None
         if entities is not None:
             given = given_lists(entities, len(items), single=single)
@@ -427,8 +426,7 @@ class SpertMT:
                 "use predict() for one input, or wrap it in a list",
                 code="E501",
             )
-        chosen = self.rule_for(rule, **decision)
-        self._check_batch_size(batch_size)
+        chosen = self._call_options(rule, decision, batch_size)
         return self._stream(iter(inputs), batch_size=batch_size, rule=chosen)
 
     def _stream(
@@ -483,8 +481,7 @@ class SpertMT:
         from spertmt.data.io import read_documents
         from spertmt.evaluation.metrics import evaluate_documents
 
-        chosen = self.rule_for(rule, **decision)
-        self._check_batch_size(batch_size)
+        chosen = self._call_options(rule, decision, batch_size)
         if isinstance(docs_or_path, (str, Path)):
             types_file = None
             if self._metadata is not None:
@@ -594,6 +591,14 @@ class SpertMT:
                 "entity_threshold unset",
                 code="E505",
             )
+        return chosen
+
+    def _call_options(
+        self, rule: DecisionRule | None, decision: dict[str, Any], batch_size: Any
+    ) -> DecisionRule:
+        """Check a call's options at once (before any input is read); return its rule."""
+        chosen = self.rule_for(rule, **decision)
+        self._check_batch_size(batch_size)
         return chosen
 
     @staticmethod
