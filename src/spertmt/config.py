@@ -226,6 +226,11 @@ class TrainConfig:
     """CPU threads for torch (``None``: torch's default)."""
     device: str | None = None
     """``cpu``, ``cuda`` or ``cuda:N``; ``None`` picks CUDA when available."""
+    precision: Literal["fp32", "bf16", "fp16", "auto"] = "fp32"
+    """Arithmetic of the forward and backward passes (:mod:`spertmt.runtime.precision`):
+    ``fp32`` (SpERT), ``bf16`` autocast (CPUs with AMX or AVX512-BF16, bf16 GPUs), ``fp16``
+    autocast with loss scaling (CUDA), ``auto`` (bf16 where native, else fp32). Weights and
+    optimiser state stay fp32; dev and test are scored in fp32."""
 
 
 @dataclass(frozen=True)

@@ -190,6 +190,11 @@ CATALOGUE: dict[str, str] = {
     "E231": "quantize and onnx were asked for together.",
     "E232": "The onnx extra (onnx or onnxruntime) is not installed.",
     "E233": "The --onnx export path is neither an existing folder nor a .onnx file name.",
+    "E234": (
+        "The precision cannot run on this device (bf16 without native CPU/GPU support, fp16 "
+        "off CUDA)."
+    ),
+    "E235": "A 16-bit precision was asked for together with quantize or onnx.",
     # E299: internal.
     "E299": "A configuration field has a type spertmt cannot parse (an internal error).",
     # E3xx: checkpoints. Loading, saving and resuming (spertmt.model.checkpoint, training).

@@ -24,6 +24,7 @@ from spertmt.cli.options import (
     Device,
     NoOverlap,
     Onnx,
+    Precision,
     Quantize,
     with_decision_options,
 )
@@ -69,6 +70,7 @@ def evaluate_command(
     device: Device = None,
     quantize: Quantize = False,
     onnx: Onnx = None,
+    precision: Precision = "fp32",
     decision: dict[str, Any] | None = None,
 ) -> None:
     """Score predictions: entities, relations (boundaries and strict), micro and macro F1."""
@@ -93,11 +95,13 @@ def evaluate_command(
             onnx=onnx,
             decision=decision,
             progress=True,
+            precision=precision,
         )
     else:
-        if quantize or onnx is not None or decision:
+        if quantize or onnx is not None or decision or precision != "fp32":
             raise click.UsageError(
-                "--quantize, --onnx and the decision-rule options go with --model (checkpoint mode)"
+                "--quantize, --onnx, --precision and the decision-rule options go with --model "
+                "(checkpoint mode)"
             )
         from spertmt.evaluation.metrics import evaluate_files
 

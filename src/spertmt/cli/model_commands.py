@@ -13,6 +13,7 @@ from spertmt.cli.options import (
     Device,
     ModelDir,
     Onnx,
+    Precision,
     Quantize,
     with_decision_options,
 )
@@ -122,6 +123,7 @@ def predict_command(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
     quantize: Quantize = False,
     onnx: Onnx = None,
+    precision: Precision = "fp32",
 ) -> None:
     """Predict entities and relations (with scores) for raw text or tokenised documents."""
     from spertmt.inference.files import predict_file
@@ -140,6 +142,7 @@ def predict_command(
         progress=not quiet,
         quantize=quantize,
         onnx=onnx,
+        precision=precision,
     )
     # The report goes to standard error, so that standard output holds only predictions.
     where = "standard output" if summary.output is None else str(summary.output)

@@ -107,6 +107,14 @@ Quantize = Annotated[
         "slightly).",
     ),
 ]
+Precision = Annotated[
+    str,
+    typer.Option(
+        "--precision",
+        help="fp32; bf16 (CPUs with AMX or AVX512-BF16, bf16 GPUs); fp16 (CUDA); auto (bf16 "
+        "where native, else fp32). Weights stay fp32; scores change slightly.",
+    ),
+]
 Onnx = Annotated[
     Path | None,
     typer.Option(

@@ -42,6 +42,7 @@ if TYPE_CHECKING:
     from spertmt.evaluation.metrics import EvalReport
     from spertmt.model.spert import SpertMTModel
     from spertmt.runtime.engines import Runtime
+    from spertmt.runtime.precision import Precision
 
 __all__ = ["DECISION_OPTIONS", "MAX_SENTENCE_WORDS", "PredictInput", "SpertMT"]
 
@@ -74,6 +75,8 @@ class SpertMT:
         tokenizer: Its fast tokenizer (:func:`spertmt.encoding.encoders.load_tokenizer`).
         rule: The default decision rule (the checkpoint's, when loaded from one).
         metadata: What the checkpoint said about itself, when loaded from one.
+        precision: The default arithmetic: ``"fp32"``, ``"bf16"``, ``"fp16"`` or ``"auto"``
+            (:mod:`spertmt.runtime.precision`).
 
     Example:
         >>> model = SpertMT.from_pretrained("runs/spert/model")        # doctest: +SKIP
@@ -89,8 +92,10 @@ class SpertMT:
         *,
         rule: DecisionRule | None = None,
         metadata: CheckpointMetadata | None = None,
+        precision: str = "fp32",
     ) -> None:
         self._predictor = Predictor(model, tokenizer, rule)
+        self._predictor.precision = self._resolve_precision(precision)
         self._metadata = metadata
         self._lock = threading.RLock()
 
@@ -105,6 +110,7 @@ class SpertMT:
         onnx: str | Path | None = None,
         rule: DecisionRule | None = None,
         verify: bool = True,
+        precision: str = "fp32",
         **decision: Any,
     ) -> SpertMT:
         """Load a checkpoint folder.
@@ -124,6 +130,10 @@ class SpertMT:
             rule: Default decision rule instead of the checkpoint's.
             verify: Check the weights file against the SHA-256 its ``config.json`` records
                 (``False`` saves a fraction of a second on large encoders).
+            precision: Default arithmetic of prediction: ``"fp32"``; ``"bf16"`` autocast on
+                a CPU with AMX or AVX512-BF16 or a bf16 GPU; ``"fp16"`` autocast on CUDA;
+                ``"auto"`` (bf16 where native, else fp32). Weights stay fp32 and scores come
+                back as fp32; results can differ slightly from fp32 (``docs/speed.md``).
             **decision: Fields of the default decision rule to change (see
                 :data:`DECISION_OPTIONS`), e.g. ``entity_overlap="resolve"``.
 
@@ -136,7 +146,9 @@ class SpertMT:
                 (``E320``) or was exported from other weights (``E321``).
             ConfigError: For an unknown device string, or CUDA on a machine without it
                 (``E209``); ``quantize``/``onnx`` with a non-CPU device (``E230``) or both
-                together (``E231``); ``onnx`` without ONNX Runtime installed (``E232``).
+                together (``E231``); ``onnx`` without ONNX Runtime installed (``E232``); a
+                precision the device cannot run (``E234``) or one combined with
+                ``quantize``/``onnx`` (``E235``).
 
         Example:
             >>> model = SpertMT.from_pretrained("runs/spert/model", device="cpu")  # doctest: +SKIP
@@ -160,6 +172,7 @@ class SpertMT:
             checkpoint.tokenizer,
             rule=rule if rule is not None else checkpoint.rule,
             metadata=checkpoint.metadata,
+            precision=precision,
         )
         if decision:
             loaded._predictor.rule = loaded.rule_for(**decision)
@@ -247,6 +260,11 @@ class SpertMT:
         return runtime_of(self._predictor.model)
 
     @property
+    def precision(self) -> str:
+        """The default arithmetic of prediction (``"fp32"``, ``"bf16"`` or ``"fp16"``)."""
+        return self._predictor.precision.name
+
+    @property
     def metadata(self) -> CheckpointMetadata | None:
         """What the checkpoint said about itself (versions, training record), if loaded."""
         return self._metadata
@@ -277,6 +295,7 @@ class SpertMT:
         batch_size: int = ...,
         entities: Sequence[Entity] | None = ...,
         rule: DecisionRule | None = ...,
+        precision: str | None = ...,
         **decision: Any,
     ) -> Document: ...
 
@@ -288,6 +307,7 @@ class SpertMT:
         batch_size: int = ...,
         entities: Sequence[Sequence[Entity]] | None = ...,
         rule: DecisionRule | None = ...,
+        precision: str | None = ...,
         **decision: Any,
     ) -> list[Document]: ...
 
@@ -298,6 +318,7 @@ class SpertMT:
         batch_size: int = 32,
         entities: Sequence[Entity] | Sequence[Sequence[Entity]] | None = None,
         rule: DecisionRule | None = None,
+        precision: str | None = None,
         **decision: Any,
     ) -> Document | list[Document]:
         """Predict entities and relations for raw text, token lists or documents.
@@ -332,6 +353,8 @@ class SpertMT:
                 given (with character offsets added for raw text) and only relations are
                 predicted, between entities of the same sentence.
             rule: Decision rule for this call instead of the model's (:attr:`rule`).
+            precision: Arithmetic for this call instead of the model's (:attr:`precision`),
+                as in :meth:`from_pretrained`.
             **decision: Decision-rule fields for this call only (:data:`DECISION_OPTIONS`):
                 ``entity_threshold`` (τ_e; models with the binary entity head, or the IoU
                 head in ``product`` mode), ``entity_score`` (``"gate"``/``"product"``),
@@ -378,10 +401,13 @@ class SpertMT:
                 code="E501",
             )
         chosen = self._call_options(rule, decision, batch_size)
+        arithmetic = self._resolve_precision(precision)
         given = None
         if entities is not None:
             given = given_lists(entities, len(items), single=single)
-        results = self._run(items, given, first_index=0, batch_size=batch_size, rule=chosen)
+        results = self._run(
+            items, given, first_index=0, batch_size=batch_size, rule=chosen, precision=arithmetic
+        )
         return results[0] if single else results
 
     def pipe(
@@ -390,6 +416,7 @@ class SpertMT:
         *,
         batch_size: int = 32,
         rule: DecisionRule | None = None,
+        precision: str | None = None,
         **decision: Any,
     ) -> Iterator[Document]:
         """Predict a stream of inputs lazily, in input order.
@@ -403,6 +430,7 @@ class SpertMT:
             inputs: Any iterable of inputs (a list, a generator, a file's lines, ...).
             batch_size: Sentences per forward pass.
             rule: Decision rule for this stream instead of the model's.
+            precision: Arithmetic for this stream instead of the model's.
             **decision: Decision-rule fields for this stream only, as in :meth:`predict`.
 
         Returns:
@@ -427,14 +455,22 @@ class SpertMT:
                 code="E501",
             )
         chosen = self._call_options(rule, decision, batch_size)
-        return self._stream(iter(inputs), batch_size=batch_size, rule=chosen)
+        arithmetic = self._resolve_precision(precision)
+        return self._stream(iter(inputs), batch_size=batch_size, rule=chosen, precision=arithmetic)
 
     def _stream(
-        self, iterator: Iterator[Any], *, batch_size: int, rule: DecisionRule
+        self, iterator: Iterator[Any], *, batch_size: int, rule: DecisionRule, precision: Precision
     ) -> Iterator[Document]:
         first = 0
         while chunk := list(itertools.islice(iterator, CHUNK_FACTOR * batch_size)):
-            yield from self._run(chunk, None, first_index=first, batch_size=batch_size, rule=rule)
+            yield from self._run(
+                chunk,
+                None,
+                first_index=first,
+                batch_size=batch_size,
+                rule=rule,
+                precision=precision,
+            )
             first += len(chunk)
 
     # ------------------------------------------------------------------ evaluation
@@ -447,6 +483,7 @@ class SpertMT:
         data_dir: str | Path | None = None,
         rule: DecisionRule | None = None,
         progress: ProgressHook | None = None,
+        precision: str | None = None,
         **decision: Any,
     ) -> EvalReport:
         """Score the model on gold documents with the SpERT-compatible evaluator.
@@ -461,6 +498,7 @@ class SpertMT:
                 cache).
             rule: Decision rule for this evaluation instead of the model's.
             progress: Called with the number of documents finished after each batch.
+            precision: Arithmetic for this evaluation instead of the model's.
             **decision: Decision-rule fields for this evaluation only, as in :meth:`predict`.
 
         Returns:
@@ -482,6 +520,7 @@ class SpertMT:
         from spertmt.evaluation.metrics import evaluate_documents
 
         chosen = self._call_options(rule, decision, batch_size)
+        arithmetic = self._resolve_precision(precision)
         if isinstance(docs_or_path, (str, Path)):
             types_file = None
             if self._metadata is not None:
@@ -499,7 +538,7 @@ class SpertMT:
                     )
         with self._lock:
             predictions = self._predictor.predict(
-                gold, rule=chosen, batch_size=batch_size, progress=progress
+                gold, rule=chosen, batch_size=batch_size, progress=progress, precision=arithmetic
             )
         return evaluate_documents(gold, predictions, self.types, no_overlap=no_overlap)
 
@@ -512,6 +551,7 @@ class SpertMT:
         first_index: int,
         batch_size: int,
         rule: DecisionRule,
+        precision: Precision,
     ) -> list[Document]:
         """Predict a list of inputs: plan each, run every unit in one call, merge back."""
         plans = [
@@ -527,7 +567,11 @@ class SpertMT:
         to_model = [unit for unit, run in zip(units, runs, strict=True) if run]
         with self._lock:
             predicted = self._predictor.predict(
-                to_model, rule=rule, batch_size=batch_size, given_entities=relation_only
+                to_model,
+                rule=rule,
+                batch_size=batch_size,
+                given_entities=relation_only,
+                precision=precision,
             )
         outputs = iter(predicted)
         per_unit = [next(outputs) if run else unit for unit, run in zip(units, runs, strict=True)]
@@ -592,6 +636,26 @@ class SpertMT:
                 code="E505",
             )
         return chosen
+
+    def _resolve_precision(self, precision: str | None) -> Precision:
+        """The precision of a call: ``precision`` checked against the model, or the default.
+
+        Raises:
+            ConfigError: ``E203`` unknown name, ``E234`` unsupported here, ``E235`` with
+                the int8 or ONNX runtime.
+        """
+        if precision is None:
+            return self._predictor.precision
+        from spertmt.runtime.engines import runtime_of
+        from spertmt.runtime.precision import resolve_precision
+
+        runtime = runtime_of(self._predictor.model)
+        return resolve_precision(
+            precision,
+            self._predictor.device,
+            quantize=runtime == "torch-int8",
+            onnx=runtime if runtime == "onnxruntime" else None,
+        )
 
     def _call_options(
         self, rule: DecisionRule | None, decision: dict[str, Any], batch_size: Any

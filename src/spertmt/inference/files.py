@@ -105,6 +105,7 @@ def predict_file(
     progress: bool = False,
     quantize: bool = False,
     onnx: str | Path | None = None,
+    precision: str = "fp32",
 ) -> PredictSummary:
     """Predict entities and relations for a file of raw text or tokenised documents.
 
@@ -137,6 +138,7 @@ def predict_file(
         progress: Show a progress bar (on standard error).
         quantize: Quantise the encoder to int8 (CPU only; see :mod:`spertmt.runtime.engines`).
         onnx: Run the encoder from this ONNX export of the checkpoint (CPU only).
+        precision: ``fp32``, ``bf16``, ``fp16`` or ``auto`` (:mod:`spertmt.runtime.precision`).
 
     Returns:
         What was written.
@@ -145,7 +147,7 @@ def predict_file(
         CheckpointError: If the model folder cannot be loaded.
         ConfigError: E210/E211 for an unknown format or options that do not fit the input;
             E230-E232 for ``quantize``/``onnx`` that cannot run (see
-            :mod:`spertmt.runtime.engines`).
+            :mod:`spertmt.runtime.engines`); E234/E235 for a precision that cannot.
         DataError: If the input is missing, not UTF-8, or malformed (naming file, document
             and field), or the output cannot be written.
         InputError: E505 for a decision option the model cannot use, unknown or out of range.
@@ -181,7 +183,12 @@ def predict_file(
     # Bad input fails before the model loads, except given entities, which need its types.
     inputs = None if given_entities else read(None)
     model = SpertMT.from_pretrained(
-        model_dir, device=device, quantize=quantize, onnx=onnx, **dict(decision or {})
+        model_dir,
+        device=device,
+        quantize=quantize,
+        onnx=onnx,
+        precision=precision,
+        **dict(decision or {}),
     )
     if inputs is None:
         inputs = read(model.types)
@@ -266,6 +273,7 @@ def evaluate_checkpoint(
     onnx: str | Path | None = None,
     decision: Mapping[str, Any] | None = None,
     progress: bool = False,
+    precision: str = "fp32",
 ) -> EvalReport:
     """Score a checkpoint on a dataset split with the SpERT-compatible evaluator.
 
@@ -283,13 +291,15 @@ def evaluate_checkpoint(
         onnx: Score with the encoder run by ONNX Runtime from this export (CPU only).
         decision: Decision-rule fields for this evaluation, as in :func:`predict_file`.
         progress: Show the prediction's progress (on standard error).
+        precision: ``fp32``, ``bf16``, ``fp16`` or ``auto`` (:mod:`spertmt.runtime.precision`).
 
     Returns:
         The evaluation report (entities, relations strict and boundaries; micro and macro).
 
     Raises:
         CheckpointError: If the model folder cannot be loaded.
-        ConfigError: E230-E232 for ``quantize``/``onnx`` that cannot run.
+        ConfigError: E230-E232 for ``quantize``/``onnx`` that cannot run; E234/E235 for a
+            precision that cannot.
         DataError: For an unknown dataset, a missing file or documents whose types the
             checkpoint does not know.
 
@@ -303,7 +313,12 @@ def evaluate_checkpoint(
     from spertmt.inference.api import SpertMT
 
     model = SpertMT.from_pretrained(
-        model_dir, device=device, quantize=quantize, onnx=onnx, **dict(decision or {})
+        model_dir,
+        device=device,
+        quantize=quantize,
+        onnx=onnx,
+        precision=precision,
+        **dict(decision or {}),
     )
     with _progress_bar(enabled=progress) as bar:
         task = bar.add_task(f"scoring {escape(str(data))}", total=None)

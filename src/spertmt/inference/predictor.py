@@ -10,6 +10,9 @@ threshold tuning, export parity checks and the server. Per batch::
 The span stage does not depend on the rule, so :meth:`Predictor.encode` can keep it and
 :meth:`Predictor.decode` re-decide the same documents under many rules (threshold tuning)
 without running the encoder again.
+
+A predictor runs in one :class:`~spertmt.runtime.precision.Precision` (fp32 unless asked):
+both model stages of a batch run under its autocast, and the scores come back as fp32.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from spertmt.decoding import (
 from spertmt.encoding.features import pad_id, prepare_documents
 from spertmt.model.outputs import SpanState
 from spertmt.model.spert import SpertMTModel
+from spertmt.runtime.precision import Precision
 from spertmt.sampling import inference_batch
 from spertmt.schema import Document, Entity
 
@@ -54,12 +58,14 @@ class ScoredBatch:
         docs: The documents, in batch order.
         state: The span stage's scores and representations.
         given: Relation-only mode: each document's given entities, sorted by span.
+        precision: The precision of the span stage (the pair stage runs in the same).
     """
 
     positions: tuple[int, ...]
     docs: tuple[Document, ...]
     state: SpanState
     given: tuple[tuple[Entity, ...], ...] | None
+    precision: Precision
 
 
 @dataclass(frozen=True)
@@ -82,6 +88,8 @@ class Predictor:
         model: A trained model (put in eval mode here).
         tokenizer: Its fast tokenizer.
         rule: The decision rule (default: SpERT's).
+        precision: The arithmetic of the model (default: fp32 on the model's device); build
+            it with :func:`~spertmt.runtime.precision.resolve_precision`.
 
     Example:
         >>> predictor = Predictor(model, tokenizer, DecisionRule())     # doctest: +SKIP
@@ -91,10 +99,17 @@ class Predictor:
         ... # doctest: +SKIP
     """
 
-    def __init__(self, model: SpertMTModel, tokenizer: Any, rule: DecisionRule | None = None):
+    def __init__(
+        self,
+        model: SpertMTModel,
+        tokenizer: Any,
+        rule: DecisionRule | None = None,
+        precision: Precision | None = None,
+    ):
         self.model = model.eval()
         self.tokenizer = tokenizer
         self.rule = rule if rule is not None else DecisionRule()
+        self.precision = precision if precision is not None else Precision("fp32", "cpu")
 
     @property
     def device(self) -> torch.device:
@@ -109,6 +124,7 @@ class Predictor:
         batch_size: int = 32,
         given_entities: bool = False,
         progress: ProgressHook | None = None,
+        precision: Precision | None = None,
     ) -> list[Document]:
         """Predict entities and relations for documents given as word tokens.
 
@@ -120,12 +136,13 @@ class Predictor:
             given_entities: Relation-only mode: keep each document's entities as they are and
                 predict only the relations between them.
             progress: Called with the number of documents finished after each batch.
+            precision: Arithmetic for this call (default: the predictor's).
 
         Returns:
             One new document per input, in input order, with scored entities and relations.
         """
         # One batch at a time: its span state is dropped before the next one is encoded.
-        batches = self._scored_batches(docs, batch_size, given_entities)
+        batches = self._scored_batches(docs, batch_size, given_entities, precision)
         return self._assemble(docs, batches, rule, progress)
 
     def encode(
@@ -134,6 +151,7 @@ class Predictor:
         *,
         batch_size: int = 32,
         progress: ProgressHook | None = None,
+        precision: Precision | None = None,
     ) -> EncodedDocuments:
         """Run the span stage (encoder and entity heads) once for ``docs``.
 
@@ -145,13 +163,15 @@ class Predictor:
             docs: Input documents (word tokens).
             batch_size: Documents per forward pass (sorted by length first).
             progress: Called with the number of documents finished after each batch.
+            precision: Arithmetic for this call (default: the predictor's); :meth:`decode`
+                scores the pairs in the same.
 
         Returns:
             The scored batches, ready for :meth:`decode`.
         """
         with torch.inference_mode():
             batches = []
-            for scored in self._scored_batches(docs, batch_size, False):
+            for scored in self._scored_batches(docs, batch_size, False, precision):
                 batches.append(scored)
                 if progress is not None:
                     progress(len(scored.positions))
@@ -184,9 +204,14 @@ class Predictor:
         return [r for r in results if r is not None]
 
     def _scored_batches(
-        self, docs: Sequence[Document], batch_size: int, given_entities: bool
+        self,
+        docs: Sequence[Document],
+        batch_size: int,
+        given_entities: bool,
+        precision: Precision | None = None,
     ) -> Iterator[ScoredBatch]:
         """The span stage, batch by batch (documents sorted by length)."""
+        precision = precision if precision is not None else self.precision
         self.model.eval()
         device = self.device
         nonempty = [i for i, d in enumerate(docs) if d.tokens]
@@ -207,8 +232,10 @@ class Predictor:
             batch = inference_batch(
                 [prepared[i] for i in chosen], self.model.config, pad_id=padding, spans=spans
             ).to(device)
-            state = self.model.score_spans(batch)
-            yield ScoredBatch(tuple(nonempty[i] for i in chosen), batch_docs, state, given)
+            with precision.autocast():  # not around the yield: the caller's code stays fp32
+                state = self.model.score_spans(batch)
+            positions = tuple(nonempty[i] for i in chosen)
+            yield ScoredBatch(positions, batch_docs, state, given, precision)
 
     def _decode_batch(self, scored: ScoredBatch, rule: DecisionRule) -> list[Document]:
         state = scored.state
@@ -216,7 +243,8 @@ class Predictor:
             entities = given_entity_decision(state.span_mask)
         else:
             entities = decide_entities(state.entities, state.span_mask, state.spans, rule)
-        pairs = self.model.score_pairs(state, entities.keep)
+        with scored.precision.autocast():
+            pairs = self.model.score_pairs(state, entities.keep)
         relations = decide_relations(pairs, rule)
         return decode_documents(
             scored.docs,

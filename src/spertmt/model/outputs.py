@@ -4,6 +4,10 @@ The ``nn.Module`` (:mod:`spertmt.model.spert`) turns a batch into these objects;
 (:mod:`spertmt.decoding`) turns them into entities and relations under a
 :class:`~spertmt.config.DecisionRule`. Shapes for ``B`` documents, ``S`` spans, ``P`` pairs,
 ``K`` entity types and ``R`` relation types.
+
+Scores are never kept in a 16-bit type: a model run under bf16/fp16 autocast
+(:mod:`spertmt.runtime.precision`) hands back fp32 logits, so losses, probabilities and the
+thresholds of decoding work at full precision whatever the arithmetic of the layers.
 """
 
 from __future__ import annotations
@@ -13,6 +17,27 @@ from dataclasses import dataclass, field
 import torch
 
 from spertmt.model.pooling import RangeMax
+
+_LOW_PRECISION = (torch.bfloat16, torch.float16)
+
+
+def full_precision(values: torch.Tensor | None) -> torch.Tensor | None:
+    """``values`` as fp32 when it is bf16 or fp16; otherwise unchanged (also float64).
+
+    Example:
+        >>> full_precision(torch.ones(2, dtype=torch.bfloat16)).dtype
+        torch.float32
+        >>> full_precision(torch.ones(2, dtype=torch.float64)).dtype
+        torch.float64
+    """
+    if values is not None and values.dtype in _LOW_PRECISION:
+        return values.float()
+    return values
+
+
+def _widen(scores: object, names: tuple[str, ...]) -> None:
+    for name in names:
+        object.__setattr__(scores, name, full_precision(getattr(scores, name)))
 
 
 @dataclass(frozen=True)
@@ -28,6 +53,9 @@ class EntityScores:
     logits: torch.Tensor
     binary_logits: torch.Tensor | None
     iou_logits: torch.Tensor | None
+
+    def __post_init__(self) -> None:
+        _widen(self, ("logits", "binary_logits", "iou_logits"))
 
 
 @dataclass(frozen=True)
@@ -45,6 +73,9 @@ class PairScores:
     mask: torch.Tensor
     logits: torch.Tensor
     binary_logits: torch.Tensor | None
+
+    def __post_init__(self) -> None:
+        _widen(self, ("logits", "binary_logits"))
 
 
 @dataclass(frozen=True)

@@ -75,8 +75,11 @@ class MetricsLogCallback(TrainingCallback):
 
     def on_start(self, plan: TrainingPlan) -> None:
         """Write ``start`` (data summaries, sizes, device) or ``resume`` (epoch, step)."""
+        precision = {"precision": plan.precision}
+        if plan.precision_note:
+            precision["precision_note"] = plan.precision_note
         if plan.resumed:
-            self.log.write("resume", epoch=plan.start_epoch, step=plan.start_step)
+            self.log.write("resume", epoch=plan.start_epoch, step=plan.start_step, **precision)
         else:
             self.log.write(
                 "start",
@@ -85,6 +88,7 @@ class MetricsLogCallback(TrainingCallback):
                 steps_per_epoch=plan.steps_per_epoch,
                 total_steps=plan.total_steps,
                 device=plan.device,
+                **precision,
             )
 
     def on_epoch_start(self, epoch: int, num_batches: int) -> None:
@@ -139,6 +143,8 @@ class ProgressCallback(TrainingCallback):
         self.bar = _progress_bar()
         self.bar.start()
         self.live = True
+        if plan.precision_note:
+            self.bar.console.print(plan.precision_note)
         if plan.start_epoch >= plan.epochs:  # a resume with no epoch left
             self.close()
 

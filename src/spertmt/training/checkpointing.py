@@ -73,14 +73,17 @@ def restore_training_state(
     optimizer: torch.optim.Optimizer,
     scheduler: torch.optim.lr_scheduler.LRScheduler,
     rng: np.random.Generator,
+    scaler: torch.amp.GradScaler | None = None,
 ) -> tuple[int, int, dict[str, Any] | None]:
-    """Load the optimiser, schedule and generator states of a resumable checkpoint in place.
+    """Load the optimiser, schedule, generator (and fp16 loss-scale) states in place.
 
     Returns:
         ``(epochs completed, global step, last dev report or None)``.
 
     """
     state = load_training_state(checkpoint_dir, optimizer=optimizer, scheduler=scheduler, rng=rng)
+    if scaler is not None and state.get("grad_scaler"):
+        scaler.load_state_dict(state["grad_scaler"])
     return int(state["epoch"]), int(state["global_step"]), state.get("dev")
 
 
@@ -97,6 +100,7 @@ class Checkpointer:
         optimizer: Its optimiser (saved with the resumable checkpoint).
         scheduler: The learning-rate schedule (idem).
         rng: The run's NumPy generator (idem).
+        scaler: The fp16 loss scaler, whose state goes into ``trainer_state.json`` (idem).
 
     """
 
@@ -108,6 +112,7 @@ class Checkpointer:
     optimizer: torch.optim.Optimizer = field(repr=False)
     scheduler: torch.optim.lr_scheduler.LRScheduler = field(repr=False)
     rng: np.random.Generator = field(repr=False)
+    scaler: torch.amp.GradScaler | None = field(default=None, repr=False)
 
     def record(self, epochs: int, global_step: int, metrics: dict[str, Any]) -> dict[str, Any]:
         """The training record after ``epochs`` epochs and ``global_step`` optimiser steps."""
@@ -129,7 +134,12 @@ class Checkpointer:
             self.record(epoch, global_step, {"dev": dev}),
             optimizer=self.optimizer,
             scheduler=self.scheduler,
-            trainer_state={"epoch": epoch, "global_step": global_step, "dev": dev},
+            trainer_state={
+                "epoch": epoch,
+                "global_step": global_step,
+                "dev": dev,
+                **({"grad_scaler": self.scaler.state_dict()} if self.scaler is not None else {}),
+            },
             rng=self.rng,
         )
 

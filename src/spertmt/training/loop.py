@@ -13,6 +13,7 @@ the events you need. The progress bar and the ``metrics.jsonl`` log are two such
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +23,7 @@ import numpy as np
 import torch
 
 from spertmt.config import RunConfig, TrainConfig
+from spertmt.runtime.precision import Precision
 from spertmt.schema import Document, TypeSchema
 
 if TYPE_CHECKING:
@@ -173,6 +175,8 @@ class TrainingPlan:
         device: The device trained on, e.g. ``"cpu"``.
         data: What reading each split kept and skipped, keyed by role.
         resumed: Whether the run continues from its checkpoint.
+        precision: The arithmetic of the passes (``fp32``, ``bf16``, ``fp16``).
+        precision_note: Why ``train.precision = "auto"`` chose it (empty otherwise).
 
     """
 
@@ -184,6 +188,8 @@ class TrainingPlan:
     device: str
     data: dict[str, str]
     resumed: bool = False
+    precision: str = "fp32"
+    precision_note: str = ""
 
     @property
     def total_steps(self) -> int:
@@ -308,11 +314,16 @@ def train_epoch(
     train: TrainConfig,
     global_step: int,
     callback: TrainingCallback | None = None,
+    precision: Precision | None = None,
+    scaler: torch.amp.GradScaler | None = None,
 ) -> int:
     """One pass over the batches with gradient accumulation; returns the new global step.
 
     Accumulation groups never cross the epoch end (the last one may be shorter), and each
     batch's loss is divided by the size of its group, so a short group weighs as a full one.
+    Under a 16-bit ``precision`` only the forward pass runs in autocast (the weights, their
+    gradients and the optimiser stay fp32); with fp16 ``scaler`` scales the loss, and the
+    gradients are unscaled before clipping.
 
     Args:
         model: The model (set to training mode).
@@ -323,26 +334,37 @@ def train_epoch(
         train: The ``[train]`` section (``gradient_accumulation``, ``max_grad_norm``).
         global_step: Optimiser steps done before this epoch.
         callback: Told of every optimiser step (:meth:`TrainingCallback.on_step`).
+        precision: Autocast of the forward pass (``None``: fp32).
+        scaler: Dynamic loss scaling, for fp16 (``None``: none).
 
     Returns:
         Optimiser steps done after this epoch.
 
     """
     model.train()
+    autocast = precision.autocast if precision is not None else contextlib.nullcontext
     accumulation = train.gradient_accumulation
     group_losses: list[dict[str, float]] = []
     optimizer.zero_grad(set_to_none=True)
     for index, (batch, labels) in enumerate(batches):
         group_start = index - index % accumulation
         group_size = min(accumulation, num_batches - group_start)
-        output = model(batch, labels)
-        (output.loss / group_size).backward()
+        with autocast():
+            output = model(batch, labels)
+        loss = output.loss / group_size
+        (loss if scaler is None else scaler.scale(loss)).backward()
         group_losses.append(dict(output.loss_terms))
         if index - group_start + 1 < group_size:
             continue
+        if scaler is not None:
+            scaler.unscale_(optimizer)
         if train.max_grad_norm > 0:
             torch.nn.utils.clip_grad_norm_(model.parameters(), train.max_grad_norm)
-        optimizer.step()
+        if scaler is None:
+            optimizer.step()
+        else:
+            scaler.step(optimizer)  # skipped when the scaled gradients overflowed
+            scaler.update()
         scheduler.step()
         optimizer.zero_grad(set_to_none=True)
         global_step += 1

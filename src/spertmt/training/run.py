@@ -41,6 +41,7 @@ import torch
 
 from spertmt.config import RunConfig, TrainConfig
 from spertmt.runtime.devices import resolve_device
+from spertmt.runtime.precision import resolve_precision
 from spertmt.schema import Document, TypeSchema
 from spertmt.training.callbacks import MetricsLogCallback, ProgressCallback
 from spertmt.training.checkpointing import (
@@ -130,6 +131,8 @@ def _train_in(
     checkpoint_dir = out / CHECKPOINT_DIR
     resume = check_run_folder(out, resume=resume, config=config)
     device, rng = _seed(setup)
+    precision = resolve_precision(setup.precision, device, key="train.precision")
+    scaler = torch.amp.GradScaler(device.type) if precision.needs_loss_scaling else None
     data = load_run_data(config.data)
     fingerprint = data.fingerprint()
     model, tokenizer = load_or_build_model(
@@ -143,10 +146,10 @@ def _train_in(
     start_epoch, step, dev = 0, 0, None
     if resume:
         start_epoch, step, dev = restore_training_state(
-            checkpoint_dir, optimizer=optimizer, scheduler=scheduler, rng=rng
+            checkpoint_dir, optimizer=optimizer, scheduler=scheduler, rng=rng, scaler=scaler
         )
     saver = Checkpointer(
-        config, fingerprint, data.types, model, tokenizer, optimizer, scheduler, rng
+        config, fingerprint, data.types, model, tokenizer, optimizer, scheduler, rng, scaler
     )
     bar = [ProgressCallback()] if progress else []
     events = CallbackList([MetricsLogCallback(out / METRICS_FILE), *bar, *callbacks])
@@ -161,6 +164,8 @@ def _train_in(
                 device=str(device),
                 data=data.summaries(),
                 resumed=resume,
+                precision=precision.name,
+                precision_note=precision.note,
             )
         )
         for epoch in range(start_epoch + 1, setup.epochs + 1):
@@ -176,6 +181,8 @@ def _train_in(
                 train=setup,
                 global_step=step,
                 callback=events,
+                precision=precision,
+                scaler=scaler,
             )
             if data.dev is not None and _due(epoch, setup.eval_every, last=setup.epochs):
                 _, report = predict_and_evaluate(model, tokenizer, data.dev, data.types, config)

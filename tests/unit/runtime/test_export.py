@@ -255,7 +255,7 @@ def test_cli_evaluate_with_quantize_and_onnx(eager_checkpoint, onnx_file, tmp_pa
     f1 = {name: r["entity"]["micro"]["f1"] for name, r in reports.items()}
     assert f1["onnx"] == pytest.approx(f1["torch"]) and f1["int8"] == pytest.approx(f1["torch"])
     assert main(["evaluate", "--gold", str(gold), "--pred", str(gold), "--quantize"]) == 2
-    assert "--quantize, --onnx and the decision-rule options go with --model" in (
+    assert "--quantize, --onnx, --precision and the decision-rule options go with --model" in (
         capsys.readouterr().err
     )
 
