@@ -3,18 +3,39 @@
 Every record in ``benchmarks/results/`` (one per run: seed, config, versions, commit, command)
 becomes part of a row (mean ± sample std over seeds); variant descriptions come from the
 experiment files (``benchmarks/experiments/*.toml``); the Speed section from ``speed.py``.
+
+The Headline section at the top renders the experiment files' ``[[comparison]]`` tables in
+file order: for each, both variants' test scores on the seeds both have (paired by seed, per
+dataset, encoder, epochs and protocol), the per-seed differences (variant − baseline, from
+unrounded scores) and their mean ± sample std, for the comparison's metric and its ``also``
+metrics (entity micro F1 unless told otherwise).
+
+Besides ``docs/results.md`` it writes, beside the records:
+
+- ``benchmarks/results/table.json``: the table as data (:func:`table_rows`);
+- ``benchmarks/results/comparisons.json``: the Headline as data (:func:`comparison_rows`), a
+  list in headline order of ``{"experiment", "dataset", "encoder", "epochs", "protocol",
+  "name", "label", "note", "variant", "baseline", "seeds", "unpaired_seeds": {"variant",
+  "baseline"}, "metrics": [{"metric", "variant", "baseline", "differences", "variant_mean",
+  "baseline_mean", "mean", "std"}], "records": {"variant", "baseline"}}``; scores in percent,
+  rounded to 2 decimals; ``std`` is ``null`` below two paired seeds, ``mean`` below one.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import statistics
 import sys
 from collections import defaultdict
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from records import RESULTS, ROOT, shown  # noqa: E402
+
+if TYPE_CHECKING:
+    from run_experiments import Comparison, Experiment
 
 SUMMARY = ROOT / "docs" / "results.md"
 EXPERIMENTS = ROOT / "benchmarks" / "experiments"
@@ -28,13 +49,19 @@ METRICS = [
 ]
 
 
-def variant_descriptions() -> dict[str, str]:
-    """What each variant name means, from the experiment files (printed under the table)."""
+def load_experiments() -> list[Experiment]:
+    """Every experiment file of ``EXPERIMENTS``, in name order (the Headline's order)."""
     from run_experiments import load_experiment
 
+    return [load_experiment(path) for path in sorted(EXPERIMENTS.glob("*.toml"))]
+
+
+def variant_descriptions() -> dict[str, str]:
+    """What each variant name means, from the experiment files (printed under the table)."""
     descriptions = {}
-    for path in sorted(EXPERIMENTS.glob("*.toml")):
-        for variant in load_experiment(path).variants:
+    for experiment in load_experiments():
+        path = experiment.path
+        for variant in experiment.variants:
             text = variant.description
             if variant.removed:
                 text += f"; removed from the library, {variant.removed}"
@@ -221,9 +248,214 @@ def table_rows(groups: dict[tuple[str, str, str, int], list[dict]]) -> list[dict
     return rows
 
 
+COMPARISONS_NAME = "comparisons.json"
+"""The Headline as data, beside the records: ``benchmarks/results/comparisons.json``."""
+
+
+def _score(record: dict, metric: tuple[str, str]) -> float:
+    setting, average = metric
+    return float(record["metrics"][setting][average]["f1"])
+
+
+def _by_seed(records: list[dict], name: str) -> dict[int, dict]:
+    """``{seed: record}``; two records of one variant and seed in one group are an error."""
+    found: dict[int, dict] = {}
+    for record in records:
+        seed = record["seed"]
+        if seed in found:
+            files = [Path(r.get("_path", "?")).name for r in (found[seed], record)]
+            raise SystemExit(f"{name}: two records of seed {seed} in one group: {files}")
+        found[seed] = record
+    return found
+
+
+def _rounded(values: list[float]) -> list[float]:
+    return [round(value, 2) for value in values]
+
+
+def paired_comparison(
+    comparison: Comparison, variant_records: list[dict], baseline_records: list[dict]
+) -> dict[str, Any]:
+    """``comparison.variant`` minus ``comparison.baseline``, paired on the seeds both have.
+
+    Args:
+        comparison: The declared comparison (its metric comes first, then its ``also``).
+        variant_records: The variant's records of one dataset, encoder, epochs and protocol.
+        baseline_records: The baseline's records of the same group.
+
+    Returns:
+        One entry of ``comparisons.json`` without its group fields (see the module docstring):
+        per metric the per-seed scores of both sides, the differences, their mean and sample
+        std (computed from unrounded scores, then rounded to 2 decimals).
+
+    Example:
+        >>> from run_experiments import Comparison
+        >>> def rec(seed, f1):
+        ...     return {"seed": seed, "metrics": {"entity": {"micro": {"f1": f1}}}}
+        >>> c = Comparison("c", "c", "a", "b", ("entity", "micro"), also=())
+        >>> row = paired_comparison(c, [rec(1, 60.0), rec(2, 62.0)], [rec(2, 61.0)])
+        >>> row["seeds"], row["metrics"][0]["differences"], row["unpaired_seeds"]
+        ([2], [1.0], {'variant': [1], 'baseline': []})
+    """
+    variant = _by_seed(variant_records, comparison.variant)
+    baseline = _by_seed(baseline_records, comparison.baseline)
+    seeds = sorted(set(variant) & set(baseline))
+    metrics = []
+    for metric in (comparison.metric, *comparison.also):
+        ours = [_score(variant[seed], metric) for seed in seeds]
+        theirs = [_score(baseline[seed], metric) for seed in seeds]
+        differences = [a - b for a, b in zip(ours, theirs, strict=True)]
+
+        def mean(values: list[float]) -> float | None:
+            return round(statistics.fmean(values), 2) if values else None
+
+        metrics.append(
+            {
+                "metric": f"{metric[0]} {metric[1]} F1",
+                "variant": _rounded(ours),
+                "baseline": _rounded(theirs),
+                "differences": _rounded(differences),
+                "variant_mean": mean(ours),
+                "baseline_mean": mean(theirs),
+                "mean": mean(differences),
+                "std": round(statistics.stdev(differences), 2) if len(seeds) > 1 else None,
+            }
+        )
+
+    def files(records: dict[int, dict]) -> list[str]:
+        return sorted(Path(r["_path"]).name for r in records.values() if "_path" in r)
+
+    return {
+        "name": comparison.name,
+        "label": comparison.label,
+        "note": comparison.note,
+        "variant": comparison.variant,
+        "baseline": comparison.baseline,
+        "seeds": seeds,
+        "unpaired_seeds": {
+            "variant": sorted(set(variant) - set(baseline)),
+            "baseline": sorted(set(baseline) - set(variant)),
+        },
+        "metrics": metrics,
+        "records": {"variant": files(variant), "baseline": files(baseline)},
+    }
+
+
+def _of_experiment(record: dict, experiment: Experiment) -> bool:
+    """Whether a record belongs to ``experiment``: its ``experiment`` field names the file, or
+    (records written before that field) its dataset is the experiment's (``conll04:test``)."""
+    if record.get("experiment"):
+        return record["experiment"] == shown(experiment.path)
+    return str(record["dataset"]).split(":", 1)[0] == experiment.dataset
+
+
+def comparison_rows(experiments: list[Experiment], records: list[dict]) -> list[dict[str, Any]]:
+    """Every declared comparison with records, in file order: the rows of comparisons.json.
+
+    A comparison gives one row per dataset, encoder, epochs and protocol that either of its
+    variants has records of (a row with no common seed has empty ``seeds``).
+    """
+    rows = []
+    for experiment in experiments:
+        mine = [r for r in records if _of_experiment(r, experiment)]
+        for comparison in experiment.comparisons:
+            groups: dict[tuple, dict[str, list[dict]]] = defaultdict(
+                lambda: {"variant": [], "baseline": []}
+            )
+            for record in mine:
+                side = {comparison.variant: "variant", comparison.baseline: "baseline"}.get(
+                    record["variant"]
+                )
+                if side:
+                    key = (record["dataset"], record["encoder"], record["epochs"])
+                    groups[(*key, _protocol(record))][side].append(record)
+            for (dataset, encoder, epochs, protocol), sides in sorted(groups.items()):
+                rows.append(
+                    {
+                        "experiment": shown(experiment.path),
+                        "dataset": dataset,
+                        "encoder": encoder,
+                        "epochs": epochs,
+                        "protocol": protocol,
+                        **paired_comparison(comparison, sides["variant"], sides["baseline"]),
+                    }
+                )
+    return rows
+
+
+_LABELS = {f"{setting} {average} F1": label for setting, average, label in METRICS}
+
+
+def _signed(value: float) -> str:
+    return f"{value:+.2f}".replace("-", "\u2212")
+
+
+def _mean_std(entry: dict) -> str:
+    if entry["mean"] is None:
+        return "–"
+    return _signed(entry["mean"]) + (f" ± {entry['std']:.2f}" if entry["std"] is not None else "")
+
+
+def _headline(rows: list[dict[str, Any]]) -> list[str]:
+    """The Headline section: one table row per comparison row, then each comparison's note."""
+    if not rows:
+        return []
+    lines = [
+        "",
+        "## Headline",
+        "",
+        "Declared as `[[comparison]]` in `benchmarks/experiments/` and paired by seed: both",
+        "variants' test scores on the seeds both have (mean in brackets), the differences",
+        "variant − baseline per seed (from unrounded scores) and their mean ± sample std.",
+        "Positive: the variant is better. As data: `benchmarks/results/comparisons.json`.",
+        "",
+        "| # | comparison | data | metric | seeds | variant per seed (mean) "
+        "| baseline per seed (mean) | Δ per seed | Δ mean ± std | also: Δ per seed → mean ± std |",
+        "|---:|---|---|---|---|---|---|---|---:|---|",
+    ]
+    notes = []
+    for number, row in enumerate(rows, start=1):
+        main, *also = row["metrics"]
+        seeds = ",".join(str(seed) for seed in row["seeds"]) or "none in common"
+        unpaired = [
+            f"`{row[side]}` {','.join(str(s) for s in row['unpaired_seeds'][side])}"
+            for side in ("variant", "baseline")
+            if row["unpaired_seeds"][side]
+        ]
+        if unpaired:
+            seeds += " (unpaired: " + "; ".join(unpaired) + ")"
+
+        def per_seed(values: list[float], mean: float | None) -> str:
+            if mean is None:
+                return "–"
+            return ", ".join(f"{v:.2f}" for v in values) + f" ({mean:.2f})"
+
+        others = "; ".join(
+            f"{_LABELS.get(entry['metric'], entry['metric'])}: "
+            + ", ".join(_signed(d) for d in entry["differences"])
+            + f" → {_mean_std(entry)}"
+            for entry in also
+            if entry["mean"] is not None
+        )
+        lines.append(
+            f"| {number} | {row['label']} | {row['dataset']}, {row['encoder']}, "
+            f"{row['epochs']} epochs | {_LABELS.get(main['metric'], main['metric'])} | {seeds} "
+            f"| `{row['variant']}`: {per_seed(main['variant'], main['variant_mean'])} "
+            f"| `{row['baseline']}`: {per_seed(main['baseline'], main['baseline_mean'])} "
+            f"| {', '.join(_signed(d) for d in main['differences']) or '–'} "
+            f"| **{_mean_std(main)}** | {others or '–'} |"
+        )
+        if row["note"]:
+            notes.append(f"{number}. `{row['variant']}` − `{row['baseline']}`: {row['note']}.")
+    if notes:
+        lines += ["", *notes]
+    return lines
+
+
 def write_report() -> None:
     """Regenerate docs/results.md and benchmarks/results/table.json from every result file."""
     groups: dict[tuple[str, str, str, int], list[dict]] = defaultdict(list)
+    every: list[dict] = []
     for path in sorted(RESULTS.glob("*.json")):
         record = json.loads(path.read_text(encoding="utf-8"))
         if not isinstance(record, dict) or "metrics" not in record:
@@ -231,11 +463,18 @@ def write_report() -> None:
         record["_path"] = str(path)
         key = (record["dataset"], record["encoder"], record["variant"], record["epochs"])
         groups[key].append(record)
+        every.append(record)
+    compared = comparison_rows(load_experiments(), every)
     lines = [
         "# Measured results",
         "",
         "Generated by `python benchmarks/report.py` from the JSON files in",
-        "`benchmarks/results/` (one file per run: seed, config, versions, commit, command).",
+        "`benchmarks/results/` (one file per run: seed, config, versions, commit, command)",
+        "and the experiment files in `benchmarks/experiments/`.",
+        *_headline(compared),
+        "",
+        "## Every variant",
+        "",
         "F1 in percent on the **test split**, mean ± sample standard deviation over seeds.",
         "Thresholds and switches were chosen on the dev split only; the dev column is the dev",
         "score they were chosen by (the final epoch's dev score for runs without tuning).",
@@ -299,8 +538,21 @@ def write_report() -> None:
     SUMMARY.write_text("\n".join(lines) + "\n", encoding="utf-8")
     table = RESULTS / TABLE_NAME
     table.write_text(json.dumps(table_rows(groups), indent=1) + "\n", encoding="utf-8")
+    (RESULTS / COMPARISONS_NAME).write_text(
+        json.dumps(compared, indent=1, ensure_ascii=False) + "\n", encoding="utf-8"
+    )
     print(f"wrote {shown(SUMMARY)}")
 
 
-if __name__ == "__main__":
+def main(argv: list[str] | None = None) -> int:
+    """Parse the (option-free) command line, then regenerate the report."""
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.parse_args(argv)
     write_report()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -13,6 +13,10 @@ For every variant and seed of the experiment files given, in file order:
 - the record holds the command, seed, commit, config, encoder, hardware and versions, and
   ``docs/results.md`` is regenerated (``report.py``).
 
+An experiment file may also declare ``[[comparison]]`` tables (two of its variants, a metric, a
+label and a note): nothing is run for them; :func:`load_experiment` checks them and
+``report.py`` puts them, paired by seed, in the Headline section of ``docs/results.md``.
+
 Progress shows done/total runs and an ETA from the mean time of the trained runs of this
 session. ``--threads 1`` leaves the second core free for other work.
 
@@ -62,13 +66,37 @@ class Variant:
     removed: str | None = None
 
 
+SETTINGS = ("entity", "relation_strict", "relation_boundaries")
+"""The evaluation settings a comparison's metric can name (``EvalReport.to_dict`` keys)."""
+AVERAGES = ("micro", "macro")
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """One declared comparison: ``variant`` minus ``baseline``, paired by seed.
+
+    ``report.py`` renders every comparison in the Headline section of ``docs/results.md`` and
+    writes it to ``benchmarks/results/comparisons.json``. Metrics are ``(setting, average)``
+    pairs, e.g. ``("relation_strict", "micro")``; written ``"relation_strict.micro"`` in TOML.
+    """
+
+    name: str
+    label: str
+    variant: str
+    baseline: str
+    metric: tuple[str, str]
+    also: tuple[tuple[str, str], ...] = (("entity", "micro"),)
+    note: str = ""
+
+
 @dataclass(frozen=True)
 class Experiment:
-    """An experiment file: its dataset and variants, in file order."""
+    """An experiment file: its dataset, variants and comparisons, in file order."""
 
     path: Path
     dataset: str
     variants: tuple[Variant, ...] = field(default_factory=tuple)
+    comparisons: tuple[Comparison, ...] = field(default_factory=tuple)
 
     def variant(self, name: str) -> Variant:
         """The variant called ``name``."""
@@ -79,11 +107,87 @@ class Experiment:
 
 
 _FIELDS = {f.name for f in dataclasses.fields(Variant)}
+_COMPARISON_FIELDS = {f.name for f in dataclasses.fields(Comparison)}
+_TOP_LEVEL = {"dataset", "grids", "variant", "comparison"}
+
+
+def parse_metric(text: object, where: str) -> tuple[str, str]:
+    """``"relation_strict.micro"`` → ``("relation_strict", "micro")``; a bad name names ``where``.
+
+    Args:
+        text: The metric as written in the experiment file.
+        where: The file and table the metric comes from, for the error message.
+
+    Returns:
+        The evaluation setting and the average.
+
+    Raises:
+        SystemExit: When the metric is not ``SETTING.AVERAGE`` with a known setting and average.
+    """
+    setting, _, average = str(text).partition(".")
+    if setting not in SETTINGS or average not in AVERAGES:
+        raise SystemExit(
+            f"{where}: metric {text!r} is not SETTING.AVERAGE with SETTING one of "
+            f"{list(SETTINGS)} and AVERAGE one of {list(AVERAGES)} "
+            '(e.g. "relation_strict.micro")'
+        )
+    return setting, average
+
+
+def _comparisons(path: Path, data: dict[str, Any], variants: list[Variant]) -> list[Comparison]:
+    """The ``[[comparison]]`` tables of an experiment file, checked against its variants."""
+    names = {variant.name for variant in variants}
+    comparisons: list[Comparison] = []
+    seen: set[str] = set()
+    for index, raw in enumerate(data.get("comparison", [])):
+        where = f"{path}, comparison {index} ({raw.get('name', '?')})"
+        unknown = set(raw) - _COMPARISON_FIELDS
+        if unknown:
+            raise SystemExit(
+                f"{where}: unknown field(s) {sorted(unknown)}; fields: {sorted(_COMPARISON_FIELDS)}"
+            )
+        for required in ("name", "label", "variant", "baseline", "metric"):
+            if required not in raw:
+                raise SystemExit(f"{where}: missing {required!r}")
+        if raw["name"] in seen:
+            raise SystemExit(f"{where}: the name is used twice")
+        seen.add(raw["name"])
+        for side in ("variant", "baseline"):
+            if raw[side] not in names:
+                raise SystemExit(
+                    f"{where}: {side} {raw[side]!r} is not a variant of this file; "
+                    f"variants: {sorted(names)}"
+                )
+        if raw["variant"] == raw["baseline"]:
+            raise SystemExit(f"{where}: variant and baseline are the same variant")
+        also = raw.get("also", ["entity.micro"])
+        if isinstance(also, str) or not isinstance(also, list):
+            raise SystemExit(f'{where}: also is a list of metrics, e.g. ["entity.micro"]')
+        metric = parse_metric(raw["metric"], where)
+        comparisons.append(
+            Comparison(
+                name=raw["name"],
+                label=raw["label"],
+                variant=raw["variant"],
+                baseline=raw["baseline"],
+                metric=metric,
+                also=tuple(m for m in (parse_metric(text, where) for text in also) if m != metric),
+                note=raw.get("note", ""),
+            )
+        )
+    return comparisons
 
 
 def load_experiment(path: Path) -> Experiment:
     """Read and check an experiment file; every problem names the file and the variant."""
     data = tomllib.loads(path.read_text(encoding="utf-8"))
+    unknown = set(data) - _TOP_LEVEL
+    if unknown:
+        raise SystemExit(
+            f"{path}: unknown top-level key(s) {sorted(unknown)}; keys: {sorted(_TOP_LEVEL)}"
+        )
+    if "dataset" not in data:
+        raise SystemExit(f"{path}: missing 'dataset'")
     grids = data.get("grids", {})
     variants = []
     seen = set()
@@ -120,7 +224,9 @@ def load_experiment(path: Path) -> Experiment:
                 removed=raw.get("removed"),
             )
         )
-    experiment = Experiment(path, data["dataset"], tuple(variants))
+    experiment = Experiment(
+        path, data["dataset"], tuple(variants), tuple(_comparisons(path, data, variants))
+    )
     for variant in experiment.variants:
         if variant.run_of is not None:
             base = experiment.variant(variant.run_of)
@@ -165,17 +271,25 @@ def training_differences(trained: dict[str, Any], config) -> list[str]:
     """The ``section.key`` settings of a saved run config that differ from ``config``.
 
     Only training counts (model, train and data sections); the decision rule and
-    ``train.threads`` may differ. A config of spertmt 0.1 is migrated first.
+    ``train.threads`` may differ. A config of spertmt 0.1 is migrated first, and a key the
+    saved config lacks (added to spertmt after the run) counts as its default, which every
+    new key keeps equal to the behaviour before it (``train.precision = "fp32"``).
     """
-    from spertmt.config import migrate_run_dict
+    from spertmt.config import RunConfig, migrate_run_dict
 
     trained = migrate_run_dict(trained)
     ours = config.to_dict()
+    defaults = RunConfig().to_dict()
+
+    def saved(section: str, key: str) -> Any:
+        values = trained.get(section, {})
+        return values[key] if key in values else defaults[section].get(key)
+
     differ = sorted(
         f"{section}.{key}"
         for section in ("model", "train", "data")
         for key in set(trained.get(section, {})) | set(ours[section])
-        if trained.get(section, {}).get(key) != ours[section].get(key)
+        if saved(section, key) != ours[section].get(key)
         and not (section == "train" and key == "threads")
     )
     return differ
