@@ -40,6 +40,7 @@ else:  # pragma: no cover - exercised on Python 3.10 only
 
 IouMode = Literal["off", "head"]
 ScoreMode = Literal["gate", "product"]
+TypeLoss = Literal["all", "decoupled"]
 OverlapMode = Literal["allow", "resolve"]
 
 REMOVED_MODEL_FIELDS: dict[str, tuple[Any, str]] = {
@@ -90,6 +91,24 @@ class ModelConfig:
     """(D) Append the head's and tail's entity-classifier logits to the pair representation."""
     pair_entity_grad: bool = True
     """(D) Let relation-loss gradients flow back through the appended entity logits."""
+
+    entity_type_loss: TypeLoss = "all"
+    """(A, decoupled) ``all``: the typed entity classifier learns from every sampled span, as in
+    SpERT. ``decoupled``: head A alone learns entity-vs-non-entity from all negatives; the typed
+    classifier learns from the gold entities and only the negatives head A lets through
+    (``p_entity ≥ hard_negative_threshold`` in the current step). Needs ``entity_binary_head``."""
+    relation_type_loss: TypeLoss = "all"
+    """(C, decoupled) ``all``: the relation classifier learns from every sampled pair, as in
+    SpERT. ``decoupled``: head C alone learns relation-vs-none from all pairs; the typed relation
+    classifier learns from related pairs and only the negatives head C lets through
+    (``p_pair ≥ hard_negative_threshold``). Needs ``relation_binary_head``."""
+    hard_negative_threshold: float = 0.5
+    """(decoupled) A negative reaches a typed classifier when its binary head's probability is
+    at least this (it is a negative the binary head would let through at inference)."""
+    iou_in_classifier: bool = False
+    """(B1 → classifier) The predicted IoU (head B1's sigmoid, no gradient through it) is an
+    input of the typed entity classifier, so the span's position relative to the gold spans
+    informs its type scores at inference. Needs ``iou_mode = "head"``."""
 
     word_shape: bool = False
     """Word-shape feature (casing, digits) in the span representation, for uncased encoders."""
@@ -481,9 +500,43 @@ def validate(config: RunConfig) -> None:
         if value < 0:
             raise ConfigError(f"must not be negative, got {value}", code="E206", key=key)
     _check_rule(config.decision)
+    _check_switches(m)
     if m.max_length is not None and m.max_length < 8:
         raise ConfigError(
             f"must be at least 8 pieces, got {m.max_length}", code="E206", key="model.max_length"
+        )
+
+
+def _check_switches(m: ModelConfig) -> None:
+    """Refuse a switch whose prerequisite switch is off (E214)."""
+    needs = [
+        (
+            "entity_type_loss",
+            m.entity_type_loss == "decoupled",
+            "entity_binary_head",
+            m.entity_binary_head,
+        ),
+        (
+            "relation_type_loss",
+            m.relation_type_loss == "decoupled",
+            "relation_binary_head",
+            m.relation_binary_head,
+        ),
+        ("iou_in_classifier", m.iou_in_classifier, "iou_mode", m.iou_mode == "head"),
+    ]
+    for key, on, needed, present in needs:
+        if on and not present:
+            value = '"head"' if needed == "iou_mode" else "true"
+            raise ConfigError(
+                f"needs model.{needed} = {value} (the binary or IoU head it builds on)",
+                code="E214",
+                key=f"model.{key}",
+            )
+    if not 0.0 <= m.hard_negative_threshold <= 1.0:
+        raise ConfigError(
+            f"must lie in [0, 1], got {m.hard_negative_threshold}",
+            code="E206",
+            key="model.hard_negative_threshold",
         )
 
 

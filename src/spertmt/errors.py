@@ -182,6 +182,7 @@ CATALOGUE: dict[str, str] = {
     # E22x: the HTTP server (spertmt.serve.server).
     "E212": "A tuning grid item is not field=v1,v2,... with a decision-rule field.",
     "E213": "The decision rule was to be tuned on a test split; tuning takes dev data only.",
+    "E214": "A model switch needs another switch that is off (a decoupled loss without its head).",
     "E220": "The HTTP server's optional packages fastapi and uvicorn are not installed.",
     "E221": "The HTTP server cannot listen on the given host and port.",
     "E222": "The server's API key is empty.",

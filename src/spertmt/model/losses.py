@@ -4,6 +4,11 @@
 With every SpERT.MT switch off only SpERT's two terms remain, computed exactly as SpERT does:
 the mean cross-entropy over sampled spans, and the binary cross-entropy averaged over relation
 types, then over sampled pairs (0 for a batch without pairs).
+
+Decoupled multi-task learning (``entity_type_loss`` / ``relation_type_loss = "decoupled"``)
+takes the negatives away from the typed classifiers: ``CE_type`` is averaged over the gold
+entities and the negatives head A lets through, ``BCE_rel`` over the related pairs and the
+negatives head C lets through; heads A and C still learn from every sampled negative.
 """
 
 from __future__ import annotations
@@ -22,6 +27,13 @@ def _masked_mean(values: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     if count == 0:
         return values.sum() * 0.0  # keeps the graph (and the device) for an empty batch
     return (values * mask).sum() / count
+
+
+def _gold_or_let_through(
+    gold: torch.Tensor, binary_logits: torch.Tensor, threshold: float
+) -> torch.Tensor:
+    """Gold items, and the negatives a binary head would let through (no gradient)."""
+    return gold | (binary_logits.detach().sigmoid() >= threshold)
 
 
 def compute_losses(
@@ -43,15 +55,25 @@ def compute_losses(
     entities, pairs = output.entities, output.pairs
     terms: dict[str, torch.Tensor] = {}
 
+    typed_spans = span_mask
+    if config.entity_type_loss == "decoupled" and entities.binary_logits is not None:
+        typed_spans = span_mask & _gold_or_let_through(
+            labels.span_types > 0, entities.binary_logits, config.hard_negative_threshold
+        )
     ce = F.cross_entropy(
         entities.logits.flatten(0, 1), labels.span_types.flatten(), reduction="none"
     ).view_as(labels.span_types)
-    terms["entity_type"] = _masked_mean(ce, span_mask)
+    terms["entity_type"] = _masked_mean(ce, typed_spans)
 
+    typed_pairs = pair_mask
+    if config.relation_type_loss == "decoupled" and pairs.binary_logits is not None:
+        typed_pairs = pair_mask & _gold_or_let_through(
+            labels.pair_types.sum(-1) > 0, pairs.binary_logits, config.hard_negative_threshold
+        )
     bce = F.binary_cross_entropy_with_logits(
         pairs.logits, labels.pair_types, reduction="none"
     ).mean(-1)
-    terms["relation"] = _masked_mean(bce, pair_mask)
+    terms["relation"] = _masked_mean(bce, typed_pairs)
 
     if entities.binary_logits is not None:
         target = (labels.span_types > 0).to(labels.span_iou.dtype)

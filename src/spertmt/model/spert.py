@@ -18,6 +18,12 @@ SpERT.MT additions (method.md §3 — a *reconstruction* from the paper's abstra
 - **C** ``relation_binary_head``: a linear "has any relation" head on the pair input.
 - **D** ``entity_logits_in_pair``: the entity classifier's logits of head and tail appended to
   the pair input, with or without gradient (``pair_entity_grad``).
+- **decoupled** ``entity_type_loss`` / ``relation_type_loss``: the typed classifiers learn only
+  from gold items and the negatives heads A / C let through (:mod:`spertmt.model.losses`);
+  at inference A and C filter and the typed heads label (:mod:`spertmt.decoding`).
+- **B1 → classifier** ``iou_in_classifier``: head B1's predicted IoU (sigmoid, detached) is
+  one more input of the typed entity classifier: ``logits += W_iou · IoU`` with
+  ``W_iou [K + 1, 1]`` (``iou_to_type``).
 
 The model returns scores (:mod:`spertmt.model.outputs`); the decision rule is applied by
 :mod:`spertmt.decoding`, never here.
@@ -91,6 +97,9 @@ class SpertMTModel(nn.Module):
         self.entity_binary = nn.Linear(entity_in, 1) if config.entity_binary_head else None
         self.iou_head = nn.Linear(entity_in, 1) if config.iou_mode == "head" else None
         self.relation_binary = nn.Linear(pair_in, 1) if config.relation_binary_head else None
+        self.iou_to_type = (
+            nn.Linear(1, self.num_entity_classes, bias=False) if config.iou_in_classifier else None
+        )
         self._init_heads(float(getattr(encoder.config, "initializer_range", 0.02)))
 
     def _init_heads(self, std: float) -> None:
@@ -103,6 +112,7 @@ class SpertMTModel(nn.Module):
             self.entity_binary,
             self.iou_head,
             self.relation_binary,
+            self.iou_to_type,
         ]
         for module in heads:
             if module is None:
@@ -159,7 +169,13 @@ class SpertMTModel(nn.Module):
         logits = self.entity_classifier(entity_in)
         binary = self.entity_binary(entity_in).squeeze(-1) if self.entity_binary else None
         iou = self.iou_head(entity_in).squeeze(-1) if self.iou_head else None
-        return logits, binary, iou
+        return self._with_iou(logits, iou), binary, iou
+
+    def _with_iou(self, logits: torch.Tensor, iou: torch.Tensor | None) -> torch.Tensor:
+        """Add the predicted IoU's term to the typed logits (``iou_in_classifier``)."""
+        if self.iou_to_type is None or iou is None:
+            return logits
+        return logits + self.iou_to_type(iou.detach().sigmoid().unsqueeze(-1))
 
     def _entity_heads_split(
         self, cls: torch.Tensor, pooled: torch.Tensor, width: torch.Tensor
@@ -182,7 +198,7 @@ class SpertMTModel(nn.Module):
         logits = next(parts)
         binary = next(parts).squeeze(-1) if self.entity_binary is not None else None
         iou = next(parts).squeeze(-1) if self.iou_head is not None else None
-        return logits, binary, iou
+        return self._with_iou(logits, iou), binary, iou
 
     def _pair_span_terms(
         self, pooled: torch.Tensor, width: torch.Tensor, entity_logits: torch.Tensor
