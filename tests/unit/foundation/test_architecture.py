@@ -30,7 +30,7 @@ LAYERS = [
     ("spertmt.decoding",),
     ("spertmt.evaluation",),
     ("spertmt.runtime",),
-    ("spertmt.inference",),
+    ("spertmt.inference", "spertmt.api"),
     ("spertmt.training",),
     ("spertmt.serve",),
     ("spertmt.cli", "spertmt.__main__"),
