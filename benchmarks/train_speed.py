@@ -223,7 +223,7 @@ def _child_predict(spec: dict[str, Any]) -> dict[str, Any]:
         "precision": api.precision,
         "sentences": len(items),
         "sentences_per_s": round(len(items) / seconds, 1),
-        "entity_f1": round(report.entities.micro.f1, 2),
+        "entity_f1": round(report.entity.micro.f1, 2),
         "relation_strict_f1": round(report.relation_strict.micro.f1, 2),
     }
 
