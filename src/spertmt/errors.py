@@ -17,8 +17,13 @@ non-zero, without a traceback.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
+
+# C0 and C1 controls (tab, CR, LF, NUL, ...), the Unicode line and paragraph separators, and
+# lone surrogates (a JSON "\ud800" escape), which cannot even be printed as UTF-8.
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff]")
 
 
 class SpertMTError(Exception):
@@ -34,8 +39,22 @@ class SpertMTError(Exception):
     def __init__(self, message: str, *, code: str | None = None) -> None:
         if code is not None:
             self.code = code
-        self.message = message
-        super().__init__(f"[{self.code}] {message}")
+        # One line whatever the input held: a type name, token or path quoted in a message
+        # may hold a line break or another control character.
+        self.message = one_line(message)
+        super().__init__(f"[{self.code}] {self.message}")
+
+
+def one_line(text: str) -> str:
+    r"""``text`` with line breaks, other controls and lone surrogates escaped (``\r``, ``\x00``).
+
+    Example:
+        >>> print(one_line("a\rb\tc\u2028"))
+        a\rb\tc\u2028
+    """
+    if _CONTROL.search(text) is None:
+        return text
+    return _CONTROL.sub(lambda m: repr(m.group())[1:-1], text)
 
 
 class DataError(SpertMTError):
@@ -147,7 +166,7 @@ CATALOGUE: dict[str, str] = {
     "E112": "A document uses an entity type that the types file does not declare.",
     "E113": "A document uses a relation type that the types file does not declare.",
     "E114": "The types file is malformed (a missing section or values of the wrong type).",
-    "E115": "A data file cannot be written: unknown format or suffix, or no permission.",
+    "E115": "A data or predictions file cannot be written: unknown format, no access, full disk.",
     # E12x: datasets by name and their download (spertmt.data.datasets).
     "E120": "The dataset name is not a known dataset.",
     "E121": "A known dataset's files are not in the data folder.",
@@ -157,6 +176,16 @@ CATALOGUE: dict[str, str] = {
     "E125": "A downloaded file's SHA-256 checksum differs from the published one.",
     "E126": "The download server answered with an HTTP error.",
     "E127": "The data folder cannot be written into.",
+    # E13x: converting annotation formats (spertmt.data.convert, spertmt convert).
+    "E130": "A conversion format is unknown, or an option does not fit the formats converted.",
+    "E131": "A brat .ann line is malformed.",
+    "E132": "An annotation refers to an entity id that its document does not define (or twice).",
+    "E133": "An annotated span lies outside its text, or its text differs from the text there.",
+    "E134": "A DyGIE/PURE document is malformed (sentences, ner and relations do not fit).",
+    "E135": "A doccano record or Label Studio task is malformed (text, labels or offsets).",
+    "E136": "The brat input holds no .txt/.ann pair, or an .ann file has no .txt beside it.",
+    "E137": "A file given as a spaCy DocBin is not one.",
+    "E138": "A type name cannot be written in the target format (brat: one word, no spaces).",
     # E15x: evaluation, predictions against gold (spertmt.evaluation.metrics, spertmt evaluate).
     "E150": "Predictions and gold hold different numbers of documents.",
     "E151": "A predicted document's tokens differ from those of its gold document.",
@@ -183,6 +212,8 @@ CATALOGUE: dict[str, str] = {
     "E212": "A tuning grid item is not field=v1,v2,... with a decision-rule field.",
     "E213": "The decision rule was to be tuned on a test split; tuning takes dev data only.",
     "E214": "A model switch needs another switch that is off (a decoupled loss without its head).",
+    "E215": "A --shard value is not i/n with 0 <= i < n.",
+    "E216": "predict --resume found an OUT.partial written by another run (input, model, options).",
     "E220": "The HTTP server's optional packages fastapi and uvicorn are not installed.",
     "E221": "The HTTP server cannot listen on the given host and port.",
     "E222": "The server's API key is empty.",
@@ -196,6 +227,9 @@ CATALOGUE: dict[str, str] = {
         "off CUDA)."
     ),
     "E235": "A 16-bit precision was asked for together with quantize or onnx.",
+    # E24x: training on several processes (spertmt.training.distributed).
+    "E240": "The training processes of a launch (torchrun) cannot join: rendezvous, world size.",
+    "E241": "A training process died or did not answer within the time-out (--dist-timeout).",
     # E299: internal.
     "E299": "A configuration field has a type spertmt cannot parse (an internal error).",
     # E3xx: checkpoints. Loading, saving and resuming (spertmt.model.checkpoint, training).
@@ -243,6 +277,7 @@ CATALOGUE: dict[str, str] = {
     "E505": "A prediction option has a bad value or no effect on this model.",
     "E506": "A Document's token_offsets do not fit its tokens.",
     "E507": "A text or token holds a lone surrogate, which is not valid Unicode.",
+    "E508": "A document's entities make more ordered pairs than the limit (max_pairs).",
     # E52x: HTTP requests (spertmt.serve.app).
     "E520": "An HTTP request body is not valid JSON or does not match the request schema.",
     "E521": "An HTTP request holds more texts than the server accepts (--max-texts).",
@@ -253,4 +288,7 @@ CATALOGUE: dict[str, str] = {
     "E526": "An HTTP request body is larger than the largest valid request of this server.",
     "E527": "An HTTP request lacks the server's API key, or carries another key.",
     "E528": "An HTTP request holds more characters in all than the server accepts.",
+    "E529": "A token list in an HTTP request has more words than the server accepts (--max-words).",
+    "E530": "An HTTP request body did not arrive within the server's time (--body-timeout).",
+    "E531": "An HTTP request's line and headers did not arrive in time (--header-timeout).",
 }

@@ -297,16 +297,10 @@ def training_batch(
     Returns:
         The batch (spans ``[B, S, 2]``, pairs ``[B, P, 2]``) and its labels.
     """
-    entity_index = {name: i + 1 for i, name in enumerate(types.entity_names)}
     relation_index = {name: i for i, name in enumerate(types.relation_names)}
-    symmetric = np.array([t.symmetric for t in types.relation_types], dtype=bool)
-    samples = []
-    for prep, doc in zip(prepared, docs, strict=True):
-        spans, span_types, ious = _sample_entities(
-            doc, prep.num_words, entity_index, config, neg_entity_count, rng
-        )
-        pairs, pair_types = _sample_pairs(doc, relation_index, symmetric, neg_relation_count, rng)
-        samples.append(_DocSamples(spans, span_types, ious, pairs, pair_types))
+    samples = _draw_samples(
+        prepared, docs, types, config, neg_entity_count, neg_relation_count, rng
+    )
     batch = Batch(
         **_encode_batch(prepared, pad_id),
         spans=_pad_stack([s.spans for s in samples], 0, torch.long),
@@ -323,6 +317,48 @@ def training_batch(
         ),
     )
     return batch, labels
+
+
+def draw_training_samples(
+    prepared: Sequence[PreparedDocument],
+    docs: Sequence[Document],
+    types: TypeSchema,
+    config: ModelConfig,
+    *,
+    neg_entity_count: int,
+    neg_relation_count: int,
+    rng: np.random.Generator,
+) -> None:
+    """Draw from ``rng`` exactly what :func:`training_batch` draws for these documents.
+
+    Nothing is built: a training process of several (``torchrun``) draws the samples of the
+    batches the other processes train on, so that every process's generator stays where one
+    process's would be.
+    """
+    _draw_samples(prepared, docs, types, config, neg_entity_count, neg_relation_count, rng)
+
+
+def _draw_samples(
+    prepared: Sequence[PreparedDocument],
+    docs: Sequence[Document],
+    types: TypeSchema,
+    config: ModelConfig,
+    neg_entity_count: int,
+    neg_relation_count: int,
+    rng: np.random.Generator,
+) -> list[_DocSamples]:
+    """Each document's positive and negative samples, drawn from ``rng`` in document order."""
+    entity_index = {name: i + 1 for i, name in enumerate(types.entity_names)}
+    relation_index = {name: i for i, name in enumerate(types.relation_names)}
+    symmetric = np.array([t.symmetric for t in types.relation_types], dtype=bool)
+    samples = []
+    for prep, doc in zip(prepared, docs, strict=True):
+        spans, span_types, ious = _sample_entities(
+            doc, prep.num_words, entity_index, config, neg_entity_count, rng
+        )
+        pairs, pair_types = _sample_pairs(doc, relation_index, symmetric, neg_relation_count, rng)
+        samples.append(_DocSamples(spans, span_types, ious, pairs, pair_types))
+    return samples
 
 
 def inference_batch(

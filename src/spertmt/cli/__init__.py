@@ -3,7 +3,11 @@
 Subcommands live in small modules by area and register themselves on :data:`app`. Errors that
 derive from :class:`~spertmt.errors.SpertMTError` are printed as one line on standard error and
 end the process with exit code 1 (``--debug`` shows the traceback instead). Ctrl-C prints
-``interrupted`` and exits with 130, as shells expect, so ``spertmt predict ... && next`` stops.
+``interrupted`` (with what the command kept, e.g. ``interrupted: kept 120 of 500 documents in
+out.jsonl.partial``) and exits with 130, as shells expect, so ``spertmt predict ... && next``
+stops; SIGTERM does the same with ``interrupted (SIGTERM)`` and exit code 143 (every command
+but ``serve``, whose server shuts down on SIGTERM by itself). See
+:mod:`spertmt.cli.interrupts`.
 """
 
 from __future__ import annotations
@@ -14,7 +18,16 @@ from collections.abc import Sequence
 
 import typer
 
+from spertmt.cli.interrupts import (
+    INTERRUPTED,
+    TERMINATED,
+    Interrupted,
+    interruptible,
+    sigterm_as_interrupt,
+)
 from spertmt.errors import SpertMTError
+
+__all__ = ["INTERRUPTED", "TERMINATED", "app", "main"]
 
 app = typer.Typer(
     name="spertmt",
@@ -24,9 +37,6 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-
-INTERRUPTED = 130
-"""Exit code after Ctrl-C (128 + SIGINT), as shells report an interrupted command."""
 
 
 def _version(value: bool) -> None:
@@ -52,6 +62,8 @@ def _root(
 
 def _register_commands() -> None:
     from spertmt.cli import (
+        analyze_command,
+        convert_command,
         data_commands,
         evaluate_command,
         export_command,
@@ -61,11 +73,17 @@ def _register_commands() -> None:
     )
 
     data_commands.register(app)
+    convert_command.register(app)
     evaluate_command.register(app)
+    analyze_command.register(app)
     model_commands.register(app)
     export_command.register(app)
     serve_command.register(app)
     tune_command.register(app)
+    # Typer turns Ctrl-C inside a command into a bare exit code; this keeps what it said.
+    for command in app.registered_commands:
+        if command.callback is not None:
+            command.callback = interruptible(command.callback)
 
 
 _register_commands()
@@ -92,16 +110,27 @@ def main(argv: Sequence[str] | None = None) -> int:
     debug = "--debug" in args
     if debug:
         args.remove("--debug")
+    # The server handles SIGTERM itself (a graceful shutdown); every other command stops on it
+    # as on Ctrl-C.
+    command = next((a for a in args if not a.startswith("-")), None)
     try:
-        code = app(args=args, prog_name="spertmt", standalone_mode=False)
+        if command == "serve":
+            code = app(args=args, prog_name="spertmt", standalone_mode=False)
+        else:
+            with sigterm_as_interrupt():
+                code = app(args=args, prog_name="spertmt", standalone_mode=False)
+    except Interrupted as stop:
+        typer.echo(stop.message, err=True)
+        return stop.exit_code
     except SpertMTError as error:
         if debug:
             raise
         typer.echo(f"error: {error}", err=True)
         return 1
-    except KeyboardInterrupt:
-        typer.echo("interrupted", err=True)
-        return INTERRUPTED
+    except KeyboardInterrupt as interrupt:  # outside a command (while parsing)
+        outside = Interrupted.of(interrupt)
+        typer.echo(outside.message, err=True)
+        return outside.exit_code
     except SystemExit as exit_:  # raised by click for --help and usage errors
         return int(exit_.code or 0)
     except Exception as error:  # usage errors (missing option, bad value)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import time
 from pathlib import Path
 from typing import Annotated, Any
@@ -50,10 +51,25 @@ def train_command(
     quiet: Annotated[
         bool, typer.Option("--quiet", "-q", help="No progress bar or tables.")
     ] = False,
+    dist_timeout: Annotated[
+        float | None,
+        typer.Option(
+            "--dist-timeout",
+            min=1,
+            help="Several processes (torchrun): seconds to wait for the others at the start "
+            "and at each exchange before stopping with an error (default 1800; rank 0 "
+            "evaluates and writes checkpoints while the others wait).",
+        ),
+    ] = None,
 ) -> None:
-    """Train a model; writes config, metrics, checkpoint, final model and test predictions."""
+    """Train a model; writes config, metrics, checkpoint, final model and test predictions.
+
+    Under torchrun (torchrun --nproc-per-node N -m spertmt train CONFIG) the N processes train
+    together: train.batch_size documents per process; rank 0 logs, evaluates and writes.
+    """
     from spertmt.config import load_config
     from spertmt.training import load_run_config, train
+    from spertmt.training.distributed import launched_world_size
 
     if encoder is not None:
         # JSON quoting is valid TOML, so any folder path or hub id survives the override parser.
@@ -66,12 +82,26 @@ def train_command(
         run_config = load_run_config(resume_from, overrides=overrides or [])
     else:
         run_config = load_config(config, overrides=overrides or [])
+    if output is None and launched_world_size() > 1:
+        # A default folder from the clock could differ between the processes.
+        raise ConfigError(
+            "training on several processes (torchrun) needs --output: the run folder they share",
+            code="E240",
+        )
     if output is None:
         stem = config.stem if config is not None else "default"
         output = Path("runs") / f"{stem}-{time.strftime('%Y%m%d-%H%M%S')}"
-    result = train(run_config, output_dir=output, resume=resume, progress=not quiet)
-    typer.echo(f"model: {result.model_dir}")
-    typer.echo(f"results: {result.output_dir / 'results.json'}")
+    main_process = os.environ.get("RANK", "0") == "0" or launched_world_size() == 1
+    result = train(
+        run_config,
+        output_dir=output,
+        resume=resume,
+        progress=not quiet and main_process,
+        dist_timeout=dist_timeout,
+    )
+    if main_process:
+        typer.echo(f"model: {result.model_dir}")
+        typer.echo(f"results: {result.output_dir / 'results.json'}")
 
 
 @with_decision_options
@@ -124,8 +154,39 @@ def predict_command(
     quantize: Quantize = False,
     onnx: Onnx = None,
     precision: Precision = "fp32",
+    max_pairs: Annotated[
+        int | None,
+        typer.Option(
+            "--max-pairs",
+            min=0,
+            help="Most ordered entity pairs a document may hold (k entities make k·(k-1)); "
+            "a document over it stops the run with E508. Default 10,000,000 (about 3,160 "
+            "entities).",
+        ),
+    ] = None,
+    shard: Annotated[
+        str | None,
+        typer.Option(
+            "--shard",
+            metavar="I/N",
+            help="Predict every N-th document only, from the I-th (0 <= I < N): document k "
+            "goes to shard k mod N. Run N of them (machines, GPUs) and merge their outputs.",
+        ),
+    ] = None,
+    resume: Annotated[
+        bool,
+        typer.Option(
+            "--resume",
+            help="Continue the OUTPUT.partial of a stopped run with the same input, model, "
+            "options and shard (JSON Lines to a file): no document lost or written twice.",
+        ),
+    ] = False,
 ) -> None:
-    """Predict entities and relations (with scores) for raw text or tokenised documents."""
+    """Predict entities and relations (with scores) for raw text or tokenised documents.
+
+    The input is read as it goes. JSON Lines are written as they go (to OUTPUT.partial,
+    renamed at the end): a stop keeps them, and --resume continues them.
+    """
     from spertmt.inference.files import predict_file
 
     summary = predict_file(
@@ -143,15 +204,24 @@ def predict_command(
         quantize=quantize,
         onnx=onnx,
         precision=precision,
+        max_pairs=max_pairs,
+        shard=shard,
+        resume=resume,
     )
     # The report goes to standard error, so that standard output holds only predictions.
     where = "standard output" if summary.output is None else str(summary.output)
     skipped = (
         f"; skipped {_count(summary.blank_lines, 'blank line')}" if summary.blank_lines else ""
     )
+    kept = f", {summary.resumed} of them from the stopped run" if summary.resumed else ""
+    predicted = summary.documents - summary.resumed
+    rate = (
+        f"; {predicted} in {summary.seconds:.1f} s ({summary.documents_per_second:.1f} documents/s)"
+    )
     typer.echo(
-        f"wrote {_count(summary.documents, 'document')} ({_count(summary.entities, 'entity')}, "
-        f"{_count(summary.relations, 'relation')}) as {summary.output_format} to {where}{skipped}",
+        f"wrote {_count(summary.documents, 'document')}{kept} "
+        f"({_count(summary.entities, 'entity')}, {_count(summary.relations, 'relation')}) "
+        f"as {summary.output_format} to {where}{skipped}{rate}",
         err=True,
     )
 

@@ -10,13 +10,21 @@ import typer
 from spertmt.cli.options import (
     Device,
     ModelDir,
+    Precision,
     with_decision_options,
 )
 from spertmt.serve.server import (
     DEFAULT_BATCH_SIZE,
+    DEFAULT_BATCH_WAIT_MS,
+    DEFAULT_BODY_TIMEOUT,
+    DEFAULT_HEADER_TIMEOUT,
+    DEFAULT_KEEP_ALIVE_TIMEOUT,
+    DEFAULT_MAX_BATCH_REQUESTS,
+    DEFAULT_MAX_BATCH_SENTENCES,
     DEFAULT_MAX_CHARS,
     DEFAULT_MAX_REQUEST_CHARS,
     DEFAULT_MAX_TEXTS,
+    DEFAULT_MAX_WORDS,
 )
 
 
@@ -43,6 +51,7 @@ def serve_command(
         int, typer.Option("--port", min=0, max=65535, help="TCP port (0: any free port).")
     ] = 8000,
     device: Device = None,
+    precision: Precision = "fp32",
     max_texts: Annotated[
         int,
         typer.Option("--max-texts", min=1, help="Most texts per request; more get HTTP 413."),
@@ -66,6 +75,78 @@ def serve_command(
             "work one request can ask for.",
         ),
     ] = DEFAULT_MAX_REQUEST_CHARS,
+    max_words: Annotated[
+        int,
+        typer.Option(
+            "--max-words",
+            min=1,
+            help="Most words in one token list (one sentence to the model); more get HTTP 413.",
+        ),
+    ] = DEFAULT_MAX_WORDS,
+    header_timeout: Annotated[
+        float,
+        typer.Option(
+            "--header-timeout",
+            min=0.001,
+            max=86400,
+            help="Seconds a request's line and headers may take to arrive; slower clients "
+            "get HTTP 408 and are disconnected.",
+        ),
+    ] = DEFAULT_HEADER_TIMEOUT,
+    body_timeout: Annotated[
+        float,
+        typer.Option(
+            "--body-timeout",
+            min=0.001,
+            max=86400,
+            help="Seconds a request's whole body may take to arrive; slower clients get "
+            "HTTP 408 and are disconnected.",
+        ),
+    ] = DEFAULT_BODY_TIMEOUT,
+    keep_alive_timeout: Annotated[
+        float,
+        typer.Option(
+            "--keep-alive-timeout",
+            min=0.001,
+            max=86400,
+            help="Seconds an idle keep-alive connection stays open.",
+        ),
+    ] = DEFAULT_KEEP_ALIVE_TIMEOUT,
+    batch_wait_ms: Annotated[
+        float,
+        typer.Option(
+            "--batch-wait-ms",
+            min=0,
+            max=10000,
+            help="Milliseconds an idle server waits for more requests to share a forward "
+            "pass (dynamic batching; 0: no wait).",
+        ),
+    ] = DEFAULT_BATCH_WAIT_MS,
+    max_batch_requests: Annotated[
+        int,
+        typer.Option(
+            "--max-batch-requests",
+            min=1,
+            help="Most requests whose sentences share one pass (1: no batching).",
+        ),
+    ] = DEFAULT_MAX_BATCH_REQUESTS,
+    max_batch_sentences: Annotated[
+        int,
+        typer.Option(
+            "--max-batch-sentences",
+            min=1,
+            help="Most sentences in one pass of the batcher, run as forward passes of "
+            "--batch-size sorted by length.",
+        ),
+    ] = DEFAULT_MAX_BATCH_SENTENCES,
+    reuse_port: Annotated[
+        bool,
+        typer.Option(
+            "--reuse-port",
+            help="Let several server processes listen on the same port (SO_REUSEPORT); "
+            "the kernel spreads connections over them.",
+        ),
+    ] = False,
     log_level: Annotated[
         LogLevel,
         typer.Option(
@@ -100,6 +181,15 @@ def serve_command(
         max_chars=max_chars,
         batch_size=batch_size,
         max_request_chars=max_request_chars,
+        max_words=max_words,
+        header_timeout=header_timeout,
+        body_timeout=body_timeout,
+        keep_alive_timeout=keep_alive_timeout,
+        batch_wait_ms=batch_wait_ms,
+        max_batch_requests=max_batch_requests,
+        max_batch_sentences=max_batch_sentences,
+        reuse_port=reuse_port,
+        precision=precision,
         log_level=log_level.value,
         decision=decision,
         api_key=api_key,

@@ -10,25 +10,42 @@
   :func:`spertmt.data.io.read_documents`. Their gold entities are used only in relation-only
   mode (``given_entities=True``); their relations are always ignored.
 
-The reader returns :class:`PredictionInputs`, the inputs that :meth:`spertmt.SpertMT.pipe` and
-:meth:`spertmt.SpertMT.predict` take, in input order.
+Inputs are read lazily: :func:`open_prediction_inputs` returns an :class:`InputStream` whose
+:meth:`~InputStream.documents` reads a block of the file at a time and yields one
+:class:`InputDocument` after another, so a corpus of millions of lines (text or JSON Lines)
+needs memory for one line, not the file; :meth:`~InputStream.count` reads a file through once
+to validate it and count its documents before any prediction. (A SpERT JSON file is one JSON
+value and is parsed whole; use JSON Lines for corpora.) :func:`read_prediction_inputs`
+collects the stream into :class:`PredictionInputs`, the inputs that
+:meth:`spertmt.SpertMT.predict` takes, in input order.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import re
 import sys
 import tempfile
-from dataclasses import dataclass
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from spertmt.data.io import DataFormat, read_documents
+from spertmt.data.io import DataFormat, binary_lines, iter_documents, open_binary
 from spertmt.errors import ConfigError, DataError
 from spertmt.schema import Document, Entity, TypeSchema
 
-__all__ = ["InputFormat", "PredictionInputs", "STDIN", "input_format_of", "read_prediction_inputs"]
+__all__ = [
+    "InputDocument",
+    "InputFormat",
+    "InputStream",
+    "PredictionInputs",
+    "STDIN",
+    "input_format_of",
+    "open_prediction_inputs",
+    "read_prediction_inputs",
+]
 
 InputFormat = Literal["text", "json", "jsonl"]
 """How an input file is read: raw text, a SpERT JSON list, or JSON Lines."""
@@ -109,6 +126,187 @@ def input_format_of(path: str | Path, requested: str | None = None) -> InputForm
     return _SUFFIX_FORMATS[suffix]
 
 
+@dataclass(frozen=True)
+class InputDocument:
+    """One document of a prediction input, as :meth:`InputStream.documents` yields it.
+
+    Attributes:
+        index: Zero-based position among the input's documents (blank lines are not
+            documents).
+        item: The raw text of the document (a ``str``) for text input, else a ``Document``
+            without its annotations.
+        line_number: For line-per-document text, the one-based line in the input (the
+            output's ``orig_id``); ``None`` otherwise.
+        given: Relation-only mode: the document's entities; ``None`` otherwise.
+        name: The document as messages name it (``news.txt, line 4``, ``a.jsonl, document 3
+            (orig_id 17)``).
+    """
+
+    index: int
+    item: str | Document
+    line_number: int | None
+    given: tuple[Entity, ...] | None
+    name: str
+
+
+@dataclass
+class InputStream:
+    """A prediction input, read lazily: iterate :meth:`documents`; :meth:`count` validates.
+
+    Build it with :func:`open_prediction_inputs`. A file can be read any number of times;
+    standard input once.
+
+    Attributes:
+        path: The input file, or ``-`` for standard input.
+        source: The input's name for messages (the path, or ``<stdin>``).
+        format: How the input is read.
+        whole_file: Raw text: the whole input is one document.
+        given_entities: Relation-only mode: documents keep their entities.
+        types: The model's types, which given entities are checked against.
+        blank_lines: Blank lines skipped so far by the last complete read (text lines).
+    """
+
+    path: str | Path
+    source: str
+    format: InputFormat
+    whole_file: bool = False
+    given_entities: bool = False
+    types: TypeSchema | None = None
+    blank_lines: int = field(default=0, init=False)
+    _stdin_read: bool = field(default=False, init=False, repr=False)
+
+    @property
+    def is_stdin(self) -> bool:
+        """Whether the input is standard input (which can be read once only)."""
+        return str(self.path) == STDIN
+
+    def with_types(self, types: TypeSchema) -> InputStream:
+        """The same input, with given entities checked against ``types`` (the model's)."""
+        return InputStream(
+            self.path, self.source, self.format, self.whole_file, self.given_entities, types
+        )
+
+    def count(self) -> int:
+        """Read the whole input once, validating every document; return how many it holds.
+
+        Memory stays bounded (one line at a time for text and JSON Lines). For a file only:
+        standard input cannot be read twice.
+
+        Raises:
+            DataError: As :meth:`documents`, for the first invalid document.
+        """
+        if self.is_stdin:
+            raise ValueError("standard input cannot be counted without being consumed")
+        total = 0
+        for _ in self.documents():
+            total += 1
+        return total
+
+    def documents(self) -> Iterator[InputDocument]:
+        """Yield the input's documents in input order, reading the input as they are asked for.
+
+        :attr:`blank_lines` is set when the reading ends.
+
+        Raises:
+            DataError: E101 for a missing or unreadable file or bytes that are not UTF-8
+                (with the line), E102-E114 for invalid JSON documents (see
+                :mod:`spertmt.data.io`), when the reading reaches them.
+        """
+        if self.is_stdin:
+            if self._stdin_read:
+                raise ValueError("standard input has been read already")
+            self._stdin_read = True
+        if self.format == "text":
+            if self.whole_file:
+                return self._whole_text()
+            return self._text_lines()
+        return self._tokenised()
+
+    def _whole_text(self) -> Iterator[InputDocument]:
+        data = _read_bytes(self.path, self.source)
+        text = _decode_line(data, self.source, line=None, offset=0).removeprefix("\ufeff")
+        self.blank_lines = 0
+        if text.strip():
+            yield InputDocument(0, text, None, None, self.source)
+
+    def _text_lines(self) -> Iterator[InputDocument]:
+        blank = index = 0
+        with _open_input(self.path, self.source) as handle:
+            for number, offset, data in binary_lines(handle):
+                line = _decode_line(data, self.source, line=number, offset=offset)
+                if number == 1:
+                    line = line.removeprefix("\ufeff")  # the byte-order mark some editors write
+                if not line.strip():
+                    blank += 1
+                    continue
+                yield InputDocument(index, line, number, None, f"{self.source}, line {number}")
+                index += 1
+        self.blank_lines = blank
+
+    def _tokenised(self) -> Iterator[InputDocument]:
+        if self.given_entities and self.types is None:
+            raise ConfigError("given_entities needs the model's types", code="E211")
+        types = self.types if self.given_entities else None
+        self.blank_lines = 0
+        fmt: DataFormat = "json" if self.format == "json" else "jsonl"
+        for index, doc in _documents_from(self.path, self.source, fmt, types):
+            name = f"{self.source}, document {index}"
+            if doc.orig_id is not None:
+                name += f" (orig_id {doc.orig_id})"
+            given = doc.entities if self.given_entities else None
+            item = dataclasses.replace(doc, entities=(), relations=())
+            yield InputDocument(index, item, None, given, name)
+
+
+def open_prediction_inputs(
+    path: str | Path,
+    *,
+    input_format: str | None = None,
+    whole_file: bool = False,
+    given_entities: bool = False,
+    types: TypeSchema | None = None,
+) -> InputStream:
+    """Check the options of a prediction input and return it as a lazily read stream.
+
+    Nothing is read yet (see :class:`InputStream`).
+
+    Args:
+        path: Input file, or ``-`` for standard input.
+        input_format: ``"text"``, ``"json"`` or ``"jsonl"``; ``None`` decides by suffix
+            (standard input: text).
+        whole_file: Raw text only: the whole input is one document instead of one per line.
+        given_entities: Relation-only mode: keep each document's ``entities`` (JSON and JSONL
+            input only), checked against ``types``.
+        types: The model's types; required with ``given_entities`` before reading.
+
+    Returns:
+        The input stream.
+
+    Raises:
+        ConfigError: E210 for an unknown format, E211 for options that do not fit the input
+            (``whole_file`` on tokenised input, ``given_entities`` on raw text).
+
+    Example:
+        >>> stream = open_prediction_inputs("corpus.jsonl")          # doctest: +SKIP
+        >>> for document in stream.documents():                       # doctest: +SKIP
+        ...     print(document.index, document.item.tokens)
+
+    """
+    fmt = input_format_of(path, input_format)
+    source = "<stdin>" if str(path) == STDIN else str(path)
+    if fmt != "text" and whole_file:
+        raise ConfigError(
+            f"{source}: --whole-file applies to raw text input, not {fmt}", code="E211"
+        )
+    if fmt == "text" and given_entities:
+        raise ConfigError(
+            f"{source}: --given-entities needs entities, which raw text does not have; "
+            "pass SpERT JSON or JSON Lines documents with their entities",
+            code="E211",
+        )
+    return InputStream(path, source, fmt, whole_file, given_entities, types)
+
+
 def read_prediction_inputs(
     path: str | Path,
     *,
@@ -117,7 +315,10 @@ def read_prediction_inputs(
     given_entities: bool = False,
     types: TypeSchema | None = None,
 ) -> PredictionInputs:
-    """Read the documents to predict from a file or standard input.
+    """Read the documents to predict from a file or standard input, all at once.
+
+    :func:`open_prediction_inputs` read through: for inputs that fit in memory (``spertmt
+    predict`` streams instead).
 
     Args:
         path: Input file, or ``-`` for standard input.
@@ -143,73 +344,62 @@ def read_prediction_inputs(
         (120, 3)
 
     """
-    fmt = input_format_of(path, input_format)
-    source = "<stdin>" if str(path) == STDIN else str(path)
-    if fmt != "text" and whole_file:
-        raise ConfigError(
-            f"{source}: --whole-file applies to raw text input, not {fmt}", code="E211"
-        )
-    if fmt == "text":
-        if given_entities:
-            raise ConfigError(
-                f"{source}: --given-entities needs entities, which raw text does not have; "
-                "pass SpERT JSON or JSON Lines documents with their entities",
-                code="E211",
-            )
-        return _read_text_inputs(path, source, whole_file=whole_file)
-    if given_entities and types is None:
-        raise ConfigError("given_entities needs the model's types", code="E211")
-    docs = _read_documents_from(path, source, fmt, types if given_entities else None)
-    given = tuple(doc.entities for doc in docs) if given_entities else None
-    items = tuple(dataclasses.replace(doc, entities=(), relations=()) for doc in docs)
-    return PredictionInputs(items, None, given, fmt, 0, source)
+    stream = open_prediction_inputs(
+        path,
+        input_format=input_format,
+        whole_file=whole_file,
+        given_entities=given_entities,
+        types=types,
+    )
+    documents = list(stream.documents())
+    lines = stream.format == "text" and not whole_file
+    return PredictionInputs(
+        tuple(d.item for d in documents),
+        tuple(d.line_number for d in documents if d.line_number is not None) if lines else None,
+        tuple(d.given for d in documents if d.given is not None) if given_entities else None,
+        stream.format,
+        stream.blank_lines,
+        stream.source,
+    )
 
 
-def _read_text_inputs(path: str | Path, source: str, *, whole_file: bool) -> PredictionInputs:
-    data = _read_bytes(path, source)
+def _decode_line(data: bytes, source: str, *, line: int | None, offset: int) -> str:
     try:
-        text = data.decode("utf-8")
+        return data.decode("utf-8")
     except UnicodeDecodeError as error:
-        line = len(_LINE_BREAK_BYTES.findall(data, 0, error.start)) + 1
+        if line is None:  # the whole file: find the line of the bad byte
+            line = len(_LINE_BREAK_BYTES.findall(data, 0, error.start)) + 1
         raise DataError(
-            f"is not UTF-8 text: byte {error.start} (0x{data[error.start]:02x}) cannot be "
-            f"decoded ({error.reason}); save the file as UTF-8",
+            f"is not UTF-8 text: byte {offset + error.start} (0x{data[error.start]:02x}) cannot "
+            f"be decoded ({error.reason}); save the file as UTF-8",
             code="E101",
             file=source,
             line=line,
         ) from None
-    text = text.removeprefix("\ufeff")  # the byte-order mark some editors write
-    if whole_file:
-        texts = [text] if text.strip() else []
-        return PredictionInputs(tuple(texts), None, None, "text", 0, source)
-    # Split on line breaks only (LF, CRLF, and the lone CR of old Mac files):
-    # str.splitlines() would also split inside a line at form feeds, vertical tabs and
-    # Unicode separators, turning one document into several.
-    lines = _LINE_BREAK.split(text)
-    if lines and lines[-1] == "":
-        lines.pop()  # the final line break ends the last line, it does not start one
-    kept = [(number, line) for number, line in enumerate(lines, start=1) if line.strip()]
-    return PredictionInputs(
-        tuple(line for _, line in kept),
-        tuple(number for number, _ in kept),
-        None,
-        "text",
-        len(lines) - len(kept),
-        source,
-    )
 
 
-def _read_documents_from(
+def _documents_from(
     path: str | Path, source: str, fmt: DataFormat, types: TypeSchema | None
-) -> list[Document]:
-    """Read JSON or JSON Lines documents from a file or from standard input (``-``)."""
+) -> Iterator[tuple[int, Document]]:
+    """Read JSON or JSON Lines documents from a file or from standard input (``-``).
+
+    Files and JSON Lines on standard input stream; a SpERT JSON list on standard input is
+    staged in a temporary file first.
+    """
     options: dict[str, Any] = {
         "types": types,
         "require_annotations": False,
         "types_of_model": True,
     }
     if str(path) != STDIN:
-        return read_documents(path, format=fmt, **options)
+        for index, _, doc in iter_documents(path, format=fmt, **options):
+            yield index, doc
+        return
+    if fmt == "jsonl":
+        stdin = Path(source)  # names standard input in messages; never opened
+        for index, _, doc in iter_documents(stdin, format=fmt, handle=sys.stdin.buffer, **options):
+            yield index, doc
+        return
     data = _read_bytes(path, source)
     with tempfile.TemporaryDirectory() as folder:
         staged = Path(folder) / f"stdin.{fmt}"
@@ -223,7 +413,8 @@ def _read_documents_from(
                 file=source,
             ) from None
         try:
-            return read_documents(staged, format=fmt, **options)
+            for index, _, doc in iter_documents(staged, format=fmt, **options):
+                yield index, doc
         except DataError as error:  # name standard input, not the staging file
             raise DataError(
                 error.reason,
@@ -236,20 +427,23 @@ def _read_documents_from(
             ) from None
 
 
-_LINE_BREAK = re.compile(r"\r\n|\n|\r")
 _LINE_BREAK_BYTES = re.compile(rb"\r\n|\n|\r")
+
+
+def _open_input(path: str | Path, source: str) -> Any:
+    """The input as a binary stream: standard input (left open), or the file."""
+    if str(path) == STDIN:
+        return contextlib.nullcontext(sys.stdin.buffer)
+    return open_binary(path, "a text file")
 
 
 def _read_bytes(path: str | Path, source: str) -> bytes:
     if str(path) == STDIN:
         return sys.stdin.buffer.read()
-    try:
-        return Path(path).read_bytes()
-    except FileNotFoundError:
-        raise DataError("file not found; check the path", code="E101", file=source) from None
-    except IsADirectoryError:
-        raise DataError("is a folder, expected a text file", code="E101", file=source) from None
-    except OSError as error:
-        raise DataError(
-            f"cannot be read: {error.strerror or error}", code="E101", file=source
-        ) from None
+    with open_binary(path, "a text file") as handle:
+        try:
+            return handle.read()
+        except OSError as error:
+            raise DataError(
+                f"cannot be read: {error.strerror or error}", code="E101", file=source
+            ) from None

@@ -18,7 +18,7 @@ field. Each problem has a stable code:
 
 ======  ==============================================================================
 E101    the file cannot be read (missing, a folder, not UTF-8)
-E102    invalid JSON (with line and column)
+E102    invalid JSON (line and column given), too deep, or a lone surrogate escape
 E103    the top level of a JSON file is not a list of documents
 E104    a document is not a JSON object
 E105    an entity's ``start``/``end`` lies outside the document's tokens
@@ -31,7 +31,7 @@ E111    a relation's ``head`` equals its ``tail``
 E112    an entity type that the types file does not declare
 E113    a relation type that the types file does not declare
 E114    a types file that is malformed (missing section, wrong value types)
-E115    a file that cannot be written (unknown format, no permission)
+E115    a file that cannot be written (unknown format, no permission, a full disk)
 ======  ==============================================================================
 
 With ``skip_invalid=True`` bad documents are skipped instead and listed in a
@@ -42,26 +42,37 @@ and reported in the :class:`ReadReport` and by a logged warning.
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import hashlib
 import json
 import logging
+import math
 import os
+import re
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from difflib import get_close_matches
 from pathlib import Path
-from typing import Any, Literal
+from types import TracebackType
+from typing import IO, Any, BinaryIO, Literal
 
 from spertmt.errors import DataError
 from spertmt.schema import Document, Entity, EntityType, Relation, RelationType, TypeSchema
 
 __all__ = [
     "DataFormat",
+    "JsonLinesWriter",
     "ReadReport",
     "RemovedDuplicate",
     "SkippedDocument",
+    "binary_lines",
+    "count_complete_lines",
     "documents_to_text",
+    "iter_documents",
+    "open_binary",
+    "partial_path",
     "read_documents",
     "read_types",
     "write_documents",
@@ -341,8 +352,82 @@ def read_documents(
         types_of_model=types_of_model,
     )
     result = ReadReport(path=str(path))
-    docs: list[Document] = []
-    for index, line, raw in _raw_documents(path, fmt, result if skip_invalid else None):
+    docs = [doc for _, _, doc in _documents(path, fmt, parser, result, skip_invalid=skip_invalid)]
+    result.read = len(docs)
+    _log_report(result, shown_by_caller=report is not None)
+    if report is not None:
+        report.path, report.read = result.path, result.read
+        report.skipped[:] = result.skipped
+        report.duplicates[:] = result.duplicates
+    return docs
+
+
+def iter_documents(
+    path: str | Path,
+    *,
+    types: TypeSchema | None = None,
+    require_annotations: bool = True,
+    format: DataFormat | None = None,
+    types_of_model: bool = False,
+    handle: BinaryIO | None = None,
+) -> Iterator[tuple[int, int | None, Document]]:
+    """Read and validate documents one at a time: JSON Lines stream, memory stays bounded.
+
+    The streaming form of :func:`read_documents` (same options, same checks, same errors,
+    raised when the reader reaches the document). A JSON Lines file is read line by line, so
+    a file of millions of documents needs memory for one line only; a SpERT JSON file is one
+    JSON value and is parsed whole.
+
+    Args:
+        path: The data file.
+        types: When given, every entity and relation type must be declared in it.
+        require_annotations: Require the ``entities`` and ``relations`` keys.
+        format: ``"json"`` or ``"jsonl"``; ``None`` decides by the file suffix.
+        types_of_model: ``types`` are a model's, as in :func:`read_documents`.
+        handle: Read JSON Lines from this open binary stream (e.g. standard input) instead
+            of opening ``path``, which then only names it in messages.
+
+    Yields:
+        ``(document index, line or None, document)`` in file order; the line is the
+        one-based line of a JSON Lines document (``None`` in SpERT JSON).
+
+    Raises:
+        DataError: At the first invalid document (codes E101-E113).
+
+    Example:
+        >>> for index, line, doc in iter_documents("corpus.jsonl", require_annotations=False):
+        ...     print(index, doc.tokens)  # doctest: +SKIP
+
+    """
+    path = Path(path)
+    fmt = format or _SUFFIX_FORMATS.get(path.suffix.lower(), "json")
+    if fmt not in ("json", "jsonl"):
+        raise DataError(f"unknown format {fmt!r}; use 'json' or 'jsonl'", code="E115", file=path)
+    parser = _DocumentParser(
+        entity_types=None if types is None else frozenset(types.entity_names),
+        relation_types=None if types is None else frozenset(types.relation_names),
+        require_annotations=require_annotations,
+        types_of_model=types_of_model,
+    )
+    result = ReadReport(path=str(path))
+    for item in _documents(path, fmt, parser, result, skip_invalid=False, handle=handle):
+        result.read += 1
+        yield item
+    _log_report(result, shown_by_caller=False)
+
+
+def _documents(
+    path: Path,
+    fmt: DataFormat,
+    parser: _DocumentParser,
+    result: ReadReport,
+    *,
+    skip_invalid: bool,
+    handle: BinaryIO | None = None,
+) -> Iterator[tuple[int, int | None, Document]]:
+    """Parse each raw document; skip (into ``result``) or raise the invalid ones."""
+    skips = result if skip_invalid else None
+    for index, line, raw in _raw_documents(path, fmt, skips, handle=handle):
         orig_id = raw.get("orig_id") if isinstance(raw, dict) else None
         try:
             doc, duplicates = parser.parse(raw)
@@ -362,11 +447,14 @@ def read_documents(
             continue
         for field_, reason in duplicates:
             result.duplicates.append(RemovedDuplicate(index, orig_id, field_, reason))
-        docs.append(doc)
-    result.read = len(docs)
+        yield index, line, doc
 
+
+def _log_report(result: ReadReport, *, shown_by_caller: bool) -> None:
+    """Log what reading skipped and de-duplicated (INFO when the caller shows the report)."""
+    path = result.path
     # A caller that passes a report shows it itself; otherwise the log is where it is seen.
-    level = logging.INFO if report is not None else logging.WARNING
+    level = logging.INFO if shown_by_caller else logging.WARNING
     if result.skipped:
         first = result.skipped[0]
         logger.log(
@@ -389,24 +477,18 @@ def read_documents(
             first_dup.field,
             first_dup.reason,
         )
-    if report is not None:
-        report.path, report.read = result.path, result.read
-        report.skipped[:] = result.skipped
-        report.duplicates[:] = result.duplicates
-    return docs
 
 
 def _raw_documents(
-    path: Path, fmt: DataFormat, skips: ReadReport | None
+    path: Path, fmt: DataFormat, skips: ReadReport | None, *, handle: BinaryIO | None = None
 ) -> Iterable[tuple[int, int | None, Any]]:
     """Yield ``(document index, line or None, parsed JSON value)`` for each document.
 
     With ``skips`` set, JSON Lines lines that are not valid JSON are recorded there and
     skipped; a SpERT JSON file is one value, so invalid JSON always raises.
     """
-    text = _read_text(path)
     if fmt == "json":
-        data = _parse_json(path, text)
+        data = _parse_json(path, _read_text(path))
         if not isinstance(data, list):
             hint = "; a single document must be wrapped in [...]" if isinstance(data, dict) else ""
             raise DataError(
@@ -418,24 +500,31 @@ def _raw_documents(
             yield index, None, raw
         return
     index = 0
-    for line_number, line in enumerate(text.splitlines(), start=1):
+    # Lines end at LF, CRLF or a lone CR only: str.splitlines() would also cut at U+2028,
+    # U+0085 and other characters that JSON strings may hold unescaped. Read a line at a
+    # time, so that a corpus needs memory for one line, not the file.
+    for line_number, line in _text_lines(path, handle):
         if not line.strip():
             continue  # blank lines (often a trailing newline) hold no document
         try:
             raw = json.loads(line)
-        except (json.JSONDecodeError, RecursionError) as error:
-            what = (
-                f"invalid JSON at column {error.colno}: {error.msg}"
-                if isinstance(error, json.JSONDecodeError)
-                else _TOO_DEEP
-            )
-            data_error = DataError(
-                f"{what}; each line must hold one complete JSON document",
-                code="E102",
-                file=path,
-                doc_index=index,
-                line=line_number,
-            )
+            _refuse_lone_surrogates(path, line, raw, line=line_number, doc_index=index)
+        except (json.JSONDecodeError, RecursionError, DataError) as error:
+            if isinstance(error, DataError):
+                data_error = error
+            else:
+                what = (
+                    f"invalid JSON at column {error.colno}: {error.msg}"
+                    if isinstance(error, json.JSONDecodeError)
+                    else _TOO_DEEP
+                )
+                data_error = DataError(
+                    f"{what}; each line must hold one complete JSON document",
+                    code="E102",
+                    file=path,
+                    doc_index=index,
+                    line=line_number,
+                )
             if skips is None:
                 raise data_error from None
             skips.skipped.append(
@@ -685,6 +774,8 @@ def _optional_number(item: dict[str, Any], key: str, where: str) -> float | None
         return None
     if type(value) not in (int, float):
         raise _Invalid("E108", f"{where}.{key}", f"must be a number, got {_describe(value)}")
+    if not math.isfinite(value):  # JSON's NaN and Infinity extensions
+        raise _Invalid("E108", f"{where}.{key}", f"must be a finite number, got {value}")
     return float(value)
 
 
@@ -739,6 +830,82 @@ def _describe(value: Any) -> str:
     return f"{shown} ({kind})"
 
 
+def open_binary(path: str | Path, what: str = "a JSON or JSON Lines file") -> BinaryIO:
+    """Open a data file for reading bytes; the errors of a missing or unreadable file.
+
+    Raises:
+        DataError: E101 for a missing file, a folder or a file that cannot be read.
+    """
+    try:
+        return Path(path).open("rb")  # noqa: SIM115 - the caller closes it
+    except FileNotFoundError:
+        raise DataError("file not found; check the path", code="E101", file=path) from None
+    except IsADirectoryError:
+        raise DataError(f"is a folder, expected {what}", code="E101", file=path) from None
+    except OSError as error:
+        raise DataError(
+            f"cannot be read: {error.strerror or error}", code="E101", file=path
+        ) from None
+
+
+_LINE_BREAK_BYTES = re.compile(rb"\r\n|\n|\r")
+_LINE_BLOCK = 1 << 20
+"""Bytes read at a time by :func:`binary_lines` (more for a longer line)."""
+
+
+def binary_lines(handle: BinaryIO) -> Iterator[tuple[int, int, bytes]]:
+    r"""Split a byte stream into lines at LF, CRLF or a lone CR, reading a block at a time.
+
+    Memory holds one block and the longest line, whatever the stream's size. A final line
+    break ends the last line; it does not start an empty one.
+
+    Yields:
+        ``(one-based line number, byte offset of the line in the stream, line without its
+        line break)``.
+
+    Example:
+        >>> import io
+        >>> [line for _, _, line in binary_lines(io.BytesIO(b"a\r\nb\rc\n\nd"))]
+        [b'a', b'b', b'c', b'', b'd']
+    """
+    buffer, offset, number = b"", 0, 0
+    while True:
+        # A line longer than the buffer doubles the read, so long lines cost linear time.
+        block = handle.read(max(_LINE_BLOCK, len(buffer)))
+        final = not block
+        buffer += block
+        start = 0
+        for match in _LINE_BREAK_BYTES.finditer(buffer):
+            if not final and match.end() == len(buffer) and match.group() == b"\r":
+                break  # perhaps the first half of a CRLF split between two blocks
+            number += 1
+            yield number, offset + start, buffer[start : match.start()]
+            start = match.end()
+        offset += start
+        buffer = buffer[start:]
+        if final:
+            if buffer:
+                yield number + 1, offset, buffer
+            return
+
+
+def _text_lines(path: Path, handle: BinaryIO | None = None) -> Iterator[tuple[int, str]]:
+    """The UTF-8 lines of a file (or of ``handle``), a block at a time; a BOM is dropped."""
+    with contextlib.nullcontext(handle) if handle is not None else open_binary(path) as stream:
+        for number, offset, data in binary_lines(stream):
+            try:
+                line = data.decode("utf-8")
+            except UnicodeDecodeError as error:
+                raise DataError(
+                    f"is not UTF-8 text (byte {offset + error.start}: {error.reason}); save it "
+                    "as UTF-8",
+                    code="E101",
+                    file=path,
+                    line=number,
+                ) from None
+            yield number, line.removeprefix("\ufeff") if number == 1 else line
+
+
 def _read_text(path: Path) -> str:
     try:
         # utf-8-sig: tolerate the byte-order mark that some Windows editors write.
@@ -771,7 +938,9 @@ def _parse_json(path: Path, text: str) -> Any:
     if not text.strip():
         raise DataError("the file is empty; expected JSON", code="E102", file=path)
     try:
-        return json.loads(text)
+        value = json.loads(text)
+        _refuse_lone_surrogates(path, text, value)
+        return value
     except RecursionError:
         raise DataError(_TOO_DEEP, code="E102", file=path) from None
     except json.JSONDecodeError as error:
@@ -788,6 +957,50 @@ def _parse_json(path: Path, text: str) -> Any:
 
 def _load_json(path: Path) -> Any:
     return _parse_json(path, _read_text(path))
+
+
+# A \u escape of a UTF-16 surrogate: the only way a lone surrogate gets into decoded JSON.
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+
+
+def _refuse_lone_surrogates(
+    path: Path, text: str, value: Any, *, line: int | None = None, doc_index: int | None = None
+) -> None:
+    r"""E102 for a string (or key) holding a lone surrogate (``"\ud800"`` without its pair).
+
+    JSON allows the escape, but the string is not valid Unicode: it cannot be written back
+    as UTF-8, tokenised or printed. Checked only when the text holds such an escape. In a
+    SpERT JSON list the message names the document; the field is the path inside it.
+    """
+    if _SURROGATE_ESCAPE.search(text) is None:
+        return
+    stack: list[tuple[tuple[str | int, ...], Any]] = [((), value)]
+    while stack:
+        where, item = stack.pop()
+        if isinstance(item, dict):
+            for key, inner in item.items():
+                stack.append(((*where, key), key))
+                stack.append(((*where, key), inner))
+        elif isinstance(item, list):
+            stack.extend(((*where, i), inner) for i, inner in reversed(list(enumerate(item))))
+        elif isinstance(item, str):
+            try:
+                item.encode("utf-8")
+            except UnicodeEncodeError as error:
+                point = ord(item[error.start])
+                if doc_index is None and isinstance(value, list) and where:
+                    doc_index, where = int(where[0]), where[1:]
+                field = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in where)
+                raise DataError(
+                    f"invalid JSON: a string holds the lone surrogate U+{point:04X} (a \\u "
+                    "escape without its pair), which is not valid Unicode; fix the encoding "
+                    "of the file",
+                    code="E102",
+                    file=path,
+                    line=line,
+                    doc_index=doc_index,
+                    field=field.lstrip(".") or None,
+                ) from None
 
 
 # ------------------------------------------------------------------------------- writing
@@ -854,12 +1067,14 @@ def documents_to_text(docs: Iterable[Document], format: DataFormat) -> str:
         {"tokens": ["Hi"], "entities": [], "relations": []}
 
     """
-    # U+2028/U+2029 are valid inside JSON strings but are line breaks to str.splitlines() and
-    # to many line-based tools; escaped, every document stays on exactly one line.
+    # U+2028/U+2029 and U+0085 (NEL) are valid inside JSON strings but are line breaks to
+    # str.splitlines() and to many line-based tools; escaped, every document stays on exactly
+    # one line. (json.dumps escapes the other line breaks, all below U+0020, itself.)
     lines = [
         json.dumps(doc.to_dict(), ensure_ascii=False)
         .replace("\u2028", "\\u2028")
         .replace("\u2029", "\\u2029")
+        .replace("\x85", "\\u0085")
         for doc in docs
     ]
     if format == "jsonl":
@@ -940,11 +1155,11 @@ def check_output_writable(path: str | Path) -> None:
 
 
 def _cannot_write(path: Path, error: OSError) -> DataError:
-    return DataError(
-        f"cannot be written: {error.strerror or error}; check the folder exists and is writable",
-        code="E115",
-        file=path,
-    )
+    if error.errno in (errno.ENOSPC, errno.EDQUOT):
+        fix = "free some space on that disk or write the output elsewhere"
+    else:
+        fix = "check the folder exists and is writable"
+    return DataError(f"cannot be written: {error.strerror or error}; {fix}", code="E115", file=path)
 
 
 def write_text_atomic(path: str | Path, text: str) -> None:
@@ -980,3 +1195,179 @@ def write_text_atomic(path: str | Path, text: str) -> None:
     finally:
         if tmp_name is not None:
             Path(tmp_name).unlink(missing_ok=True)
+
+
+def partial_path(path: str | Path) -> Path:
+    """Where :class:`JsonLinesWriter` writes ``path`` until the last document is written.
+
+    Example:
+        >>> partial_path("out/predictions.jsonl").as_posix()
+        'out/predictions.jsonl.partial'
+    """
+    path = Path(path)
+    return path.with_name(path.name + ".partial")
+
+
+class JsonLinesWriter:
+    """Write JSON Lines documents chunk by chunk, so a stopped run keeps what it finished.
+
+    Documents go to :func:`partial_path` (``OUT.partial``), one complete line each: every
+    chunk is written, flushed and synced to disk before :meth:`write` returns, and a chunk
+    that fails or is interrupted midway (Ctrl-C, a full disk) is cut back off, so the file
+    only ever holds whole lines of finished documents. :meth:`commit` renames it to ``path``
+    (atomically, so ``path`` appears only complete and an older ``path`` stays until then).
+    A run that stops early leaves ``OUT.partial`` with every document written so far, in
+    input order; the next writer of the same ``path`` starts it over.
+
+    With ``resume=True`` the writer continues an ``OUT.partial`` left by a stopped run
+    instead: a line that a ``kill -9`` cut in the middle of its write is cut back off, and
+    :attr:`documents` starts at the number of complete lines kept (the documents done).
+
+    Args:
+        path: The final file.
+        resume: Continue ``OUT.partial`` (created empty if it does not exist).
+
+    Raises:
+        DataError: ``E115`` when the file cannot be created or written (no permission, a
+            full disk): from the constructor, :meth:`write` or :meth:`commit`.
+
+    Example:
+        >>> from spertmt.schema import Document
+        >>> with JsonLinesWriter("out.jsonl") as writer:                # doctest: +SKIP
+        ...     writer.write([Document(("Hello", "world"))])
+        ...     writer.commit()
+        >>> writer.documents                                            # doctest: +SKIP
+        1
+    """
+
+    def __init__(self, path: str | Path, *, resume: bool = False) -> None:
+        self.path = Path(path)
+        self.partial = partial_path(self.path)
+        self.documents = 0
+        self.committed = False
+        self._size = 0
+        continued = resume and self.partial.is_file()
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            # Unbuffered: nothing of a cut-back chunk can be flushed later by a buffer.
+            self._handle: IO[bytes] | None = open(
+                self.partial, "r+b" if continued else "wb", buffering=0
+            )
+            if continued:
+                self.documents, self._size = _complete_lines(self._handle)
+                os.ftruncate(self._handle.fileno(), self._size)
+                self._handle.seek(self._size)
+                os.fsync(self._handle.fileno())
+        except OSError as error:
+            raise _cannot_write(self.partial, error) from None
+        if not continued:
+            share_like_a_new_file(self.partial, replaces=self.path)
+
+    def write(self, docs: Iterable[Document]) -> int:
+        """Append documents as complete lines, then flush and sync them to disk.
+
+        Returns:
+            How many documents were written.
+
+        Raises:
+            DataError: ``E115`` if the chunk cannot be written; the file keeps the chunks
+                before it.
+        """
+        docs = list(docs)
+        if not docs:
+            return 0
+        if self._handle is None:
+            raise DataError("is closed; open a new writer", code="E115", file=self.partial)
+        data = memoryview(documents_to_text(docs, "jsonl").encode("utf-8"))
+        try:
+            done = 0
+            while done < len(data):  # an unbuffered write may take only part of the bytes
+                done += self._handle.write(data[done:]) or 0
+            os.fsync(self._handle.fileno())
+        except BaseException as error:
+            self._cut_back()
+            if isinstance(error, OSError):
+                raise _cannot_write(self.partial, error) from None
+            raise
+        self._size += len(data)
+        self.documents += len(docs)
+        return len(docs)
+
+    def _cut_back(self) -> None:
+        """Drop whatever part of an unfinished chunk reached the file (best effort)."""
+        handle, self._handle = self._handle, None
+        if handle is None:
+            return
+        try:
+            os.ftruncate(handle.fileno(), self._size)
+            os.fsync(handle.fileno())
+        except OSError:
+            pass
+        finally:
+            _close_quietly(handle)
+
+    def commit(self) -> None:
+        """Close the file and rename it to :attr:`path`: the output is complete.
+
+        Raises:
+            DataError: ``E115`` if it cannot be closed or renamed.
+        """
+        handle, self._handle = self._handle, None
+        try:
+            if handle is not None:
+                handle.close()
+            os.replace(self.partial, self.path)
+        except OSError as error:
+            raise _cannot_write(self.path, error) from None
+        self.committed = True
+
+    def close(self) -> None:
+        """Close without committing: ``OUT.partial`` keeps the documents written so far."""
+        handle, self._handle = self._handle, None
+        if handle is not None:
+            _close_quietly(handle)
+
+    def __enter__(self) -> JsonLinesWriter:
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+def _complete_lines(handle: IO[bytes]) -> tuple[int, int]:
+    """Count the complete lines of a file from its start: ``(lines, bytes they take)``."""
+    handle.seek(0)
+    lines = size = position = 0
+    while block := handle.read(_LINE_BLOCK):
+        count = block.count(b"\n")
+        if count:
+            lines += count
+            size = position + block.rindex(b"\n") + 1
+        position += len(block)
+    return lines, size
+
+
+def count_complete_lines(path: str | Path) -> int:
+    """How many complete (LF-ended) lines a file holds; 0 for a missing file.
+
+    Example:
+        >>> count_complete_lines("out.jsonl.partial")  # doctest: +SKIP
+        1184
+    """
+    try:
+        with Path(path).open("rb") as handle:
+            return _complete_lines(handle)[0]
+    except FileNotFoundError:
+        return 0
+
+
+def _close_quietly(handle: IO[bytes]) -> None:
+    try:
+        handle.close()
+    except OSError:
+        pass

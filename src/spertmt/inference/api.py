@@ -29,7 +29,13 @@ import torch
 from spertmt.config import DecisionRule, ModelConfig
 from spertmt.errors import ConfigError, InputError
 from spertmt.inference.planning import MAX_SENTENCE_WORDS, given_lists, merge, plan_input
-from spertmt.inference.predictor import Predictor, ProgressHook
+from spertmt.inference.predictor import (
+    MAX_PAIRS,
+    PairLimitError,
+    PairProgressHook,
+    Predictor,
+    ProgressHook,
+)
 from spertmt.model.checkpoint import (
     CheckpointMetadata,
     checkpoint_types_file,
@@ -296,6 +302,8 @@ class SpertMT:
         entities: Sequence[Entity] | None = ...,
         rule: DecisionRule | None = ...,
         precision: str | None = ...,
+        max_pairs: int | None = ...,
+        pair_progress: PairProgressHook | None = ...,
         **decision: Any,
     ) -> Document: ...
 
@@ -308,6 +316,8 @@ class SpertMT:
         entities: Sequence[Sequence[Entity]] | None = ...,
         rule: DecisionRule | None = ...,
         precision: str | None = ...,
+        max_pairs: int | None = ...,
+        pair_progress: PairProgressHook | None = ...,
         **decision: Any,
     ) -> list[Document]: ...
 
@@ -319,6 +329,8 @@ class SpertMT:
         entities: Sequence[Entity] | Sequence[Sequence[Entity]] | None = None,
         rule: DecisionRule | None = None,
         precision: str | None = None,
+        max_pairs: int | None = None,
+        pair_progress: PairProgressHook | None = None,
         **decision: Any,
     ) -> Document | list[Document]:
         """Predict entities and relations for raw text, token lists or documents.
@@ -355,6 +367,11 @@ class SpertMT:
             rule: Decision rule for this call instead of the model's (:attr:`rule`).
             precision: Arithmetic for this call instead of the model's (:attr:`precision`),
                 as in :meth:`from_pretrained`.
+            max_pairs: Most ordered entity pairs (``k·(k-1)`` for ``k`` entities) that one
+                sentence or document may hold; default
+                :data:`~spertmt.inference.predictor.MAX_PAIRS` (about 3,160 entities).
+            pair_progress: Called with ``(pairs scored, pairs to score)`` while a batch with
+                many pairs is scored block by block (a long document with many entities).
             **decision: Decision-rule fields for this call only (:data:`DECISION_OPTIONS`):
                 ``entity_threshold`` (τ_e; models with the binary entity head, or the IoU
                 head in ``product`` mode), ``entity_score`` (``"gate"``/``"product"``),
@@ -373,8 +390,10 @@ class SpertMT:
                 for an invalid given entity, ``E505`` for a bad option value, ``E506`` for a
                 document whose ``token_offsets`` do not fit its tokens (``E505`` also for an
                 unknown or invalid decision option), ``E507`` for raw text
-                that is not valid Unicode (a lone surrogate). Each message names the input
-                index.
+                that is not valid Unicode (a lone surrogate), ``E508``
+                (:class:`~spertmt.inference.predictor.PairLimitError`) for an input whose
+                given or predicted entities make more than ``max_pairs`` pairs. Each message
+                names the input index.
 
         Example:
             >>> doc = model.predict("John Smith lives in Paris. He likes it.")  # doctest: +SKIP
@@ -406,7 +425,14 @@ class SpertMT:
         if entities is not None:
             given = given_lists(entities, len(items), single=single)
         results = self._run(
-            items, given, first_index=0, batch_size=batch_size, rule=chosen, precision=arithmetic
+            items,
+            given,
+            first_index=0,
+            batch_size=batch_size,
+            rule=chosen,
+            precision=arithmetic,
+            max_pairs=max_pairs,
+            pair_progress=pair_progress,
         )
         return results[0] if single else results
 
@@ -552,6 +578,8 @@ class SpertMT:
         batch_size: int,
         rule: DecisionRule,
         precision: Precision,
+        max_pairs: int | None = None,
+        pair_progress: PairProgressHook | None = None,
     ) -> list[Document]:
         """Predict a list of inputs: plan each, run every unit in one call, merge back."""
         plans = [
@@ -565,14 +593,28 @@ class SpertMT:
         ]
         units = [unit for plan in plans for unit in plan.units]
         to_model = [unit for unit, run in zip(units, runs, strict=True) if run]
-        with self._lock:
-            predicted = self._predictor.predict(
-                to_model,
-                rule=rule,
-                batch_size=batch_size,
-                given_entities=relation_only,
-                precision=precision,
-            )
+        try:
+            with self._lock:
+                predicted = self._predictor.predict(
+                    to_model,
+                    rule=rule,
+                    batch_size=batch_size,
+                    given_entities=relation_only,
+                    precision=precision,
+                    max_pairs=MAX_PAIRS if max_pairs is None else max_pairs,
+                    pair_progress=pair_progress,
+                )
+        except PairLimitError as error:
+            # Name the input (and its sentence) rather than the predictor's unit number.
+            owners = [
+                (i, number) for i, plan in enumerate(plans) for number in range(len(plan.units))
+            ]
+            i, number = [o for o, run in zip(owners, runs, strict=True) if run][error.position]
+            orig = plans[i].orig_id
+            where = f"input {first_index + i}" + (f" (orig_id {orig})" if orig is not None else "")
+            if len(plans[i].units) > 1:
+                where += f", sentence {number + 1}"
+            raise error.moved(where, first_index + i) from None
         outputs = iter(predicted)
         per_unit = [next(outputs) if run else unit for unit, run in zip(units, runs, strict=True)]
         results = []

@@ -8,6 +8,7 @@ word and character offsets into the whole input.
 
 from __future__ import annotations
 
+import bisect
 import dataclasses
 import itertools
 from collections.abc import Sequence
@@ -153,12 +154,19 @@ def _with_given(plan: Plan, given: tuple[Entity, ...], index: int, types: TypeSc
                 code="E504",
             )
     # A sentence boundary that an entity crosses is dropped: both sides become one unit.
-    cuts = [c for c in plan.bases[1:] if not any(e.start < c < e.end for e in given)]
+    # Linear in words and entities: entity e covers the boundaries c with e.start < c < e.end.
+    covering = [0] * (len(plan.tokens) + 2)
+    for entity in given:
+        covering[entity.start + 1] += 1
+        covering[entity.end] -= 1
+    covered = list(itertools.accumulate(covering))
+    cuts = [c for c in plan.bases[1:] if covered[c] == 0]
     bounds = [0, *cuts, len(plan.tokens)] if plan.tokens else [0]
     units, bases, unit_entities = [], [], []
     order = sorted(range(len(given)), key=lambda i: (given[i].start, given[i].end))
+    starts = [given[i].start for i in order]
     for begin, end in itertools.pairwise(bounds):
-        members = tuple(i for i in order if begin <= given[i].start < end)
+        members = tuple(order[bisect.bisect_left(starts, begin) : bisect.bisect_left(starts, end)])
         local = tuple(
             dataclasses.replace(given[i], start=given[i].start - begin, end=given[i].end - begin)
             for i in members

@@ -10,7 +10,10 @@ Errors are answered with one JSON shape, ``{"error": {"code": ..., "message": ..
 - ``422`` ``E520``: the body is not valid JSON or does not match :class:`PredictRequest`
   (wrong types, unknown fields, both or neither of ``texts``/``tokens``, a threshold outside
   ``[0, 1]``); ``errors`` lists every problem with its location.
-- ``413`` ``E521``: more texts than ``max_texts``; ``E522``: a text longer than ``max_chars``.
+- ``413`` ``E521``: more texts than ``max_texts``; ``E522``: a text longer than ``max_chars``;
+  ``E528``: more characters in all than ``max_request_chars``; ``E529``: a token list of more
+  words than ``max_words``; ``E526``: a body larger than the largest valid request.
+- ``408`` ``E530``: the body did not arrive within ``body_timeout`` seconds.
 - ``422`` ``E523``: a ``batch_size`` above the server's.
 - ``422`` ``E5xx``: an :class:`~spertmt.errors.InputError` of
   :meth:`SpertMT.predict <spertmt.inference.api.SpertMT.predict>` (e.g. ``E505`` for an
@@ -19,21 +22,30 @@ Errors are answered with one JSON shape, ``{"error": {"code": ..., "message": ..
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import dataclasses
 import hmac
 import json
-from collections.abc import Sequence
-from typing import Any, Literal
+import time
+from collections.abc import AsyncIterator, Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Literal, TypeVar
 
 from fastapi import FastAPI, Request
 from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field, StrictStr, model_validator
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from spertmt.config import DecisionRule, ModelConfig
 from spertmt.errors import InputError
 from spertmt.inference.api import DECISION_OPTIONS, MAX_SENTENCE_WORDS, SpertMT
+from spertmt.inference.planning import Plan, merge, plan_input
+from spertmt.schema import TypeSchema
+from spertmt.serve.batching import Batcher, client_gone
 from spertmt.version import __version__
 
 __all__ = [
@@ -45,9 +57,14 @@ __all__ = [
     "build_app",
 ]
 
-_LIMIT_STATUS = {"E521": 413, "E522": 413, "E528": 413}
+_LIMIT_STATUS = {"E521": 413, "E522": 413, "E528": 413, "E529": 413}
 """HTTP status of the error codes that are not ``422``."""
 _MAX_LISTED_PROBLEMS = 5
+_REQUEST_THREADS = 4
+"""Threads that split requests into sentences and write answers. That work holds Python's
+lock, so more threads would not make it faster, only keep more memory (an allocator arena
+each); the model runs in the batcher's own thread."""
+_T = TypeVar("_T")
 _EXAMPLE_TEXT = "John Smith lives in Paris. He works for Acme Corp."
 
 
@@ -320,11 +337,34 @@ class Limits(BaseModel):
         description="Most characters in all texts of one request together (else 413): bounds "
         "the work of one request, so that no request keeps the others waiting for minutes."
     )
+    max_words: int = Field(
+        description="Most words in one token list (else 413): a token list is one sentence to "
+        "the model, whose span and pair work grows faster than its length. Raw text is cut "
+        "into sentences of at most max_sentence_words words (GET /info: decision) anyway."
+    )
     max_batch_size: int = Field(description="Largest batch_size a request may ask for.")
+    body_timeout_s: float = Field(
+        description="Seconds a request body may take to arrive, all of it (else 408)."
+    )
     max_body_bytes: int = Field(
         description="Largest request body in bytes (else 413 before it is read): the largest "
         "valid request even with every character JSON-escaped (12 bytes for a \\ud83d\\ude00 "
         "pair), plus 16 bytes a text and 64 KiB."
+    )
+
+
+class BatchingInfo(BaseModel):
+    """How the server merges concurrent requests into shared forward passes."""
+
+    wait_ms: float = Field(
+        description="How long an idle server waits for more requests to join the first one."
+    )
+    max_requests: int = Field(
+        description="Most requests in one pass (1: each pass holds one request)."
+    )
+    max_sentences: int = Field(
+        description="Most sentences in one pass of the batcher, run as forward passes of the "
+        "batch size, sorted by length."
     )
 
 
@@ -347,6 +387,7 @@ class InfoResponse(BaseModel):
     relation_types: list[RelationTypeInfo]
     decision: DecisionInfo
     limits: Limits
+    batching: BatchingInfo
     checkpoint: CheckpointInfo | None = Field(
         default=None, description="Null for a model not loaded from a checkpoint folder."
     )
@@ -372,6 +413,7 @@ class ErrorResponse(BaseModel):
 
 
 _ERRORS: dict[int | str, dict[str, Any]] = {
+    408: {"model": ErrorResponse, "description": "The body did not arrive in time."},
     413: {"model": ErrorResponse, "description": "Too many texts, or a text too long."},
     422: {"model": ErrorResponse, "description": "Invalid request or input."},
 }
@@ -386,6 +428,11 @@ def build_app(
     batch_size: int,
     max_request_chars: int | None = None,
     api_key: str | None = None,
+    max_words: int,
+    body_timeout: float,
+    batch_wait_ms: float,
+    max_batch_requests: int,
+    max_batch_sentences: int,
 ) -> FastAPI:
     """Build the application (see :func:`spertmt.serve.server.create_app`, which checks the limits).
 
@@ -398,27 +445,56 @@ def build_app(
             max_chars``).
         api_key: When given, every request but ``GET /health`` and the API docs must carry it
             (``Authorization: Bearer KEY`` or ``X-API-Key: KEY``), else ``401``.
+        max_words: Most words in one token list.
+        body_timeout: Seconds the whole body may take to arrive.
+        batch_wait_ms: How long an idle server waits for more requests to share a pass.
+        max_batch_requests: Most requests in one pass of the batcher (``1``: no merging).
+        max_batch_sentences: Most sentences in one pass of the batcher (run as forward
+            passes of ``batch_size``, sorted by length).
 
     Returns:
         The FastAPI application.
 
     """
+    batcher = Batcher(
+        model.predict,
+        wait_s=batch_wait_ms / 1000,
+        max_requests=max_batch_requests,
+        max_units=max_batch_sentences,
+    )
+    workers = ThreadPoolExecutor(_REQUEST_THREADS, thread_name_prefix="spertmt-request")
+
+    async def in_thread(function: Callable[..., _T], *args: Any) -> _T:
+        return await asyncio.get_running_loop().run_in_executor(workers, function, *args)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        yield
+        await run_in_threadpool(batcher.close)
+
     app = FastAPI(
         title="spertmt",
         version=__version__,
         description="Joint entity and relation extraction (SpERT / SpERT.MT). POST raw texts "
         "or token lists to /predict; GET /info for the model's types and decision rule.",
+        lifespan=lifespan,
     )
+    app.state.batcher = batcher
     total = max_texts * max_chars if max_request_chars is None else max_request_chars
     limits = Limits(
         max_texts=max_texts,
         max_chars=max_chars,
         max_request_chars=total,
+        max_words=max_words,
         max_batch_size=batch_size,
+        body_timeout_s=body_timeout,
         max_body_bytes=12 * total + 16 * max_texts + 65536,
     )
-    info = _info(model, limits)
-    app.add_middleware(_BodyLimit, limit=limits.max_body_bytes)
+    batching = BatchingInfo(
+        wait_ms=batch_wait_ms, max_requests=max_batch_requests, max_sentences=max_batch_sentences
+    )
+    info = _info(model, limits, batching)
+    app.add_middleware(_BodyLimit, limit=limits.max_body_bytes, timeout=body_timeout)
     if api_key is not None:
         app.add_middleware(_ApiKey, key=api_key)  # added last: runs first
     app.add_exception_handler(RequestValidationError, _validation_error)
@@ -441,35 +517,62 @@ def build_app(
         responses=_ERRORS,
         summary="Predict entities and relations",
     )
-    def predict(request: PredictRequest) -> JSONResponse:
+    async def predict(body: PredictRequest, request: Request) -> Response:
         """Predict entities and relations for raw texts or token lists.
 
-        One document per input, in input order. Runs in the thread pool (a plain ``def``), so
-        a long prediction never blocks the event loop; the shared model serialises calls.
+        One document per input, in input order. Splitting the texts into sentences and
+        writing the answer run in a small thread pool; the sentences go to the batcher, which
+        predicts them in forward passes shared with concurrent requests of the same decision
+        rule. A client that disconnects stops its remaining passes.
         """
-        inputs = _checked_inputs(request, limits)
-        rule = model.rule_for(**{name: getattr(request, name) for name in DECISION_OPTIONS})
-        documents = model.predict(inputs, batch_size=request.batch_size or batch_size, rule=rule)
-        entity = rule.entity_threshold if rule.uses_entity_threshold(model.config) else None
-        # Document.to_dict() is the answer as it is: validating it again against
-        # PredictResponse would only cost time on large answers (the tests check the schema).
-        return JSONResponse(
-            {
-                "documents": [doc.to_dict() for doc in documents],
-                "thresholds": {"entity": entity, "relation": rule.relation_threshold},
-                "decision": dataclasses.asdict(rule),
-            }
+        inputs = _checked_inputs(body, limits)
+        rule = model.rule_for(**{name: getattr(body, name) for name in DECISION_OPTIONS})
+        plans = await in_thread(_plans, inputs, model.types)
+        predicted = await batcher.predict(
+            [unit for plan in plans for unit in plan.units],
+            rule=rule,
+            batch_size=body.batch_size or batch_size,
+            disconnected=lambda: client_gone(request.receive),
         )
+        if predicted is None:  # nobody is listening any more; 499 as proxies log it
+            return Response(status_code=499)
+        return await in_thread(_answer, plans, predicted, rule, model.config)
 
     return app
+
+
+def _plans(inputs: Sequence[Any], types: TypeSchema) -> list[Plan]:
+    """Each input's model units (sentences), as ``SpertMT.predict`` plans them."""
+    return [plan_input(item, index, None, types) for index, item in enumerate(inputs)]
+
+
+def _answer(
+    plans: Sequence[Plan], predicted: Sequence[Any], rule: DecisionRule, config: ModelConfig
+) -> JSONResponse:
+    """Merge each input's units back into one document and write the answer."""
+    documents, position = [], 0
+    for plan in plans:
+        count = len(plan.units)
+        documents.append(merge(plan, predicted[position : position + count]).to_dict())
+        position += count
+    entity = rule.entity_threshold if rule.uses_entity_threshold(config) else None
+    # Document.to_dict() is the answer as it is: validating it again against
+    # PredictResponse would only cost time on large answers (the tests check the schema).
+    return JSONResponse(
+        {
+            "documents": documents,
+            "thresholds": {"entity": entity, "relation": rule.relation_threshold},
+            "decision": dataclasses.asdict(rule),
+        }
+    )
 
 
 def _checked_inputs(request: PredictRequest, limits: Limits) -> list[Any]:
     """Return the request's inputs for ``predict``, after the server's limits.
 
     Raises:
-        InputError: ``E521``/``E522``/``E528`` over a size limit, ``E523`` for a batch size
-            above the server's.
+        InputError: ``E521``/``E522``/``E528``/``E529`` over a size limit, ``E523`` for a
+            batch size above the server's.
 
     """
     inputs: Sequence[Any]
@@ -501,6 +604,15 @@ def _checked_inputs(request: PredictRequest, limits: Limits) -> list[Any]:
             "several requests",
             code="E528",
         )
+    if request.tokens is not None:
+        for index, words in enumerate(request.tokens):
+            if len(words) > limits.max_words:
+                raise InputError(
+                    f"tokens[{index}] has {len(words)} words; this server accepts at most "
+                    f"{limits.max_words} in one token list (--max-words), which the model "
+                    "reads as one sentence: split it into sentences, or send it as text",
+                    code="E529",
+                )
     if request.batch_size is not None and request.batch_size > limits.max_batch_size:
         raise InputError(
             f"batch_size {request.batch_size} is above this server's {limits.max_batch_size} "
@@ -510,7 +622,7 @@ def _checked_inputs(request: PredictRequest, limits: Limits) -> list[Any]:
     return list(inputs)
 
 
-def _info(model: SpertMT, limits: Limits) -> InfoResponse:
+def _info(model: SpertMT, limits: Limits, batching: BatchingInfo) -> InfoResponse:
     config, rule = model.config, model.rule
     metadata = model.metadata
     checkpoint = None
@@ -548,6 +660,7 @@ def _info(model: SpertMT, limits: Limits) -> InfoResponse:
             max_sentence_words=MAX_SENTENCE_WORDS,
         ),
         limits=limits,
+        batching=batching,
         checkpoint=checkpoint,
     )
 
@@ -604,16 +717,19 @@ class _ApiKey:
 
 
 class _BodyLimit:
-    """ASGI middleware: refuse a body over ``limit`` bytes before anything parses it.
+    """ASGI middleware: refuse a body over ``limit`` bytes, or slower than ``timeout`` seconds.
 
     A ``Content-Length`` over the limit is answered at once, without reading the body. Any
     other body is read here, counted as it streams in and cut off as soon as it passes the
-    limit; a body within it is handed to the application unchanged.
+    limit; a body within it is handed to the application unchanged. The whole body must
+    arrive within ``timeout`` seconds of the request's head (a client that trickles it in,
+    byte by byte, holds a connection and memory): else ``408`` and the connection is closed.
     """
 
-    def __init__(self, app: Any, *, limit: int) -> None:
+    def __init__(self, app: Any, *, limit: int, timeout: float = 30.0) -> None:
         self.app = app
         self.limit = limit
+        self.timeout = timeout
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] != "http":
@@ -624,8 +740,13 @@ class _BodyLimit:
             await self._refuse(send, int(declared))
             return
         messages, received = [], 0
+        deadline = time.monotonic() + self.timeout
         while True:
-            message = await receive()
+            try:
+                message = await asyncio.wait_for(receive(), deadline - time.monotonic())
+            except asyncio.TimeoutError:  # TimeoutError itself only from Python 3.11
+                await self._too_slow(send, received)
+                return
             messages.append(message)
             if message.get("type") != "http.request":
                 break  # a disconnect: let the application see it
@@ -649,6 +770,17 @@ class _BodyLimit:
             f"the request body has {size} bytes or more; this server reads at most "
             f"{self.limit} (GET /info: limits.max_body_bytes, set by --max-request-chars): "
             "split the request",
+        )
+        response.headers["connection"] = "close"
+        await _send(send, response)
+
+    async def _too_slow(self, send: Any, size: int) -> None:
+        response = _error(
+            408,
+            "E530",
+            f"the request body did not arrive within {self.timeout:g} s (GET /info: "
+            f"limits.body_timeout_s, set by --body-timeout); {size} bytes came: send the "
+            "whole body at once",
         )
         response.headers["connection"] = "close"
         await _send(send, response)

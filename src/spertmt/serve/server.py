@@ -13,13 +13,21 @@
 - ``GET /info``: types, encoder, versions, decision rule and request limits.
 - ``GET /docs`` and ``GET /openapi.json``: the interactive documentation and its schema.
 
-Bad requests are answered ``422`` (``413`` over a size limit), never ``500``, with the body
-``{"error": {"code": "E5xx", "message": "..."}}``. FastAPI and uvicorn are an optional extra
-(``pip install 'spertmt[serve]'``): this module imports them only when a server is built, so
-``import spertmt`` never needs them. The application itself is in :mod:`spertmt.serve.app`.
+Bad requests are answered ``422`` (``413`` over a size limit, ``408`` too slow), never
+``500``, with the body ``{"error": {"code": "E5xx", "message": "..."}}``. FastAPI and uvicorn
+are an optional extra (``pip install 'spertmt[serve]'``): this module imports them only when a
+server is built, so ``import spertmt`` never needs them. The application itself is in
+:mod:`spertmt.serve.app`.
 
-The server binds to the loopback interface by default and has no authentication: put it behind
-a proxy before exposing it to a network.
+The work of one request is bounded (``max_request_chars`` characters in all, ``max_words``
+words in a token list), and so is the time a client may take to send it (``header_timeout``
+for the request line and headers, ``body_timeout`` for the body). Concurrent requests share
+forward passes (dynamic batching, :mod:`spertmt.serve.batching`): the sentences of requests
+that arrive within ``batch_wait_ms`` of each other, or while a pass runs, are predicted
+together, and a request whose client has disconnected stops between passes.
+
+The server binds to the loopback interface by default; ``api_key`` (or ``SPERTMT_API_KEY``)
+makes every request but ``GET /health`` and the docs carry a key.
 
 Example:
     >>> from spertmt import SpertMT
@@ -48,11 +56,19 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DEFAULT_BATCH_SIZE",
+    "DEFAULT_BATCH_WAIT_MS",
+    "DEFAULT_BODY_TIMEOUT",
+    "DEFAULT_HEADER_TIMEOUT",
+    "DEFAULT_KEEP_ALIVE_TIMEOUT",
+    "DEFAULT_MAX_BATCH_REQUESTS",
+    "DEFAULT_MAX_BATCH_SENTENCES",
     "DEFAULT_MAX_CHARS",
     "DEFAULT_MAX_REQUEST_CHARS",
     "DEFAULT_MAX_TEXTS",
+    "DEFAULT_MAX_WORDS",
     "create_app",
     "serve",
+    "uvicorn_config",
 ]
 
 DEFAULT_MAX_TEXTS = 64
@@ -65,6 +81,25 @@ DEFAULT_MAX_REQUEST_CHARS = 200_000
 15 s: one request no longer holds the others back for minutes."""
 DEFAULT_BATCH_SIZE = 32
 """Sentences per forward pass; a request may ask for fewer, never more."""
+DEFAULT_MAX_WORDS = 1024
+"""Most words in one token list. A token list is one sentence to the model (raw text is cut at
+256 words), and its span and pair work grows faster than its length: four times the longest
+sentence of the benchmark datasets (under 130 words) is still far from minutes of work."""
+DEFAULT_HEADER_TIMEOUT = 10.0
+"""Seconds a request's line and headers may take to arrive (slow-loris clients hold sockets)."""
+DEFAULT_BODY_TIMEOUT = 30.0
+"""Seconds a request's whole body may take to arrive: the largest body the default limits
+allow (about 2.5 MB) at 85 KB/s."""
+DEFAULT_KEEP_ALIVE_TIMEOUT = 5.0
+"""Seconds an idle keep-alive connection stays open (uvicorn's default)."""
+DEFAULT_BATCH_WAIT_MS = 5.0
+"""Milliseconds an idle server waits for more requests to share the first one's pass."""
+DEFAULT_MAX_BATCH_REQUESTS = 32
+"""Most requests in one pass of the batcher (``1`` turns merging off)."""
+DEFAULT_MAX_BATCH_SENTENCES = 64
+"""Most sentences in one pass of the batcher, run as forward passes of the batch size sorted by
+length: two of 32. Sorting saves the padding that 32 sentences of mixed lengths in one forward
+pass cost; a longer pass makes a request that arrives meanwhile wait longer."""
 
 _EXTRA = ("fastapi", "uvicorn")
 
@@ -102,12 +137,18 @@ def create_app(
     batch_size: int = DEFAULT_BATCH_SIZE,
     max_request_chars: int | None = DEFAULT_MAX_REQUEST_CHARS,
     api_key: str | None = None,
+    max_words: int = DEFAULT_MAX_WORDS,
+    body_timeout: float = DEFAULT_BODY_TIMEOUT,
+    batch_wait_ms: float = DEFAULT_BATCH_WAIT_MS,
+    max_batch_requests: int = DEFAULT_MAX_BATCH_REQUESTS,
+    max_batch_sentences: int = DEFAULT_MAX_BATCH_SENTENCES,
 ) -> FastAPI:
     """Build the FastAPI application that serves ``model``.
 
-    The model is shared by all requests; :class:`~spertmt.inference.api.SpertMT` serialises its
-    calls with a lock, and ``/predict`` runs in FastAPI's thread pool so that the event loop (and
-    ``/health``) stays responsive while a prediction runs.
+    The model is shared by all requests: one worker thread runs it, a pass at a time, for the
+    sentences of waiting requests with the same decision rule
+    (:mod:`spertmt.serve.batching`). Splitting texts and writing answers run in a small thread
+    pool, so the event loop (and ``/health``) stays responsive while predictions run.
 
     Args:
         model: The loaded model.
@@ -118,13 +159,20 @@ def create_app(
             ``max_texts × max_chars``); bounds the work one request can ask for.
         api_key: Require this key on every request but ``GET /health`` and the docs
             (``Authorization: Bearer KEY`` or ``X-API-Key: KEY``); ``None``: no key.
+        max_words: Most words in one token list; more are answered ``413``.
+        body_timeout: Seconds the whole body may take to arrive; else ``408``.
+        batch_wait_ms: How long an idle server waits for more requests to share a forward
+            pass (``0``: not at all; requests that arrive while a pass runs share the next).
+        max_batch_requests: Most requests in one pass of the batcher (``1``: no merging).
+        max_batch_sentences: Most sentences in one pass of the batcher (run as forward
+            passes of ``batch_size``, sorted by length).
 
     Returns:
         The application, ready for ``uvicorn.run(app)`` or a test client.
 
     Raises:
         ConfigError: ``E220`` if fastapi or uvicorn is not installed; ``E206`` for a limit
-            below 1; ``E222`` for an empty API key.
+            below 1 or a time out of range; ``E222`` for an empty API key.
 
     Example:
         >>> from fastapi.testclient import TestClient                       # doctest: +SKIP
@@ -139,6 +187,11 @@ def create_app(
         batch_size=batch_size,
         max_request_chars=max_request_chars,
         api_key=api_key,
+        max_words=max_words,
+        body_timeout=body_timeout,
+        batch_wait_ms=batch_wait_ms,
+        max_batch_requests=max_batch_requests,
+        max_batch_sentences=max_batch_sentences,
     )
     require_serve_extra()
     from spertmt.serve.app import build_app
@@ -159,6 +212,15 @@ def serve(
     decision: Mapping[str, Any] | None = None,
     api_key: str | None = None,
     max_request_chars: int | None = DEFAULT_MAX_REQUEST_CHARS,
+    max_words: int = DEFAULT_MAX_WORDS,
+    header_timeout: float = DEFAULT_HEADER_TIMEOUT,
+    body_timeout: float = DEFAULT_BODY_TIMEOUT,
+    keep_alive_timeout: float = DEFAULT_KEEP_ALIVE_TIMEOUT,
+    batch_wait_ms: float = DEFAULT_BATCH_WAIT_MS,
+    max_batch_requests: int = DEFAULT_MAX_BATCH_REQUESTS,
+    max_batch_sentences: int = DEFAULT_MAX_BATCH_SENTENCES,
+    reuse_port: bool = False,
+    precision: str = "fp32",
 ) -> None:
     """Load a checkpoint and serve it over HTTP until interrupted (Ctrl+C or SIGTERM).
 
@@ -170,6 +232,8 @@ def serve(
         host: Interface to listen on; the loopback default accepts local clients only.
         port: TCP port; ``0`` picks a free one (the address is printed).
         device: ``cpu``, ``cuda`` or ``cuda:N``; ``None`` picks CUDA when available.
+        precision: ``fp32``, ``bf16``, ``fp16`` or ``auto``
+            (:mod:`spertmt.runtime.precision`), checked before the port is opened.
         max_texts: Most texts (or token lists) in one request.
         max_chars: Most characters in one text.
         batch_size: Sentences per forward pass, and the most a request may ask for.
@@ -179,11 +243,21 @@ def serve(
         max_request_chars: Most characters in one request, all texts together.
         api_key: Require this key (``None``: the ``SPERTMT_API_KEY`` environment variable, if
             set); said at start-up. Without one, a non-loopback address gets a warning.
+        max_words: Most words in one token list.
+        header_timeout: Seconds a request's line and headers may take to arrive (else ``408``
+            and the connection is closed).
+        body_timeout: Seconds a request's whole body may take to arrive (else ``408``).
+        keep_alive_timeout: Seconds an idle keep-alive connection stays open.
+        batch_wait_ms: How long an idle server waits for more requests to share a pass.
+        max_batch_requests: Most requests in one pass of the batcher (``1``: no merging).
+        max_batch_sentences: Most sentences in one pass of the batcher.
+        reuse_port: Let several server processes listen on the same port (``SO_REUSEPORT``;
+            the kernel spreads connections over them). Linux and BSDs only.
 
     Raises:
         ConfigError: ``E220`` if fastapi or uvicorn is missing, ``E221`` if the address cannot
-            be listened on, ``E206`` for a limit below 1, ``E209`` for a bad device, ``E222``
-            for an empty API key.
+            be listened on, ``E206`` for a limit below 1 or a time out of range, ``E209`` for a
+            bad device, ``E222`` for an empty API key.
         CheckpointError: If the checkpoint cannot be loaded.
 
     Example:
@@ -201,14 +275,26 @@ def serve(
         batch_size=batch_size,
         max_request_chars=max_request_chars,
         api_key=api_key,
+        max_words=max_words,
+        body_timeout=body_timeout,
+        batch_wait_ms=batch_wait_ms,
+        max_batch_requests=max_batch_requests,
+        max_batch_sentences=max_batch_sentences,
     )
+    for key, seconds in (
+        ("header_timeout", header_timeout),
+        ("keep_alive_timeout", keep_alive_timeout),
+    ):
+        _check_seconds(key, seconds, zero=False)
     import uvicorn
 
     from spertmt.inference.api import SpertMT
 
-    model = SpertMT.from_pretrained(model_dir, device=device, **dict(decision or {}))
+    model = SpertMT.from_pretrained(
+        model_dir, device=device, precision=precision, **dict(decision or {})
+    )
     app = create_app(model, **options)
-    listener = _listen(host, port)
+    listener = _listen(host, port, reuse_port=reuse_port)
     bound_host, bound_port = listener.getsockname()[:2]
     url_host = f"[{bound_host}]" if ":" in bound_host else bound_host
     url = f"http://{url_host}:{bound_port}"
@@ -227,8 +313,43 @@ def serve(
             file=sys.stderr,
             flush=True,
         )
-    config = uvicorn.Config(app, log_level=log_level, timeout_graceful_shutdown=10)
+    config = uvicorn_config(
+        app,
+        log_level=log_level,
+        header_timeout=header_timeout,
+        keep_alive_timeout=keep_alive_timeout,
+    )
     uvicorn.Server(config).run(sockets=[listener])
+
+
+def uvicorn_config(
+    app: FastAPI,
+    *,
+    log_level: str = "info",
+    header_timeout: float = DEFAULT_HEADER_TIMEOUT,
+    keep_alive_timeout: float = DEFAULT_KEEP_ALIVE_TIMEOUT,
+) -> Any:
+    """The uvicorn configuration :func:`serve` runs ``app`` with.
+
+    uvicorn's h11 protocol with a deadline for each request's head
+    (:mod:`spertmt.serve.protocol`), the keep-alive time, and 10 s for running requests to
+    finish on shutdown.
+
+    Example:
+        >>> uvicorn.Server(uvicorn_config(app)).run()  # doctest: +SKIP
+
+    """
+    import uvicorn
+
+    from spertmt.serve.protocol import with_header_timeout
+
+    return uvicorn.Config(
+        app,
+        log_level=log_level,
+        timeout_graceful_shutdown=10,
+        timeout_keep_alive=keep_alive_timeout,  # type: ignore[arg-type]  # any seconds work
+        http=with_header_timeout(header_timeout),
+    )
 
 
 def _checked_options(**options: Any) -> dict[str, Any]:
@@ -236,6 +357,10 @@ def _checked_options(**options: Any) -> dict[str, Any]:
     for key in ("max_texts", "max_chars", "batch_size", "max_request_chars"):
         if key != "max_request_chars" or options[key] is not None:
             _check_positive(key, options[key])
+    for key in ("max_words", "max_batch_requests", "max_batch_sentences"):
+        _check_positive(key, options[key])
+    _check_seconds("body_timeout", options["body_timeout"], zero=False)
+    _check_seconds("batch_wait_ms", options["batch_wait_ms"], zero=True, most=10_000)
     key = options["api_key"]
     if key is not None and (not key.strip() or key != key.strip()):
         raise ConfigError(
@@ -251,7 +376,17 @@ def _check_positive(key: str, value: int) -> None:
         raise ConfigError(f"{key} must be a positive integer, got {value!r}", code="E206")
 
 
-def _listen(host: str, port: int) -> socket.socket:
+def _check_seconds(key: str, value: float, *, zero: bool, most: float = 86_400) -> None:
+    """A time: a finite number, above 0 (or at least 0 when ``zero``), at most ``most``."""
+    number = isinstance(value, (int, float)) and not isinstance(value, bool)
+    if not number or not (0 <= value <= most) or (value == 0 and not zero):
+        low = "at least 0" if zero else "above 0"
+        raise ConfigError(
+            f"{key} must be a number {low} and at most {most:g}, got {value!r}", code="E206"
+        )
+
+
+def _listen(host: str, port: int, *, reuse_port: bool = False) -> socket.socket:
     """Bind the listening socket ourselves, so that a busy port is one clear error."""
     try:
         family, kind, proto, _, address = socket.getaddrinfo(
@@ -260,6 +395,10 @@ def _listen(host: str, port: int) -> socket.socket:
         listener = socket.socket(family, kind, proto)
         try:
             listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if reuse_port:
+                if not hasattr(socket, "SO_REUSEPORT"):
+                    raise OSError("SO_REUSEPORT (--reuse-port) is not available on this system")
+                listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
             listener.bind(address)
         except OSError:
             listener.close()

@@ -9,6 +9,7 @@
   :class:`TrainingCallback` events.
 - :mod:`~spertmt.training.callbacks`: the progress bar and the metrics log.
 - :mod:`~spertmt.training.checkpointing`: the model at the start, resumable checkpoints.
+- :mod:`~spertmt.training.distributed`: several processes under ``torchrun``.
 """
 
 from spertmt.training.callbacks import MetricsLogCallback, ProgressCallback

@@ -74,10 +74,16 @@ class MetricsLogCallback(TrainingCallback):
         self.epoch = 0
 
     def on_start(self, plan: TrainingPlan) -> None:
-        """Write ``start`` (data summaries, sizes, device) or ``resume`` (epoch, step)."""
-        precision = {"precision": plan.precision}
+        """Write ``start`` (data summaries, sizes, device) or ``resume`` (epoch, step).
+
+        With several processes both also say the world size and the global batch size.
+        """
+        precision: dict[str, Any] = {"precision": plan.precision}
         if plan.precision_note:
             precision["precision_note"] = plan.precision_note
+        if plan.world_size > 1:  # one process writes the log, for all of them
+            precision["world_size"] = plan.world_size
+            precision["global_batch_size"] = plan.global_batch_size
         if plan.resumed:
             self.log.write("resume", epoch=plan.start_epoch, step=plan.start_step, **precision)
         else:
@@ -145,6 +151,12 @@ class ProgressCallback(TrainingCallback):
         self.live = True
         if plan.precision_note:
             self.bar.console.print(plan.precision_note)
+        if plan.world_size > 1:
+            self.bar.console.print(
+                f"training on {plan.world_size} processes (world size {plan.world_size}): "
+                f"{plan.global_batch_size} documents per optimiser step, "
+                f"{plan.total_steps} steps in all"
+            )
         if plan.start_epoch >= plan.epochs:  # a resume with no epoch left
             self.close()
 

@@ -29,6 +29,7 @@ from spertmt.schema import Document, TypeSchema
 if TYPE_CHECKING:
     from spertmt.encoding.features import PreparedDocument
     from spertmt.evaluation.metrics import EvalReport
+    from spertmt.training.distributed import ProcessGroup
     from spertmt.training.folder import TrainResult
 
 BUCKET_BATCHES = 50
@@ -136,16 +137,35 @@ class BatchSampler:
         )
 
     def batches(
-        self, order: Iterable[np.ndarray], rng: np.random.Generator
-    ) -> Iterator[tuple[Any, Any]]:
+        self,
+        order: Iterable[np.ndarray],
+        rng: np.random.Generator,
+        *,
+        group: ProcessGroup | None = None,
+    ) -> Iterator[tuple[Any, Any] | None]:
         """Yield ``(batch, labels)`` on the device for each index array of ``order``.
 
         Lazily: each batch's negatives are drawn from ``rng`` only when the batch is asked for.
+        In a training of several processes (``group``), a batch that another process trains
+        on (see :meth:`ProcessGroup.owns`) has its samples drawn but not built, and
+        ``None`` stands for it.
         """
-        from spertmt.sampling import training_batch
+        from spertmt.sampling import draw_training_samples, training_batch
 
         train = self.config.train
-        for chosen in order:
+        for index, chosen in enumerate(order):
+            if group is not None and group.enabled and not group.owns(index):
+                draw_training_samples(
+                    [self.prepared[i] for i in chosen],
+                    [self.documents[i] for i in chosen],
+                    self.types,
+                    self.config.model,
+                    neg_entity_count=train.neg_entity_count,
+                    neg_relation_count=train.neg_relation_count,
+                    rng=rng,
+                )
+                yield None
+                continue
             batch, labels = training_batch(
                 [self.prepared[i] for i in chosen],
                 [self.documents[i] for i in chosen],
@@ -177,6 +197,9 @@ class TrainingPlan:
         resumed: Whether the run continues from its checkpoint.
         precision: The arithmetic of the passes (``fp32``, ``bf16``, ``fp16``).
         precision_note: Why ``train.precision = "auto"`` chose it (empty otherwise).
+        world_size: Processes training together (``torchrun``; 1 without a launcher).
+        global_batch_size: Documents per optimiser step over all processes
+            (``batch_size × gradient_accumulation × world_size``); 0 when not given.
 
     """
 
@@ -190,6 +213,8 @@ class TrainingPlan:
     resumed: bool = False
     precision: str = "fp32"
     precision_note: str = ""
+    world_size: int = 1
+    global_batch_size: int = 0
 
     @property
     def total_steps(self) -> int:
@@ -308,7 +333,7 @@ def train_epoch(
     model: torch.nn.Module,
     optimizer: torch.optim.Optimizer,
     scheduler: torch.optim.lr_scheduler.LRScheduler,
-    batches: Iterable[tuple[Any, Any]],
+    batches: Iterable[tuple[Any, Any] | None],
     *,
     num_batches: int,
     train: TrainConfig,
@@ -316,6 +341,7 @@ def train_epoch(
     callback: TrainingCallback | None = None,
     precision: Precision | None = None,
     scaler: torch.amp.GradScaler | None = None,
+    group: ProcessGroup | None = None,
 ) -> int:
     """One pass over the batches with gradient accumulation; returns the new global step.
 
@@ -324,6 +350,11 @@ def train_epoch(
     Under a 16-bit ``precision`` only the forward pass runs in autocast (the weights, their
     gradients and the optimiser stay fp32); with fp16 ``scaler`` scales the loss, and the
     gradients are unscaled before clipping.
+
+    In a training of several processes (``group``, see :mod:`~spertmt.training.distributed`)
+    a step takes ``gradient_accumulation × world_size`` batches, ``batches`` yields ``None``
+    for those of the other processes, and the gradients are summed over the processes before
+    clipping: every process takes the step one process would take with that accumulation.
 
     Args:
         model: The model (set to training mode).
@@ -336,6 +367,7 @@ def train_epoch(
         callback: Told of every optimiser step (:meth:`TrainingCallback.on_step`).
         precision: Autocast of the forward pass (``None``: fp32).
         scaler: Dynamic loss scaling, for fp16 (``None``: none).
+        group: The training processes (``None``: this one alone).
 
     Returns:
         Optimiser steps done after this epoch.
@@ -343,19 +375,29 @@ def train_epoch(
     """
     model.train()
     autocast = precision.autocast if precision is not None else contextlib.nullcontext
-    accumulation = train.gradient_accumulation
+    several = group is not None and group.enabled
+    world = group.world_size if group is not None and several else 1
+    accumulation = train.gradient_accumulation * world
+    trained = [p for p in model.parameters() if p.requires_grad] if several else []
     group_losses: list[dict[str, float]] = []
     optimizer.zero_grad(set_to_none=True)
-    for index, (batch, labels) in enumerate(batches):
+    for index, item in enumerate(batches):
         group_start = index - index % accumulation
         group_size = min(accumulation, num_batches - group_start)
-        with autocast():
-            output = model(batch, labels)
-        loss = output.loss / group_size
-        (loss if scaler is None else scaler.scale(loss)).backward()
-        group_losses.append(dict(output.loss_terms))
+        if item is not None:
+            batch, labels = item
+            with autocast():
+                output = model(batch, labels)
+            loss = output.loss / group_size
+            (loss if scaler is None else scaler.scale(loss)).backward()
+            group_losses.append(dict(output.loss_terms))
         if index - group_start + 1 < group_size:
             continue
+        if several:
+            assert group is not None
+            group.sum_gradients(trained)
+            shared = group.gather(group_losses, "sharing the losses of a step")
+            group_losses = [terms for losses in shared for terms in losses]
         if scaler is not None:
             scaler.unscale_(optimizer)
         if train.max_grad_norm > 0:

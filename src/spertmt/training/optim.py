@@ -136,16 +136,21 @@ def optimizer_groups(model: torch.nn.Module, weight_decay: float) -> list[dict[s
     ]
 
 
-def optimizer_steps_per_epoch(num_documents: int, train: TrainConfig) -> int:
+def optimizer_steps_per_epoch(num_documents: int, train: TrainConfig, world_size: int = 1) -> int:
     """Optimiser steps in one epoch (the last accumulation group may be short).
+
+    With several training processes a step takes ``gradient_accumulation × world_size``
+    batches: the schedule counts these global steps.
 
     Example:
         >>> optimizer_steps_per_epoch(922, TrainConfig(batch_size=2, gradient_accumulation=4))
         116
+        >>> optimizer_steps_per_epoch(922, TrainConfig(batch_size=2), world_size=4)
+        116
 
     """
     batches = math.ceil(num_documents / train.batch_size)
-    return math.ceil(batches / train.gradient_accumulation)
+    return math.ceil(batches / (train.gradient_accumulation * world_size))
 
 
 def build_optimizer(

@@ -29,6 +29,7 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import random
 import time
 from collections.abc import Sequence
@@ -50,6 +51,13 @@ from spertmt.training.checkpointing import (
     restore_training_state,
 )
 from spertmt.training.data import DataSplit, load_run_data
+from spertmt.training.distributed import (
+    ProcessGroup,
+    epoch_seed,
+    join_process_group,
+    leave_process_group,
+    process_device,
+)
 from spertmt.training.folder import (
     CHECKPOINT_DIR,
     METRICS_FILE,
@@ -83,8 +91,15 @@ def train(
     resume: bool = False,
     progress: bool = True,
     callbacks: Sequence[TrainingCallback] = (),
+    dist_timeout: float | None = None,
 ) -> TrainResult:
     """Train a model as configured and write the run folder (:mod:`spertmt.training.folder`).
+
+    Started by a launcher such as ``torchrun --nproc-per-node N -m spertmt train ...`` (which
+    sets ``WORLD_SIZE``), the N processes train together (see
+    :mod:`~spertmt.training.distributed`): ``train.batch_size`` documents per process and
+    batch, so ``batch_size × gradient_accumulation × N`` per optimiser step; rank 0 alone logs,
+    evaluates and writes the run folder.
 
     Args:
         config: The validated run configuration.
@@ -95,7 +110,10 @@ def train(
             epochs the final weights equal those of an uninterrupted run.
         progress: Show a progress bar with the running loss (on standard error).
         callbacks: More :class:`~spertmt.training.loop.TrainingCallback` objects to tell of
-            the run's events, after the metrics log and the progress bar.
+            the run's events, after the metrics log and the progress bar (rank 0 only).
+        dist_timeout: With several processes: seconds to wait for the others at the start
+            and at every exchange (default
+            :data:`~spertmt.training.distributed.DEFAULT_TIMEOUT_S`).
 
     Returns:
         Where the model is and its dev and test scores.
@@ -103,16 +121,29 @@ def train(
     Raises:
         CheckpointError: On resume without a checkpoint (E307), with another configuration
             (E310) or changed data (E312); for a fresh run into a used folder (E311).
-        ConfigError: For an unusable device or data configuration.
+        ConfigError: For an unusable device or data configuration; E240 for a launch whose
+            processes cannot join (rendezvous, world size), E241 when another process died
+            or did not answer in time.
         DataError: For missing or invalid data.
 
     """
     out = Path(output_dir)
-    if resume and not out.is_dir():
-        check_run_folder(out, resume=True, config=config)  # E307: nothing to resume
-    check_writable(out)  # before any work: a read-only folder fails now, not after an epoch
-    with run_lock(out):  # one training process per folder
-        return _train_in(out, config, resume=resume, progress=progress, callbacks=callbacks)
+    group = join_process_group(resolve_device(config.train.device), timeout_s=dist_timeout)
+    try:
+
+        def hold_folder() -> None:
+            if resume and not out.is_dir():
+                check_run_folder(out, resume=True, config=config)  # E307: nothing to resume
+            check_writable(out)  # before any work: a read-only folder fails now
+
+        group.on_main("checking the run folder", hold_folder)
+        # One training per folder: rank 0 holds it for all the processes of the run.
+        with run_lock(out) if group.is_main else contextlib.nullcontext():
+            return _train_in(
+                out, config, resume=resume, progress=progress, callbacks=callbacks, group=group
+            )
+    finally:
+        leave_process_group(group)
 
 
 def _train_in(
@@ -122,15 +153,19 @@ def _train_in(
     resume: bool,
     progress: bool,
     callbacks: Sequence[TrainingCallback],
+    group: ProcessGroup,
 ) -> TrainResult:
-    """The body of :func:`train`, in a run folder this process holds."""
+    """The body of :func:`train`, in a run folder this process (or its rank 0) holds."""
     from spertmt.data.io import write_documents
 
     started = time.perf_counter()
     setup = config.train
     checkpoint_dir = out / CHECKPOINT_DIR
-    resume = check_run_folder(out, resume=resume, config=config)
+    resume = group.on_main(
+        "checking the run folder", lambda: check_run_folder(out, resume=resume, config=config)
+    )
     device, rng = _seed(setup)
+    device = process_device(device, group)
     precision = resolve_precision(setup.precision, device, key="train.precision")
     scaler = torch.amp.GradScaler(device.type) if precision.needs_loss_scaling else None
     data = load_run_data(config.data)
@@ -138,10 +173,12 @@ def _train_in(
     model, tokenizer = load_or_build_model(
         config, data, resume_from=checkpoint_dir if resume else None
     )
-    write_run_config(out, config)
+    if group.is_main:
+        write_run_config(out, config)
     model.to(device)
+    group.broadcast_parameters(model)
     sampler = BatchSampler.prepare(data.train.documents, tokenizer, data.types, config, device)
-    steps_per_epoch = optimizer_steps_per_epoch(len(sampler.documents), setup)
+    steps_per_epoch = optimizer_steps_per_epoch(len(sampler.documents), setup, group.world_size)
     optimizer, scheduler = build_optimizer(model, setup, steps_per_epoch * setup.epochs)
     start_epoch, step, dev = 0, 0, None
     if resume:
@@ -152,7 +189,8 @@ def _train_in(
         config, fingerprint, data.types, model, tokenizer, optimizer, scheduler, rng, scaler
     )
     bar = [ProgressCallback()] if progress else []
-    events = CallbackList([MetricsLogCallback(out / METRICS_FILE), *bar, *callbacks])
+    told = [MetricsLogCallback(out / METRICS_FILE), *bar, *callbacks] if group.is_main else []
+    events = CallbackList(told)  # only rank 0 logs
     with closing(events):
         events.on_start(
             TrainingPlan(
@@ -166,12 +204,17 @@ def _train_in(
                 resumed=resume,
                 precision=precision.name,
                 precision_note=precision.note,
+                world_size=group.world_size,
+                global_batch_size=setup.batch_size * setup.gradient_accumulation * group.world_size,
             )
         )
         for epoch in range(start_epoch + 1, setup.epochs + 1):
             order = sampler.epoch_order(rng)
             events.on_epoch_start(epoch, len(order))
-            batches = sampler.batches(order, rng)  # lazily: each batch sampled when it is used
+            if group.enabled:  # each process its own dropout masks, repeated on resume
+                torch.manual_seed(epoch_seed(setup.seed, epoch, group.rank))
+            # Lazily: each batch sampled when it is used.
+            batches = sampler.batches(order, rng, group=group)
             step = train_epoch(
                 model,
                 optimizer,
@@ -183,36 +226,53 @@ def _train_in(
                 callback=events,
                 precision=precision,
                 scaler=scaler,
+                group=group,
             )
             if data.dev is not None and _due(epoch, setup.eval_every, last=setup.epochs):
-                _, report = predict_and_evaluate(model, tokenizer, data.dev, data.types, config)
-                dev = report.to_dict()
-                events.on_evaluation("dev", epoch, step, report)
+
+                def evaluate_dev(
+                    epoch: int = epoch, step: int = step, split: DataSplit = data.dev
+                ) -> dict[str, Any]:
+                    _, report = predict_and_evaluate(model, tokenizer, split, data.types, config)
+                    events.on_evaluation("dev", epoch, step, report)
+                    return report.to_dict()
+
+                dev = group.on_main("evaluating on dev data", evaluate_dev)
             if _due(epoch, setup.checkpoint_every):
-                saver.save_resumable(checkpoint_dir, epoch=epoch, global_step=step, dev=dev)
-                events.on_checkpoint(epoch, step, checkpoint_dir)
+
+                def checkpoint(epoch: int = epoch, step: int = step, dev: Any = dev) -> None:
+                    saver.save_resumable(checkpoint_dir, epoch=epoch, global_step=step, dev=dev)
+                    events.on_checkpoint(epoch, step, checkpoint_dir)
+
+                group.on_main("writing the checkpoint", checkpoint)
             events.on_epoch_end(epoch, step)
 
-        model_dir, metrics = out / MODEL_DIR, {"dev": dev}
-        saver.save_model(model_dir, epochs=setup.epochs, global_step=step, metrics=metrics)
-        if data.test is not None:
-            predictions, report = predict_and_evaluate(
-                model, tokenizer, data.test, data.types, config
+        def finish(step: int = step, dev: Any = dev) -> TrainResult:
+            model_dir, metrics = out / MODEL_DIR, {"dev": dev}
+            saver.save_model(model_dir, epochs=setup.epochs, global_step=step, metrics=metrics)
+            if data.test is not None:
+                predictions, report = predict_and_evaluate(
+                    model, tokenizer, data.test, data.types, config
+                )
+                metrics["test"] = report.to_dict()
+                write_documents(out / TEST_PREDICTIONS_FILE, predictions)
+                events.on_evaluation("test", setup.epochs, step, report)
+                saver.update_record(
+                    model_dir, epochs=setup.epochs, global_step=step, metrics=metrics
+                )
+            result = TrainResult(
+                output_dir=out,
+                model_dir=model_dir,
+                dev=dev,
+                test=metrics.get("test"),
+                epochs=setup.epochs,
+                wall_time_s=round(time.perf_counter() - started, 3),
             )
-            metrics["test"] = report.to_dict()
-            write_documents(out / TEST_PREDICTIONS_FILE, predictions)
-            events.on_evaluation("test", setup.epochs, step, report)
-            saver.update_record(model_dir, epochs=setup.epochs, global_step=step, metrics=metrics)
-        result = TrainResult(
-            output_dir=out,
-            model_dir=model_dir,
-            dev=dev,
-            test=metrics.get("test"),
-            epochs=setup.epochs,
-            wall_time_s=round(time.perf_counter() - started, 3),
-        )
-        write_results(result)
-        events.on_end(result)
+            write_results(result)
+            events.on_end(result)
+            return result
+
+        result = group.on_main("writing the model and the test scores", finish)
     return result
 
 
