@@ -25,6 +25,15 @@ SIGNALS = [
 ENV = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 
 
+def _sigint_as_default() -> None:
+    # A shell starts background jobs with SIGINT ignored, and Python keeps an ignored SIGINT;
+    # the child must see Ctrl-C as a user's terminal delivers it, wherever the suite runs.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+CHILD = {"env": ENV, "preexec_fn": _sigint_as_default}
+
+
 def test_ctrl_c_inside_a_command_exits_130_with_one_line(monkeypatch, tmp_path, capsys):
     import spertmt.inference.files as files
 
@@ -144,7 +153,7 @@ def test_a_signal_during_training_keeps_the_last_checkpoint_and_no_temporary(
     data = write_training_data(tmp_path / "data", 3)
     run = tmp_path / "run"
     command = train_command(tiny_bert_dir, data, run, "--set", "train.epochs=100000")
-    process = subprocess.Popen(command, stderr=subprocess.PIPE, text=True, env=ENV)
+    process = subprocess.Popen(command, stderr=subprocess.PIPE, text=True, **CHILD)
     wait_for(lambda: checkpoint_epoch(run) >= 1, process, 120, "checkpoint")
     err = stop(process, how)
     assert process.returncode == code, err
@@ -197,7 +206,7 @@ def test_kill_9_then_resume_gives_the_weights_of_an_uninterrupted_run(
 
     run = tmp_path / "run"
     command = train_command(tiny_bert_dir, kill_data, run, "--set", "train.epochs=4")
-    process = subprocess.Popen(command, stderr=subprocess.PIPE, text=True, env=ENV)
+    process = subprocess.Popen(command, stderr=subprocess.PIPE, text=True, **CHILD)
     try:
         wait_for(lambda: moment(run), process, 240, "moment to kill", poll=0.002)
     except AssertionError:
@@ -245,7 +254,7 @@ def test_a_signal_during_jsonl_prediction_keeps_every_finished_document(
     out = tmp_path / "out" / "predictions.jsonl"
     partial = out.with_name("predictions.jsonl.partial")
     command = predict_command(eager_checkpoint, many_documents, out)
-    process = subprocess.Popen(command, stderr=subprocess.PIPE, text=True, env=ENV)
+    process = subprocess.Popen(command, stderr=subprocess.PIPE, text=True, **CHILD)
     wait_for(lambda: partial.exists() and partial.stat().st_size > 0, process, 120, "output")
     err = stop(process, how)
     assert process.returncode == code, err
@@ -269,7 +278,7 @@ def test_a_signal_during_json_prediction_writes_nothing_and_says_so(
 ):
     out = tmp_path / "out" / "predictions.json"
     command = [*predict_command(eager_checkpoint, many_documents, out)]
-    process = subprocess.Popen(command, stderr=subprocess.PIPE, text=True, env=ENV)
+    process = subprocess.Popen(command, stderr=subprocess.PIPE, text=True, **CHILD)
     time.sleep(8)  # past start-up and into prediction (or still loading: the same outcome)
     err = stop(process, signal.SIGTERM)
     assert process.returncode == TERMINATED, err

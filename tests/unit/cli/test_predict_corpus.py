@@ -20,6 +20,15 @@ from spertmt.inference.files import Shard
 
 POSIX = pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
 ENV = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+
+
+def _sigint_as_default() -> None:
+    # A shell starts background jobs with SIGINT ignored, and Python keeps an ignored SIGINT;
+    # the child must see Ctrl-C as a user's terminal delivers it, wherever the suite runs.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+CHILD = {"env": ENV, "preexec_fn": _sigint_as_default}
 WORDS = ["John", "Anna", "lives", "in", "Paris", "Rome", "and", "works", "for", "Acme", "."]
 
 
@@ -309,7 +318,7 @@ def test_a_run_stopped_by_a_signal_resumes_to_the_uninterrupted_file(
         sys.executable, "-m", "spertmt", "predict", "--model", str(eager_checkpoint),
         str(long_corpus), "-o", str(out), "--batch-size", "1", "--device", "cpu", "-q",
     ]  # fmt: skip
-    process = subprocess.Popen(command, stderr=subprocess.PIPE, text=True, env=ENV)
+    process = subprocess.Popen(command, stderr=subprocess.PIPE, text=True, **CHILD)
     try:
         deadline = time.monotonic() + 120
         while _partial_lines(partial) < 40:
