@@ -35,7 +35,7 @@ from typing import Any, Literal, TypeVar
 from fastapi import FastAPI, Request
 from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field, StrictStr, model_validator
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -501,6 +501,13 @@ def build_app(
     app.add_exception_handler(InputError, _input_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
 
+    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
+    async def page() -> HTMLResponse:
+        """The page for people (:mod:`spertmt.inference.web_page`): paste, upload, predict."""
+        from spertmt.inference.web_page import web_page_html
+
+        return HTMLResponse(web_page_html())
+
     @app.get("/health", response_model=Health, summary="Liveness check")
     async def health() -> Health:
         """Answer at once, also while a prediction runs."""
@@ -680,11 +687,12 @@ async def _send(send: Any, response: JSONResponse) -> None:
 class _ApiKey:
     """ASGI middleware: answer ``401`` to a request without the server's API key.
 
-    ``GET /health`` (for liveness probes) and the API documentation stay open; everything else
+    ``GET /`` (the page, which asks for the key), ``GET /health`` (for liveness probes) and the
+    API documentation stay open; everything else
     needs ``Authorization: Bearer KEY`` or ``X-API-Key: KEY``, compared in constant time.
     """
 
-    OPEN = frozenset({"/health", "/docs", "/openapi.json", "/docs/oauth2-redirect", "/redoc"})
+    OPEN = frozenset({"/", "/health", "/docs", "/openapi.json", "/docs/oauth2-redirect", "/redoc"})
 
     def __init__(self, app: Any, *, key: str) -> None:
         self.app = app

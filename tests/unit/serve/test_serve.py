@@ -4,6 +4,7 @@ import dataclasses
 import itertools
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -588,12 +589,21 @@ def test_the_characters_of_one_request_are_bounded(eager_api):
         assert client.get("/info").json()["limits"]["max_request_chars"] == 50
 
 
+def test_the_page_for_people_is_served_at_the_root(client):
+    page = client.get("/")
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    assert page.text.startswith("<!DOCTYPE html>") and 'fetch("predict"' in page.text
+    assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//|@import""", page.text)  # offline
+    assert "/" not in client.get("/openapi.json").json()["paths"]  # not part of the API
+
+
 def test_an_api_key_guards_everything_but_health_and_the_docs(eager_api):
     app = create_app(eager_api, max_texts=MAX_TEXTS, max_chars=MAX_CHARS, api_key="s3cret")
     body = {"texts": ["Ann met Bob."]}
     with TestClient(app) as client:
         assert client.get("/health").status_code == 200
         assert client.get("/openapi.json").status_code == 200
+        assert client.get("/").status_code == 200  # the page asks for the key itself
         missing = client.post("/predict", json=body)
         assert missing.status_code == 401 and missing.json()["error"]["code"] == "E527"
         assert missing.headers["www-authenticate"] == "Bearer"
