@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 import torch
-from test_training import final_weights, tiny_config, tiny_data  # noqa: F401 (fixture)
+from test_training import crash_after_first_checkpoint, final_weights, tiny_config, tiny_data  # noqa: F401 (fixture)
 
 from spertmt.runtime import precision as precision_module
 from spertmt.runtime.precision import Precision
-from spertmt.training import checkpointing, run, train
+from spertmt.training import run, train
 
 
 def _events(folder: Path) -> list[dict]:
@@ -104,18 +104,8 @@ def test_fp16_loss_scaling_resumes_to_the_uninterrupted_weights(
     state = json.loads((straight / "checkpoint" / "trainer_state.json").read_text())
     assert state["trainer"]["grad_scaler"]["scale"] > 4.0
 
-    real_save = checkpointing.save_checkpoint
-
-    def save_then_crash(path, *args, **kwargs):
-        real_save(path, *args, **kwargs)
-        if Path(path).name == "checkpoint" and kwargs["trainer_state"]["epoch"] == 1:
-            raise RuntimeError("simulated crash after epoch 1")
-
-    monkeypatch.setattr(checkpointing, "save_checkpoint", save_then_crash)
     out = tmp_path / "resumed"
-    with pytest.raises(RuntimeError, match="simulated crash"):
-        train(config, output_dir=out, progress=False)
-    monkeypatch.setattr(checkpointing, "save_checkpoint", real_save)
+    crash_after_first_checkpoint(config, out, monkeypatch)
     train(config, output_dir=out, resume=True, progress=False)
     expected, actual = final_weights(straight), final_weights(out)
     assert all(torch.equal(expected[k], actual[k]) for k in expected)

@@ -88,6 +88,21 @@ def tiny_config(tiny_bert_dir, tiny_data, **extra):
     return load_config(None, overrides=tiny_overrides(tiny_bert_dir, tiny_data, **extra))
 
 
+def crash_after_first_checkpoint(config, out: Path, monkeypatch) -> None:
+    """Train into ``out`` until the checkpoint after epoch 1 is written, then crash."""
+    real_save = checkpointing.save_checkpoint
+
+    def save_then_crash(path, *args, **kwargs):
+        real_save(path, *args, **kwargs)
+        if Path(path).name == "checkpoint" and kwargs["trainer_state"]["epoch"] == 1:
+            raise RuntimeError("simulated crash after epoch 1")
+
+    monkeypatch.setattr(checkpointing, "save_checkpoint", save_then_crash)
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        train(config, output_dir=out, progress=False)
+    monkeypatch.setattr(checkpointing, "save_checkpoint", real_save)
+
+
 def final_weights(run: Path) -> dict[str, torch.Tensor]:
     from safetensors.torch import load_file
 
@@ -356,19 +371,9 @@ def test_resume_ends_with_the_weights_of_an_uninterrupted_run(
     straight_run, tiny_bert_dir, tiny_data, tmp_path, monkeypatch
 ):
     config, straight = straight_run
-    real_save = checkpointing.save_checkpoint
-
-    def save_then_crash(path, *args, **kwargs):
-        real_save(path, *args, **kwargs)
-        if Path(path).name == "checkpoint" and kwargs["trainer_state"]["epoch"] == 1:
-            raise RuntimeError("simulated crash after epoch 1")
-
-    monkeypatch.setattr(checkpointing, "save_checkpoint", save_then_crash)
     out = tmp_path / "interrupted"
-    with pytest.raises(RuntimeError, match="simulated crash"):
-        train(config, output_dir=out, progress=False)
+    crash_after_first_checkpoint(config, out, monkeypatch)
     assert not (out / "model").exists()
-    monkeypatch.setattr(checkpointing, "save_checkpoint", real_save)
 
     result = train(config, output_dir=out, resume=True, progress=False)
     expected, actual = final_weights(straight.output_dir), final_weights(out)
