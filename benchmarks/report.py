@@ -18,7 +18,11 @@ Besides ``docs/results.md`` it writes, beside the records:
   "name", "label", "note", "variant", "baseline", "seeds", "unpaired_seeds": {"variant",
   "baseline"}, "metrics": [{"metric", "variant", "baseline", "differences", "variant_mean",
   "baseline_mean", "mean", "std"}], "records": {"variant", "baseline"}}``; scores in percent,
-  rounded to 2 decimals; ``std`` is ``null`` below two paired seeds, ``mean`` below one.
+  rounded to 2 decimals; ``std`` is ``null`` below two paired seeds, ``mean`` below one;
+  ``bootstrap`` (micro metrics of records with ``document_counts``, else ``null``) is
+  :class:`spertmt.evaluation.bootstrap.BootstrapResult` as a dict;
+- ``benchmarks/results/headline.json``: per dataset, the comparison declared with
+  ``headline = true`` (:func:`headline_entries`).
 """
 
 from __future__ import annotations
@@ -319,6 +323,9 @@ def paired_comparison(
                 "baseline_mean": mean(theirs),
                 "mean": mean(differences),
                 "std": round(statistics.stdev(differences), 2) if len(seeds) > 1 else None,
+                "bootstrap": _bootstrap(
+                    metric, [variant[s] for s in seeds], [baseline[s] for s in seeds]
+                ),
             }
         )
 
@@ -339,6 +346,31 @@ def paired_comparison(
         "metrics": metrics,
         "records": {"variant": files(variant), "baseline": files(baseline)},
     }
+
+
+BOOTSTRAP_RESAMPLES = 10_000
+
+
+def _bootstrap(metric: tuple[str, str], ours: list[dict], theirs: list[dict]) -> dict | None:
+    """The paired bootstrap over test documents of a micro metric's mean difference, or None.
+
+    Needs every paired record's ``document_counts`` (written by ``run_experiments.py`` for
+    tuned variants) over the same documents; a macro metric has none (its per-type parts are not
+    recorded).
+    """
+    setting, average = metric
+    if average != "micro" or not ours:
+        return None
+    counts = [
+        [(record.get("document_counts") or {}).get(setting) for record in side]
+        for side in (ours, theirs)
+    ]
+    flat = counts[0] + counts[1]
+    if any(c is None for c in flat) or len({len(c) for c in flat}) != 1:
+        return None
+    from spertmt.evaluation.bootstrap import paired_bootstrap
+
+    return paired_bootstrap(counts[0], counts[1], resamples=BOOTSTRAP_RESAMPLES).to_dict()
 
 
 def _of_experiment(record: dict, experiment: Experiment) -> bool:
@@ -378,9 +410,58 @@ def comparison_rows(experiments: list[Experiment], records: list[dict]) -> list[
                         "epochs": epochs,
                         "protocol": protocol,
                         **paired_comparison(comparison, sides["variant"], sides["baseline"]),
+                        "headline": comparison.headline,
                     }
                 )
     return rows
+
+
+HEADLINE_NAME = "headline.json"
+"""Issue 16's headline as data, beside the records: ``benchmarks/results/headline.json``."""
+
+
+def headline_entries(rows: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """``headline.json``: per dataset, its ``headline = true`` comparison's paired scores.
+
+    ``{"conll04": {"metric", "seeds", "spert", "spertmt", "differences", "mean", "std",
+    "bootstrap", "entity": {...}, "comparison", "variant", "baseline", "encoder", "protocol",
+    "records"}, ...}``: ``spert`` holds the baseline's per-seed scores and ``spertmt`` the
+    variant's. Where the comparison has rows for several encoders or protocols, the one with the
+    most paired seeds is the headline.
+    """
+    entries: dict[str, dict[str, Any]] = {}
+    for row in rows:
+        if not row.get("headline") or not row["seeds"]:
+            continue
+        dataset = str(row["dataset"]).split(":", 1)[0]
+        if dataset in entries and len(entries[dataset]["seeds"]) >= len(row["seeds"]):
+            continue
+        main, *also = row["metrics"]
+        entry = {
+            "metric": main["metric"],
+            "seeds": row["seeds"],
+            "spert": main["baseline"],
+            "spertmt": main["variant"],
+            "differences": main["differences"],
+            "mean": main["mean"],
+            "std": main["std"],
+            "bootstrap": main["bootstrap"],
+        }
+        for other in also:
+            entry[other["metric"].split(" ", 1)[0]] = {
+                key: other[key]
+                for key in ("metric", "baseline", "variant", "differences", "mean", "std")
+            }
+        entry.update(
+            comparison=row["name"],
+            variant=row["variant"],
+            baseline=row["baseline"],
+            encoder=row["encoder"],
+            protocol=row["protocol"],
+            records=row["records"],
+        )
+        entries[dataset] = entry
+    return entries
 
 
 _LABELS = {f"{setting} {average} F1": label for setting, average, label in METRICS}
@@ -393,7 +474,11 @@ def _signed(value: float) -> str:
 def _mean_std(entry: dict) -> str:
     if entry["mean"] is None:
         return "–"
-    return _signed(entry["mean"]) + (f" ± {entry['std']:.2f}" if entry["std"] is not None else "")
+    text = _signed(entry["mean"]) + (f" ± {entry['std']:.2f}" if entry["std"] is not None else "")
+    boot = entry.get("bootstrap")
+    if boot:
+        text += f" [{boot['confidence']:.0%} CI {_signed(boot['low'])}, {_signed(boot['high'])}]"
+    return text
 
 
 def _headline(rows: list[dict[str, Any]]) -> list[str]:
@@ -406,7 +491,10 @@ def _headline(rows: list[dict[str, Any]]) -> list[str]:
         "",
         "Declared as `[[comparison]]` in `benchmarks/experiments/` and paired by seed: both",
         "variants' test scores on the seeds both have (mean in brackets), the differences",
-        "variant − baseline per seed (from unrounded scores) and their mean ± sample std.",
+        "variant − baseline per seed (from unrounded scores) and their mean ± sample std; where",
+        "the records hold per-document counts, a paired bootstrap over test documents",
+        f"({BOOTSTRAP_RESAMPLES:,} resamples, the same documents for both sides and every seed)",
+        "gives the 95% interval of that mean.",
         "Positive: the variant is better. As data: `benchmarks/results/comparisons.json`.",
         "",
         "| # | comparison | data | metric | seeds | variant per seed (mean) "
@@ -541,6 +629,11 @@ def write_report() -> None:
     (RESULTS / COMPARISONS_NAME).write_text(
         json.dumps(compared, indent=1, ensure_ascii=False) + "\n", encoding="utf-8"
     )
+    headline = headline_entries(compared)
+    if headline:
+        (RESULTS / HEADLINE_NAME).write_text(
+            json.dumps(headline, indent=1, ensure_ascii=False) + "\n", encoding="utf-8"
+        )
     print(f"wrote {shown(SUMMARY)}")
 
 

@@ -78,6 +78,8 @@ class Comparison:
     ``report.py`` renders every comparison in the Headline section of ``docs/results.md`` and
     writes it to ``benchmarks/results/comparisons.json``. Metrics are ``(setting, average)``
     pairs, e.g. ``("relation_strict", "micro")``; written ``"relation_strict.micro"`` in TOML.
+    ``headline`` marks the comparison that is the dataset's entry of
+    ``benchmarks/results/headline.json`` (at most one per experiment file).
     """
 
     name: str
@@ -87,6 +89,7 @@ class Comparison:
     metric: tuple[str, str]
     also: tuple[tuple[str, str], ...] = (("entity", "micro"),)
     note: str = ""
+    headline: bool = False
 
 
 @dataclass(frozen=True)
@@ -173,8 +176,12 @@ def _comparisons(path: Path, data: dict[str, Any], variants: list[Variant]) -> l
                 metric=metric,
                 also=tuple(m for m in (parse_metric(text, where) for text in also) if m != metric),
                 note=raw.get("note", ""),
+                headline=bool(raw.get("headline", False)),
             )
         )
+    headlines = [c.name for c in comparisons if c.headline]
+    if len(headlines) > 1:
+        raise SystemExit(f"{path}: only one comparison may be the headline, not {headlines}")
     return comparisons
 
 
@@ -315,7 +322,7 @@ def _tune_and_score(model_dir: Path, config, grid: dict[str, list[Any]]) -> dict
     """Choose the decision rule on the run's dev split, then score its test split once."""
     from spertmt.data.datasets import resolve_dataset
     from spertmt.data.io import read_documents
-    from spertmt.evaluation.metrics import evaluate_documents
+    from spertmt.evaluation.metrics import document_counts, evaluate_documents
     from spertmt.inference.predictor import Predictor
     from spertmt.inference.tuning import tune_rule
     from spertmt.model.checkpoint import checkpoint_types_file, load_checkpoint
@@ -342,6 +349,14 @@ def _tune_and_score(model_dir: Path, config, grid: dict[str, list[Any]]) -> dict
         "dev_rows": rows,
         "chosen": result.best.to_dict(),
         "test": report,
+        # Per test document (correct, gold, predicted) for each setting: what report.py's
+        # paired bootstrap over documents resamples (micro F1 only).
+        "document_counts": {
+            setting: [list(triple) for triple in triples]
+            for setting, triples in document_counts(
+                test_gold, predictions, checkpoint.types
+            ).items()
+        },
     }
 
 
@@ -406,7 +421,9 @@ def run_one(
         "metrics": tuning["test"] if tuning else test_metrics,
         "metrics_default_thresholds": test_metrics,
         "dev_metrics": dev_metrics,
-        "threshold_tuning": tuning and {k: v for k, v in tuning.items() if k != "test"},
+        "threshold_tuning": tuning
+        and {k: v for k, v in tuning.items() if k not in ("test", "document_counts")},
+        "document_counts": tuning and tuning["document_counts"],
         "wall_seconds": round(wall, 1),
         "train_seconds": round(wall, 1),
         "command": command,

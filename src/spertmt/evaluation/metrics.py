@@ -75,6 +75,7 @@ __all__ = [
     "EvalReport",
     "SettingScores",
     "TypeScores",
+    "document_counts",
     "evaluate_documents",
     "evaluate_files",
 ]
@@ -288,21 +289,10 @@ def evaluate_documents(
         100.0
 
     """
-    _check_same_documents(gold, pred, gold_file=gold_file, pred_file=pred_file)
-    symmetric = types.symmetric_relations
     counts = {name: _Counts() for name in _SETTINGS}
-    for index, (gold_doc, pred_doc) in enumerate(zip(gold, pred, strict=True)):
-        sides = []
-        for doc, file, side in ((gold_doc, gold_file, "gold"), (pred_doc, pred_file, "prediction")):
-            _check_document(doc, types, index=index, file=file, side=side)
-            entities, relations = _document_tuples(doc, symmetric)
-            if no_overlap:
-                entities, relations = _remove_overlapping(entities, relations)
-            sides.append((entities, relations))
-        (gold_entities, gold_relations), (pred_entities, pred_relations) = sides
-        counts["entity"].add(gold_entities, pred_entities)
-        counts["relation_strict"].add(gold_relations, pred_relations)
-        counts["relation_boundaries"].add(_boundaries(gold_relations), _boundaries(pred_relations))
+    for document in _scored_sets(gold, pred, types, no_overlap, gold_file, pred_file):
+        for name in _SETTINGS:
+            counts[name].add(*document[name])
 
     order = {
         "entity": types.entity_names,
@@ -347,6 +337,76 @@ def evaluate_files(
     return evaluate_documents(
         gold, pred, types, no_overlap=no_overlap, gold_file=gold_path, pred_file=pred_path
     )
+
+
+def document_counts(
+    gold: Sequence[Document],
+    pred: Sequence[Document],
+    types: TypeSchema,
+    *,
+    no_overlap: bool = False,
+) -> dict[str, list[tuple[int, int, int]]]:
+    """Per document and setting, ``(correct, gold, predicted)``: the micro scores' parts.
+
+    Summed over documents they give the micro F1 of :func:`evaluate_documents` (``2·correct /
+    (gold + predicted)``), so a bootstrap over documents can resample them
+    (:func:`spertmt.evaluation.bootstrap.paired_bootstrap`) without predicting again.
+
+    Args:
+        gold: Gold documents.
+        pred: Predictions for the same documents, in the same order.
+        types: The type schema.
+        no_overlap: As in :func:`evaluate_documents`.
+
+    Returns:
+        ``{"entity": [...], "relation_boundaries": [...], "relation_strict": [...]}``, one
+        triple per document in document order.
+
+    Raises:
+        DataError: As :func:`evaluate_documents`.
+
+    Example:
+        >>> from spertmt.schema import Document, Entity, EntityType, TypeSchema
+        >>> types = TypeSchema((EntityType("Peop", "P", "People"),), ())
+        >>> gold = [Document(("Ann", "met", "Bob"), (Entity("Peop", 0, 1), Entity("Peop", 2, 3)))]
+        >>> pred = [Document(("Ann", "met", "Bob"), (Entity("Peop", 0, 1),))]
+        >>> document_counts(gold, pred, types)["entity"]
+        [(1, 2, 1)]
+
+    """
+    counts: dict[str, list[tuple[int, int, int]]] = {name: [] for name in _SETTINGS}
+    for document in _scored_sets(gold, pred, types, no_overlap, None, None):
+        for name in _SETTINGS:
+            gold_set, pred_set = document[name]
+            counts[name].append((len(gold_set & pred_set), len(gold_set), len(pred_set)))
+    return counts
+
+
+def _scored_sets(
+    gold: Sequence[Document],
+    pred: Sequence[Document],
+    types: TypeSchema,
+    no_overlap: bool,
+    gold_file: str | Path | None,
+    pred_file: str | Path | None,
+) -> Iterable[dict[str, tuple[set[Any], set[Any]]]]:
+    """Per document, checked: ``{setting: (gold tuples, predicted tuples)}`` as scored."""
+    _check_same_documents(gold, pred, gold_file=gold_file, pred_file=pred_file)
+    symmetric = types.symmetric_relations
+    for index, (gold_doc, pred_doc) in enumerate(zip(gold, pred, strict=True)):
+        sides = []
+        for doc, file, side in ((gold_doc, gold_file, "gold"), (pred_doc, pred_file, "prediction")):
+            _check_document(doc, types, index=index, file=file, side=side)
+            entities, relations = _document_tuples(doc, symmetric)
+            if no_overlap:
+                entities, relations = _remove_overlapping(entities, relations)
+            sides.append((entities, relations))
+        (gold_entities, gold_relations), (pred_entities, pred_relations) = sides
+        yield {
+            "entity": (gold_entities, pred_entities),
+            "relation_boundaries": (_boundaries(gold_relations), _boundaries(pred_relations)),
+            "relation_strict": (gold_relations, pred_relations),
+        }
 
 
 class _Counts:

@@ -236,10 +236,78 @@ def test_the_report_leads_with_the_headline_in_declaration_order(tmp_path, monke
     }
 
 
-def test_the_conll04_headline_is_equal_decoding_first_then_published_defaults():
+def test_the_conll04_headline_is_fresh_seeds_then_equal_decoding_then_published_defaults():
     experiment = run_experiments.load_experiment(ROOT / "benchmarks/experiments/conll04.toml")
-    first, second, *_ = experiment.comparisons
+    fresh, first, second, *_ = experiment.comparisons
+    assert fresh.headline and not any(c.headline for c in experiment.comparisons[1:])
+    assert (fresh.variant, fresh.baseline) == ("headline-spertmt", "headline-spert")
+    assert set(experiment.variant(fresh.variant).seeds).isdisjoint(
+        experiment.variant("mt-fast-iou-cls").seeds
+    )
     assert (first.variant, first.baseline) == ("spertmt-flat", "spert-flat")
     assert (second.variant, second.baseline) == ("spertmt-preset-thresholds", "spert")
     assert second.label.startswith("decoding differs")
     assert all(c.metric == ("relation_strict", "micro") for c in experiment.comparisons)
+
+
+def counted(variant, seed, per_document, entity=80.0):
+    """A record whose relation strict micro F1 is that of its ``(correct, gold, predicted)``."""
+    correct, gold, pred = (sum(t[k] for t in per_document) for k in range(3))
+    return record(
+        variant,
+        seed,
+        200 * correct / (gold + pred),
+        entity,
+        document_counts={"relation_strict": [list(t) for t in per_document]},
+    )
+
+
+def test_records_with_document_counts_get_a_paired_bootstrap_interval():
+    new = [counted("new", s, [(3, 4, 4), (2, 2, 3), (1, 3, 2)]) for s in (1, 2)]
+    old = [counted("old", s, [(2, 4, 4), (2, 2, 3), (0, 3, 2)]) for s in (1, 2)]
+    relation, entity = report.paired_comparison(FAIR, new, old)["metrics"]
+    boot = relation["bootstrap"]
+    assert boot["difference"] == relation["mean"] and boot["seeds"] == 2 and boot["documents"] == 3
+    assert boot["low"] <= boot["difference"] <= boot["high"]
+    assert boot["resamples"] == report.BOOTSTRAP_RESAMPLES
+    assert entity["bootstrap"] is None  # no per-document entity counts in these records
+    assert "[95% CI " in report._mean_std(relation)
+
+
+def test_no_bootstrap_without_counts_on_every_paired_record():
+    new = [counted("new", 1, [(3, 4, 4)]), record("new", 2, 61.0, 80.0)]
+    old = [counted("old", 1, [(2, 4, 4)]), counted("old", 2, [(2, 4, 4)])]
+    assert report.paired_comparison(FAIR, new, old)["metrics"][0]["bootstrap"] is None
+
+
+def test_headline_json_holds_the_headline_comparison_per_dataset(tmp_path):
+    text = VARIANTS + COMPARISON + "headline = true\n" + COMPARISON.replace('"fair"', '"other"')
+    experiment = run_experiments.load_experiment(experiment_file(tmp_path, text))
+    assert [c.headline for c in experiment.comparisons] == [True, False]
+    records_ = [
+        counted("new", 2, [(3, 4, 4), (1, 2, 2)], entity=81.0),
+        counted("new", 3, [(2, 4, 4), (2, 2, 2)], entity=82.0),
+        counted("old", 2, [(2, 4, 4), (1, 2, 2)], entity=80.0),
+        counted("old", 3, [(2, 4, 4), (1, 2, 2)], entity=83.0),
+    ]
+    entries = report.headline_entries(report.comparison_rows([experiment], records_))
+    assert list(entries) == ["toy"]
+    toy = entries["toy"]
+    assert toy["metric"] == "relation_strict micro F1" and toy["seeds"] == [2, 3]
+    assert toy["spertmt"] == [66.67, 66.67] and toy["spert"] == [50.0, 50.0]
+    assert toy["differences"] == [16.67, 16.67] and toy["mean"] == 16.67
+    assert toy["bootstrap"]["difference"] == 16.67
+    assert toy["entity"]["differences"] == [1.0, -1.0]
+    assert (toy["comparison"], toy["variant"], toy["baseline"]) == ("fair", "new", "old")
+
+
+def test_only_one_comparison_of_a_file_may_be_the_headline(tmp_path):
+    text = (
+        VARIANTS
+        + COMPARISON
+        + "headline = true\n"
+        + COMPARISON.replace('"fair"', '"other"')
+        + "headline = true\n"
+    )
+    with pytest.raises(SystemExit, match="only one comparison may be the headline"):
+        run_experiments.load_experiment(experiment_file(tmp_path, text))

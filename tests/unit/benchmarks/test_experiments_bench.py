@@ -133,6 +133,12 @@ def test_the_plan_runs_once_and_a_second_call_skips_what_is_done(bench, capsys):
         {"relation_threshold": 0.2},
         {"relation_threshold": 0.6},
     ]
+    # per test document (correct, gold, predicted), summing to the tuned test scores
+    strict = tuned["document_counts"]["relation_strict"]
+    correct, gold, pred = (sum(t[k] for t in strict) for k in range(3))
+    f1 = 200 * correct / (gold + pred) if gold + pred else 0.0
+    assert f1 == pytest.approx(tuned["metrics"]["relation_strict"]["micro"]["f1"])
+    assert base["document_counts"] is None  # untuned: no test predictions of its own
     # no grid: the variant's own decision rule, scored as one row
     flat = result(bench, "base-flat")
     rows = flat["threshold_tuning"]["dev_rows"]

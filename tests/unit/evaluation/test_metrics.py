@@ -16,7 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from spertmt.errors import DataError
-from spertmt.evaluation.metrics import EvalReport, evaluate_documents
+from spertmt.evaluation.metrics import EvalReport, document_counts, evaluate_documents
 from spertmt.schema import Document, Entity, EntityType, Relation, RelationType, TypeSchema
 
 TYPES = TypeSchema(
@@ -604,3 +604,23 @@ def test_conll04_test_against_itself_and_a_perturbed_copy():
         assert prf(scores.per_type["Kill"]) == (0.0, 0.0, 0.0)
         assert prf(scores.micro) == approx3(100, 100 * 375 / 422, 100 * 750 / 797)
         assert prf(scores.macro) == approx3(80, 80, 80)
+
+
+@given(gold_and_pred(), st.booleans())
+def test_document_counts_sum_to_the_micro_scores(data, no_overlap):
+    gold, pred = data
+    report = evaluate_documents(gold, pred, TYPES, no_overlap=no_overlap)
+    counts = document_counts(gold, pred, TYPES, no_overlap=no_overlap)
+    for setting in SETTINGS:
+        assert len(counts[setting]) == len(gold)
+        correct, n_gold, n_pred = (sum(t[k] for t in counts[setting]) for k in range(3))
+        micro = getattr(report, setting).micro
+        f1 = 200 * correct / (n_gold + n_pred) if n_gold + n_pred else 0.0
+        assert f1 == pytest.approx(micro.f1)
+        precision = 100 * correct / n_pred if n_pred else 0.0
+        assert precision == pytest.approx(micro.precision)
+
+
+def test_document_counts_check_the_documents_as_the_evaluator_does():
+    with pytest.raises(DataError, match="E150"):
+        document_counts([doc(2)], [doc(2), doc(2)], TYPES)
