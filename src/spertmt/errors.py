@@ -228,7 +228,10 @@ CATALOGUE: dict[str, str] = {
     ),
     "E235": "A 16-bit precision was asked for together with quantize or onnx.",
     # E24x: training on several processes (spertmt.training.distributed).
-    "E240": "The training processes of a launch (torchrun) cannot join: rendezvous, world size.",
+    "E240": (
+        "The training processes of a launch (torchrun, Accelerate) cannot join: rendezvous, "
+        "world size."
+    ),
     "E241": "A training process died or did not answer within the time-out (--dist-timeout).",
     # E299: internal.
     "E299": "A configuration field has a type spertmt cannot parse (an internal error).",

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import time
 from pathlib import Path
 from typing import Annotated, Any
@@ -56,20 +55,21 @@ def train_command(
         typer.Option(
             "--dist-timeout",
             min=1,
-            help="Several processes (torchrun): seconds to wait for the others at the start "
-            "and at each exchange before stopping with an error (default 1800; rank 0 "
-            "evaluates and writes checkpoints while the others wait).",
+            help="Several processes (torchrun, accelerate launch): seconds to wait for the "
+            "others at the start and at each exchange before stopping with an error (default "
+            "1800; rank 0 evaluates and writes checkpoints while the others wait).",
         ),
     ] = None,
 ) -> None:
     """Train a model; writes config, metrics, checkpoint, final model and test predictions.
 
-    Under torchrun (torchrun --nproc-per-node N -m spertmt train CONFIG) the N processes train
-    together: train.batch_size documents per process; rank 0 logs, evaluates and writes.
+    Under torchrun (torchrun --nproc-per-node N -m spertmt train CONFIG) or Accelerate
+    (accelerate launch --multi_gpu --num_processes N -m spertmt train CONFIG) the N processes
+    train together: train.batch_size documents per process; rank 0 logs, evaluates and writes.
     """
     from spertmt.config import load_config
     from spertmt.training import load_run_config, train
-    from spertmt.training.distributed import launched_world_size
+    from spertmt.training.distributed import launched_rank, launched_world_size
 
     if encoder is not None:
         # JSON quoting is valid TOML, so any folder path or hub id survives the override parser.
@@ -91,7 +91,7 @@ def train_command(
     if output is None:
         stem = config.stem if config is not None else "default"
         output = Path("runs") / f"{stem}-{time.strftime('%Y%m%d-%H%M%S')}"
-    main_process = os.environ.get("RANK", "0") == "0" or launched_world_size() == 1
+    main_process = launched_rank() == 0
     result = train(
         run_config,
         output_dir=output,

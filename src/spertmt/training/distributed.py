@@ -1,12 +1,15 @@
 """Training on several processes (``torchrun``): the process group, gradient sums, collectives.
 
-``torchrun --nproc-per-node N -m spertmt train CONFIG`` (or any launcher that sets torch's
-``RANK``, ``WORLD_SIZE``, ``LOCAL_RANK``, ``MASTER_ADDR`` and ``MASTER_PORT``, e.g.
-``accelerate launch``) starts N copies of ``spertmt train``. :func:`join_process_group` sees
-those variables and joins them into one process group (gloo on the CPU, NCCL on CUDA, each
-process on GPU ``LOCAL_RANK``), with a time-out on the rendezvous and on every collective, so
-that a misconfigured launch or a dead process ends every process with a one-line error instead
-of a hang. Without them (a plain ``spertmt train``) nothing changes: one process, no group.
+``torchrun --nproc-per-node N -m spertmt train CONFIG``, ``accelerate launch --multi_gpu
+--num_processes N -m spertmt train CONFIG`` (torchrun's machinery underneath, on the CPU too)
+or any launcher that sets torch's ``RANK``, ``WORLD_SIZE``, ``LOCAL_RANK``, ``MASTER_ADDR``
+and ``MASTER_PORT`` starts N copies of ``spertmt train``; under mpirun (``accelerate launch
+--cpu --mpirun_hostfile ...``) the rank and world size come from MPI's variables instead, as
+Accelerate reads them. :func:`join_process_group` sees those variables and joins the
+processes into one process group (gloo on the CPU, NCCL on CUDA, each process on GPU
+``LOCAL_RANK``), with a time-out on the rendezvous and on every collective, so that a
+misconfigured launch or a dead process ends every process with a one-line error instead of a
+hang. Without them (a plain ``spertmt train``) nothing changes: one process, no group.
 
 How the N processes split the work (:func:`~spertmt.training.loop.train_epoch`): an optimiser
 step takes ``gradient_accumulation × N`` batches of ``train.batch_size`` documents, in the order
@@ -39,7 +42,13 @@ import torch
 
 from spertmt.errors import ConfigError
 
-__all__ = ["DEFAULT_TIMEOUT_S", "ProcessGroup", "join_process_group", "launched_world_size"]
+__all__ = [
+    "DEFAULT_TIMEOUT_S",
+    "ProcessGroup",
+    "join_process_group",
+    "launched_rank",
+    "launched_world_size",
+]
 
 DEFAULT_TIMEOUT_S = 1800.0
 """Seconds a process waits for the others (rendezvous, each collective) before it gives up.
@@ -50,12 +59,44 @@ the longest evaluation; ``spertmt train --dist-timeout`` changes it."""
 T = TypeVar("T")
 
 
+# Where launchers put a process's place: torch's names (torchrun, accelerate launch
+# --multi_gpu) first, then those of the MPI launchers (Intel MPI / MPICH, Open MPI, MVAPICH)
+# that ``accelerate launch --cpu --mpirun_hostfile`` uses, the names Accelerate reads.
+WORLD_SIZE_NAMES = ("WORLD_SIZE", "PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "MV2_COMM_WORLD_SIZE")
+RANK_NAMES = ("RANK", "PMI_RANK", "OMPI_COMM_WORLD_RANK", "MV2_COMM_WORLD_RANK")
+LOCAL_RANK_NAMES = (
+    "LOCAL_RANK",
+    "MPI_LOCALRANKID",
+    "OMPI_COMM_WORLD_LOCAL_RANK",
+    "MV2_COMM_WORLD_LOCAL_RANK",
+)
+
+
+def _launch_variable(names: tuple[str, ...]) -> tuple[str, str] | None:
+    """The first of ``names`` set in the environment, with its value."""
+    for name in names:
+        value = os.environ.get(name)
+        if value is not None and value.strip():
+            return name, value.strip()
+    return None
+
+
 def launched_world_size() -> int:
     """How many processes the launcher started (``WORLD_SIZE``; 1 without a launcher)."""
+    found = _launch_variable(WORLD_SIZE_NAMES)
     try:
-        return max(1, int(os.environ.get("WORLD_SIZE", "1")))
+        return max(1, int(found[1])) if found else 1
     except ValueError:
         return 1
+
+
+def launched_rank() -> int:
+    """This process's rank as the launcher set it (``RANK``; 0 without a launcher or number)."""
+    found = _launch_variable(RANK_NAMES)
+    try:
+        return int(found[1]) if found and launched_world_size() > 1 else 0
+    except ValueError:
+        return 0
 
 
 @dataclass
@@ -215,7 +256,8 @@ def lost_peer(group: ProcessGroup, what: str, error: BaseException) -> ConfigErr
 def join_process_group(device: torch.device, *, timeout_s: float | None = None) -> ProcessGroup:
     """Join the process group a launcher (``torchrun``) started this process in.
 
-    Without ``WORLD_SIZE`` > 1 this is a no-op: one process, ``ProcessGroup()``.
+    Without ``WORLD_SIZE`` > 1 (or MPI's ``PMI_SIZE``, ``OMPI_COMM_WORLD_SIZE``,
+    ``MV2_COMM_WORLD_SIZE``) this is a no-op: one process, ``ProcessGroup()``.
 
     Args:
         device: The configured device: CPU processes join with gloo, CUDA ones with NCCL
@@ -230,20 +272,24 @@ def join_process_group(device: torch.device, *, timeout_s: float | None = None) 
         ConfigError: E240 for launch variables that do not fit (a rank outside the world
             size, a missing ``MASTER_ADDR``), more CUDA processes on a machine than GPUs, or
             a rendezvous that fails or times out (a process that never started, another
-            world size, an unreachable address).
+            world size, an unreachable address); also for a lone process that
+            ``accelerate launch`` started where several were asked for (no ``--multi_gpu``).
     """
     timeout = DEFAULT_TIMEOUT_S if timeout_s is None else float(timeout_s)
     world = launched_world_size()
     if world <= 1:
+        _check_accelerate_started_several()
         return ProcessGroup(timeout_s=timeout)
     import torch.distributed as dist
 
+    world_name, _ = _launch_variable(WORLD_SIZE_NAMES) or ("WORLD_SIZE", "")
+    _, rank_text = _launch_variable(RANK_NAMES) or ("RANK", "")
+    _, local_text = _launch_variable(LOCAL_RANK_NAMES) or ("LOCAL_RANK", rank_text)
     try:
-        rank = int(os.environ["RANK"])
-        local_rank = int(os.environ.get("LOCAL_RANK", rank))
-    except (KeyError, ValueError):
+        rank, local_rank = int(rank_text), int(local_text)
+    except ValueError:
         raise ConfigError(
-            f"WORLD_SIZE={world} but RANK is not set to a number; launch with torchrun "
+            f"{world_name}={world} but RANK is not set to a number; launch with torchrun "
             "(torchrun --nproc-per-node N -m spertmt train ...), which sets both",
             code="E240",
         ) from None
@@ -292,6 +338,27 @@ def join_process_group(device: torch.device, *, timeout_s: float | None = None) 
             code="E240",
         ) from None
     return group
+
+
+def _check_accelerate_started_several() -> None:
+    """Refuse a one-process ``accelerate launch`` that was asked for several processes.
+
+    Without ``--multi_gpu`` (or a config file that sets it, or several GPUs that make
+    Accelerate set it) and without mpirun, ``accelerate launch --num_processes N`` starts one
+    process, giving it ``MASTER_ADDR`` as the only trace of N; training on would silently
+    be one process with a global batch N times smaller.
+    """
+    launched_by_accelerate = "ACCELERATE_MIXED_PRECISION" in os.environ  # its launchers set it
+    no_world = _launch_variable(WORLD_SIZE_NAMES) is None  # WORLD_SIZE=1 is one on purpose
+    if launched_by_accelerate and no_world and os.environ.get("MASTER_ADDR"):
+        raise ConfigError(
+            "accelerate launch started this process alone, without WORLD_SIZE, although "
+            "--num_processes or --num_machines asks for several: it starts several only with "
+            "--multi_gpu (torchrun's machinery, on the CPU too) or, with --cpu, under mpirun "
+            "(--mpirun_hostfile). Add --multi_gpu, or launch with --num_processes 1 (and unset "
+            "MASTER_ADDR if you exported it yourself)",
+            code="E240",
+        )
 
 
 def leave_process_group(group: ProcessGroup) -> None:

@@ -1,11 +1,13 @@
-"""Training on several processes (issue 18): ``torchrun --nproc-per-node 2`` on the CPU (gloo).
+"""Training on several processes (issue 18): ``torchrun --nproc-per-node 2`` and ``accelerate
+launch --multi_gpu --num_processes 2`` on the CPU (gloo).
 
 An N-process run is the one-process run with ``gradient_accumulation × N`` (same batches,
 samples, summed gradients, global steps): after training, the weights of a 2-process run
 equal those of one process trained on the same global batches, within 1e-6 (dropout off:
 with dropout each process draws its own masks). A 2-process run killed with ``kill -9``
 resumes under the same launcher to the same weights. A launch whose processes cannot meet,
-or a process that dies, ends the others with a coded error within the time-out.
+or a process that dies, ends the others with a coded error within the time-out, and an
+``accelerate launch`` that starts one process where two were asked for stops at once.
 """
 
 from __future__ import annotations
@@ -25,10 +27,20 @@ import torch
 from test_training import final_weights, make_docs, tiny_config, tiny_overrides, write_split
 
 from spertmt.training import optimizer_steps_per_epoch, train
-from spertmt.training.distributed import ProcessGroup, epoch_seed, join_process_group
+from spertmt.training.distributed import (
+    LOCAL_RANK_NAMES,
+    RANK_NAMES,
+    WORLD_SIZE_NAMES,
+    ProcessGroup,
+    epoch_seed,
+    join_process_group,
+    launched_rank,
+    launched_world_size,
+)
 
 POSIX = pytest.mark.skipif(sys.platform == "win32", reason="POSIX process groups")
 TORCHRUN = Path(sys.executable).with_name("torchrun")
+ACCELERATE = Path(sys.executable).with_name("accelerate")
 TOLERANCE = 1e-6
 """Largest difference allowed between a weight of the 2-process run and of the 1-process one
 (float sums in another order; observed: 0, the two sums of two terms are the same)."""
@@ -39,8 +51,19 @@ LAUNCH_ENV = {
     "HF_HUB_OFFLINE": "1",
     "TRANSFORMERS_OFFLINE": "1",
 }
-for _name in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT"):
+LAUNCH_NAMES = (*WORLD_SIZE_NAMES, *RANK_NAMES, *LOCAL_RANK_NAMES, "MASTER_ADDR", "MASTER_PORT")
+for _name in [*LAUNCH_NAMES, *(n for n in LAUNCH_ENV if n.startswith("ACCELERATE_"))]:
     LAUNCH_ENV.pop(_name, None)
+NEEDS_ACCELERATE = pytest.mark.skipif(
+    not ACCELERATE.is_file(), reason="accelerate not installed (pip install 'spertmt[accelerate]')"
+)
+LAUNCHERS = [
+    pytest.param(
+        "torchrun",
+        marks=pytest.mark.skipif(not TORCHRUN.is_file(), reason="torchrun not installed"),
+    ),
+    pytest.param("accelerate", marks=NEEDS_ACCELERATE),
+]
 
 
 def free_port() -> int:
@@ -81,11 +104,28 @@ def settings(quiet_encoder, data, **extra) -> dict[str, str]:
     return dict(item.split("=", 1) for item in tiny_overrides(quiet_encoder, data, **values))
 
 
-def launch(run: Path, values: dict[str, str], *extra: str, nproc: int = 2) -> list[str]:
+def launcher(name: str, nproc: int = 2) -> list[str]:
+    """The command that starts ``nproc`` processes on this machine: torchrun or Accelerate.
+
+    ``accelerate launch --multi_gpu`` starts them with torchrun's machinery (on the CPU too:
+    ``--cpu`` would start one process, expecting mpirun to start the others); the other
+    options are given so that it fills in no defaults (and warns of none).
+    """
+    port = str(free_port())
+    if name == "torchrun":
+        return [str(TORCHRUN), "--nproc-per-node", str(nproc), "--master-addr", "127.0.0.1",
+                "--master-port", port]  # fmt: skip
+    return [str(ACCELERATE), "launch", "--multi_gpu", "--num_processes", str(nproc),
+            "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
+            "--main_process_ip", "127.0.0.1", "--main_process_port", port]  # fmt: skip
+
+
+def launch(
+    run: Path, values: dict[str, str], *extra: str, nproc: int = 2, using: str = "torchrun"
+) -> list[str]:
     sets = [part for key, value in values.items() for part in ("--set", f"{key}={value}")]
     return [
-        str(TORCHRUN), "--nproc-per-node", str(nproc), "--master-addr", "127.0.0.1",
-        "--master-port", str(free_port()), "-m", "spertmt", "train", "--output", str(run),
+        *launcher(using, nproc), "-m", "spertmt", "train", "--output", str(run),
         "-q", "--dist-timeout", "60", *sets, *extra,
     ]  # fmt: skip
 
@@ -142,9 +182,19 @@ def test_the_schedule_counts_global_steps():
     assert optimizer_steps_per_epoch(21, TrainConfig(batch_size=2, gradient_accumulation=2)) == 6
 
 
-def test_one_process_without_a_launcher_joins_nothing(monkeypatch):
-    for name in ("WORLD_SIZE", "RANK"):
+def clear_launch_variables(monkeypatch) -> None:
+    for name in [*LAUNCH_NAMES, "ACCELERATE_MIXED_PRECISION"]:
         monkeypatch.delenv(name, raising=False)
+
+
+def test_one_process_without_a_launcher_joins_nothing(monkeypatch):
+    clear_launch_variables(monkeypatch)
+    monkeypatch.setenv("ACCELERATE_MIXED_PRECISION", "no")  # accelerate launch, one process
+    assert join_process_group(torch.device("cpu")) == ProcessGroup()
+    monkeypatch.setenv("MASTER_ADDR", "127.0.0.1")  # with a world size of 1 on purpose
+    monkeypatch.setenv("WORLD_SIZE", "1")
+    assert join_process_group(torch.device("cpu")) == ProcessGroup()
+    clear_launch_variables(monkeypatch)
     group = join_process_group(torch.device("cpu"))
     assert group == ProcessGroup() and not group.enabled and group.is_main
     assert [group.owns(i) for i in range(3)] == [True, True, True]
@@ -159,30 +209,51 @@ def test_one_process_without_a_launcher_joins_nothing(monkeypatch):
         ({"WORLD_SIZE": "2"}, "RANK is not set"),
         ({"WORLD_SIZE": "2", "RANK": "2"}, "outside WORLD_SIZE=2"),
         ({"WORLD_SIZE": "2", "RANK": "0"}, "MASTER_ADDR and MASTER_PORT not set"),
+        ({"OMPI_COMM_WORLD_SIZE": "2", "OMPI_COMM_WORLD_RANK": "2"}, "outside WORLD_SIZE=2"),
+        # accelerate launch --num_processes 2 without --multi_gpu (or mpirun): one process.
+        ({"ACCELERATE_MIXED_PRECISION": "no", "MASTER_ADDR": "127.0.0.1"}, "started this"),
     ],
 )
 def test_launch_variables_that_do_not_fit_are_a_coded_error(monkeypatch, env, says):
     from spertmt.errors import ConfigError
 
-    for name in ("RANK", "MASTER_ADDR", "MASTER_PORT"):
-        monkeypatch.delenv(name, raising=False)
+    clear_launch_variables(monkeypatch)
     for name, value in env.items():
         monkeypatch.setenv(name, value)
     with pytest.raises(ConfigError, match=rf"\[E240\].*{says}"):
         join_process_group(torch.device("cpu"))
 
 
+@pytest.mark.parametrize(
+    ("env", "world", "rank"),
+    [
+        ({"PMI_SIZE": "4", "PMI_RANK": "3"}, 4, 3),  # Intel MPI, MPICH
+        ({"OMPI_COMM_WORLD_SIZE": "2", "OMPI_COMM_WORLD_RANK": "1"}, 2, 1),  # Open MPI
+        ({"MV2_COMM_WORLD_SIZE": "2", "MV2_COMM_WORLD_RANK": "1"}, 2, 1),  # MVAPICH
+        ({"WORLD_SIZE": "2", "RANK": "1", "PMI_SIZE": "1", "PMI_RANK": "0"}, 2, 1),  # torch's
+        ({"PMI_SIZE": "1", "PMI_RANK": "0"}, 1, 0),
+    ],
+)
+def test_mpirun_places_a_process_as_accelerate_launch_cpu_reads_it(monkeypatch, env, world, rank):
+    """``accelerate launch --cpu --mpirun_hostfile``: MPI sets the rank and world size."""
+    clear_launch_variables(monkeypatch)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    assert (launched_world_size(), launched_rank()) == (world, rank)
+
+
 @POSIX
-@pytest.mark.skipif(not TORCHRUN.is_file(), reason="torchrun not installed")
+@pytest.mark.parametrize("using", LAUNCHERS)
 def test_two_processes_train_as_one_on_the_same_global_batches_and_resume_after_kill_9(
-    quiet_encoder, spread_data, one_process, tmp_path
+    quiet_encoder, spread_data, one_process, tmp_path, using
 ):
     values = settings(quiet_encoder, spread_data)
     # Straight through: the weights of one process on the same global batches.
     straight = tmp_path / "two"
     done = subprocess.run(
-        launch(straight, values), env=LAUNCH_ENV, capture_output=True, text=True, timeout=240
-    )
+        launch(straight, values, using=using), env=LAUNCH_ENV, capture_output=True, text=True,
+        timeout=240,
+    )  # fmt: skip
     assert done.returncode == 0, done.stderr[-3000:]
     assert_same_weights(one_process, straight)
     events = [json.loads(line) for line in (straight / "metrics.jsonl").read_text().splitlines()]
@@ -194,10 +265,10 @@ def test_two_processes_train_as_one_on_the_same_global_batches_and_resume_after_
     assert json.loads((straight / "results.json").read_text())["test"] is not None
     assert done.stdout.count("model: ") == 1  # rank 0 alone reports
 
-    # Killed (every process, kill -9) after its first checkpoint, then resumed by torchrun.
+    # Killed (every process, kill -9) after its first checkpoint, then resumed the same way.
     run = tmp_path / "killed"
     process = subprocess.Popen(
-        launch(run, values), env=LAUNCH_ENV, stderr=subprocess.PIPE, text=True
+        launch(run, values, using=using), env=LAUNCH_ENV, stderr=subprocess.PIPE, text=True
     )
     try:
         deadline = time.monotonic() + 180
@@ -206,7 +277,7 @@ def test_two_processes_train_as_one_on_the_same_global_batches_and_resume_after_
             assert time.monotonic() < deadline, "no checkpoint within 180 s"
             time.sleep(0.002)
         workers = descendants(process.pid)
-        assert len(workers) >= 2, "torchrun's two workers"
+        assert len(workers) >= 2, "the launcher's two workers"
         kill_9_all(process)
         process.communicate(timeout=60)
     finally:
@@ -220,8 +291,8 @@ def test_two_processes_train_as_one_on_the_same_global_batches_and_resume_after_
     if (run / "model").exists():
         pytest.skip("the run ended between two polls")
     resumed = subprocess.run(
-        launch(run, values, "--resume"), env=LAUNCH_ENV, capture_output=True, text=True,
-        timeout=240,
+        launch(run, values, "--resume", using=using), env=LAUNCH_ENV, capture_output=True,
+        text=True, timeout=240,
     )  # fmt: skip
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert_same_weights(one_process, run)
@@ -235,6 +306,22 @@ def _alive(pid: int) -> bool:
     except (OSError, IndexError):
         return False
     return state not in ("Z", "X")  # a zombie is dead, only not yet reaped
+
+
+@POSIX
+@NEEDS_ACCELERATE
+def test_accelerate_launch_without_multi_gpu_stops_with_a_coded_error(
+    quiet_encoder, spread_data, tmp_path
+):
+    # Without --multi_gpu (or mpirun) accelerate launch --num_processes 2 starts one process.
+    command = launch(tmp_path / "run", settings(quiet_encoder, spread_data), using="accelerate")
+    command.remove("--multi_gpu")
+    done = subprocess.run(command, env=LAUNCH_ENV, capture_output=True, text=True, timeout=120)
+    assert done.returncode != 0, done.stderr[-3000:]
+    ours = [line for line in done.stderr.splitlines() if line.startswith("error: ")]
+    assert len(ours) == 1, done.stderr[-3000:]
+    assert ours[0].startswith("error: [E240] accelerate launch started this process alone")
+    assert not (tmp_path / "run").exists()
 
 
 @POSIX
