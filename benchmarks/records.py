@@ -112,6 +112,52 @@ def write_json(path: Path, record: dict[str, Any]) -> None:
     tmp.replace(path)
 
 
+DEV_HISTORY_SETTINGS = ("entity", "relation_strict", "relation_boundaries")
+
+
+def dev_history(metrics_file: Path) -> list[dict[str, Any]] | None:
+    """The dev evaluations of a training run, one per epoch, from its ``metrics.jsonl``.
+
+    Each ``eval`` line of split ``dev`` becomes ``{"epoch", "step", "entity": {"micro",
+    "macro"}, "relation_strict": {...}, "relation_boundaries": {...}}`` (F1 in percent at the
+    run config's decision rule, not at thresholds tuned afterwards), in epoch order. A resumed
+    run may have evaluated an epoch twice (stopped after the evaluation, before the
+    checkpoint); the later line is the one its model continued from. ``None`` when the file
+    does not exist.
+
+    Example:
+        >>> import tempfile
+        >>> line = {"event": "eval", "split": "dev", "epoch": 1, "step": 9,
+        ...         "report": {"entity": {"micro": {"f1": 50.0}, "macro": {"f1": 40.0}}}}
+        >>> with tempfile.TemporaryDirectory() as folder:
+        ...     path = Path(folder) / "metrics.jsonl"
+        ...     _ = path.write_text(json.dumps(line))
+        ...     dev_history(path)
+        [{'entity': {'macro': 40.0, 'micro': 50.0}, 'epoch': 1, 'step': 9}]
+    """
+    if not metrics_file.is_file():
+        return None
+    by_epoch: dict[int, dict[str, Any]] = {}
+    for line in metrics_file.read_text(encoding="utf-8").splitlines():
+        try:
+            event = json.loads(line)
+        except json.JSONDecodeError:
+            continue  # a line cut short by a crash
+        if event.get("event") != "eval" or event.get("split") != "dev":
+            continue
+        report = event.get("report") or {}
+        entry: dict[str, Any] = {"epoch": int(event["epoch"]), "step": event.get("step")}
+        for setting in DEV_HISTORY_SETTINGS:
+            if setting in report:
+                entry[setting] = {
+                    average: round(float(report[setting][average]["f1"]), 4)
+                    for average in sorted(report[setting])
+                    if average in ("micro", "macro")
+                }
+        by_epoch[entry["epoch"]] = dict(sorted(entry.items()))
+    return [by_epoch[epoch] for epoch in sorted(by_epoch)]
+
+
 def shown(path: Path) -> str:
     """``path`` relative to the repository when it is inside it."""
     return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)

@@ -10,6 +10,11 @@ dataset, encoder, epochs and protocol), the per-seed differences (variant − ba
 unrounded scores) and their mean ± sample std, for the comparison's metric and its ``also``
 metrics (entity micro F1 unless told otherwise).
 
+The Figures section (``plots.py``) shows each dataset's main variants beside the published
+numbers (``benchmarks/published.toml``), the ablations and the dev learning curves; the PNGs go
+to ``docs/img/results/`` when matplotlib is installed (the ``bench`` extra; ``--no-plots``
+keeps them as they are).
+
 Besides ``docs/results.md`` it writes, beside the records:
 
 - ``benchmarks/results/table.json``: the table as data (:func:`table_rows`);
@@ -36,6 +41,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from plots import figures_section  # noqa: E402
 from records import RESULTS, ROOT, shown  # noqa: E402
 
 if TYPE_CHECKING:
@@ -78,7 +84,9 @@ def variant_descriptions() -> dict[str, str]:
     return descriptions
 
 
-def _fmt(values: list[float]) -> str:
+def _fmt(values: list[float | None]) -> str:
+    """Mean ± sample std of the values there are (a run without dev data has no dev score)."""
+    values = [v for v in values if v is not None]
     if not values:
         return "–"
     mean = statistics.fmean(values)
@@ -101,11 +109,14 @@ def _chosen(records: list[dict]) -> str:
     return "; ".join(parts) if parts else "defaults"
 
 
-def _dev_relation_f1(record: dict) -> float:
-    """Dev relation strict micro F1 at the thresholds the test scores use."""
+def _dev_relation_f1(record: dict) -> float | None:
+    """Dev relation strict micro F1 at the thresholds the test scores use; None without dev
+    data (ADE)."""
     tuning = record.get("threshold_tuning")
     if tuning:
         return tuning["chosen"]["relation_strict_micro_f1"]
+    if not record.get("dev_metrics"):
+        return None
     return record["dev_metrics"]["relation_strict"]["micro"]["f1"]
 
 
@@ -183,8 +194,9 @@ def _presets(groups: dict[tuple[str, str, str, int], list[dict]]) -> list[str]:
         grid_size = len((records[0].get("threshold_tuning") or {}).get("dev_rows", []))
         if found and grid_size > 1:
             setting = ", ".join(f"{k}={v}" for k, v in found[0].items())
-            seeds = ",".join(str(r["seed"]) for r in sorted(records, key=lambda r: r["seed"]))
-            rows.append(f"| {dataset} | {variant} | {seeds} | {setting} | {found[1]:.2f} |")
+            rows.append(
+                f"| {dataset} | {variant} | {_runs(records)} | {setting} | {found[1]:.2f} |"
+            )
     if not rows:
         return []
     return [
@@ -220,8 +232,28 @@ TABLE_NAME = "table.json"
 
 
 def _protocol(record: dict) -> str:
+    if "fold" in record:
+        return f"{record.get('folds_declared', '?')}-fold"
     train = str(record.get("train_data") or "")
     return "train+dev->test" if train.endswith(("train_dev", "train+dev")) else "train->test"
+
+
+def _pooled_folds(record: dict) -> dict:
+    """A cross-validation record (``fold`` in it) joins its dataset's pooled rows: its dataset
+    ``ade:3:test`` reads ``ade:10-fold``; the fold's own split stays in ``fold_data``."""
+    if "fold" not in record:
+        return record
+    name = str(record["dataset"]).split(":", 1)[0]
+    return {**record, "fold_data": record["dataset"], "dataset": f"{name}:{_protocol(record)}"}
+
+
+def _runs(records: list[dict]) -> str:
+    """The runs of a row: its seeds (``1,2,3``), or for cross-validation ``10 folds × seed 1``."""
+    if any("fold" in r for r in records):
+        folds = sorted({r["fold"] for r in records if "fold" in r})
+        seeds = ",".join(str(s) for s in sorted({r["seed"] for r in records}))
+        return f"{len(folds)} folds ({','.join(map(str, folds))}) × seed {seeds}"
+    return ",".join(str(r["seed"]) for r in sorted(records, key=lambda r: r["seed"]))
 
 
 def table_rows(groups: dict[tuple[str, str, str, int], list[dict]]) -> list[dict]:
@@ -233,9 +265,16 @@ def table_rows(groups: dict[tuple[str, str, str, int], list[dict]]) -> list[dict
         by_protocol: dict[str, list[dict]] = defaultdict(list)
         for record in records:
             by_protocol[_protocol(record)].append(record)
-        for protocol, chosen in sorted(by_protocol.items()):
+        scored = [(protocol, "metrics", chosen) for protocol, chosen in sorted(by_protocol.items())]
+        # The no-overlap setting (ADE's second column) where the records hold it.
+        scored += [
+            (f"{protocol} no-overlap", "metrics_no_overlap", with_it)
+            for protocol, chosen in sorted(by_protocol.items())
+            if (with_it := [r for r in chosen if "metrics_no_overlap" in r])
+        ]
+        for protocol, field, chosen in scored:
             for setting, average in PROTOCOL_METRICS.get(name, PROTOCOL_METRICS["conll04"]):
-                values = [r["metrics"][setting][average]["f1"] for r in chosen]
+                values = [r[field][setting][average]["f1"] for r in chosen]
                 rows.append(
                     {
                         "dataset": name,
@@ -265,7 +304,12 @@ def _by_seed(records: list[dict], name: str) -> dict[int, dict]:
     """``{seed: record}``; two records of one variant and seed in one group are an error."""
     found: dict[int, dict] = {}
     for record in records:
-        seed = record["seed"]
+        # Cross-validation runs pair by fold and seed.
+        seed = (
+            record["seed"]
+            if "fold" not in record
+            else f"fold {record['fold']} seed {record['seed']}"
+        )
         if seed in found:
             files = [Path(r.get("_path", "?")).name for r in (found[seed], record)]
             raise SystemExit(f"{name}: two records of seed {seed} in one group: {files}")
@@ -540,19 +584,25 @@ def _headline(rows: list[dict[str, Any]]) -> list[str]:
     return lines
 
 
-def write_report() -> None:
-    """Regenerate docs/results.md and benchmarks/results/table.json from every result file."""
+def write_report(*, plots: bool = True) -> None:
+    """Regenerate docs/results.md and benchmarks/results/table.json from every result file.
+
+    With ``plots`` (and matplotlib importable) the figures are redrawn into ``img/results/``
+    beside docs/results.md (``plots.py``); without, the PNGs that exist are embedded.
+    """
     groups: dict[tuple[str, str, str, int], list[dict]] = defaultdict(list)
     every: list[dict] = []
     for path in sorted(RESULTS.glob("*.json")):
         record = json.loads(path.read_text(encoding="utf-8"))
         if not isinstance(record, dict) or "metrics" not in record:
             continue
+        record = _pooled_folds(record)
         record["_path"] = str(path)
         key = (record["dataset"], record["encoder"], record["variant"], record["epochs"])
         groups[key].append(record)
         every.append(record)
-    compared = comparison_rows(load_experiments(), every)
+    experiments = load_experiments()
+    compared = comparison_rows(experiments, every)
     lines = [
         "# Measured results",
         "",
@@ -560,6 +610,7 @@ def write_report() -> None:
         "`benchmarks/results/` (one file per run: seed, config, versions, commit, command)",
         "and the experiment files in `benchmarks/experiments/`.",
         *_headline(compared),
+        *figures_section(every, experiments, SUMMARY, draw=plots),
         "",
         "## Every variant",
         "",
@@ -574,7 +625,7 @@ def write_report() -> None:
         "|---|---|---|---:|---|" + "---:|" * (len(METRICS) + 1) + "---:|---|",
     ]
     for (dataset, encoder, variant, epochs), records in sorted(groups.items()):
-        seeds = ",".join(str(r["seed"]) for r in sorted(records, key=lambda r: r["seed"]))
+        seeds = _runs(records)
         cells = [
             _fmt([r["metrics"][setting][avg]["f1"] for r in records]) for setting, avg, _ in METRICS
         ]
@@ -638,12 +689,15 @@ def write_report() -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Parse the (option-free) command line, then regenerate the report."""
+    """Parse the command line, then regenerate the report."""
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.parse_args(argv)
-    write_report()
+    parser.add_argument(
+        "--no-plots", action="store_true", help="keep the PNGs as they are (do not redraw them)"
+    )
+    args = parser.parse_args(argv)
+    write_report(plots=not args.no_plots)
     return 0
 
 

@@ -8,6 +8,11 @@ For every variant and seed of the experiment files given, in file order:
   there from its last epoch when a session stopped it; a finished run folder is reused;
 - a ``run_of`` variant re-decides another variant's finished runs (no training; only the
   decision rule may differ);
+- a variant with ``folds`` (cross-validation, ADE's 10 folds) runs every fold and seed: fold F
+  trains on ``<dataset>:F:train`` and tests on ``<dataset>:F:test`` in
+  ``runs/benchmarks/<dataset>/<variant>-fold<F>-seed<N>``; ``report.py`` pools the folds;
+- ``also_no_overlap = true`` at the top of a file scores every run's test split a second time
+  without overlapping entities (``metrics_no_overlap``, ADE's second setting);
 - with ``tune``, the decision rule is chosen on the run's **dev** split
   (:func:`spertmt.inference.tuning.tune_rule`) and the test split is scored once with it;
 - the record holds the command, seed, commit, config, encoder, hardware and versions, and
@@ -25,6 +30,7 @@ Usage::
     python benchmarks/run_experiments.py benchmarks/experiments/conll04.toml --threads 1
     python benchmarks/run_experiments.py benchmarks/experiments/conll04.toml --only spert
     python benchmarks/run_experiments.py benchmarks/experiments/conll04.toml --list
+    python benchmarks/run_experiments.py benchmarks/experiments/ade.toml --folds 0 1
 """
 
 from __future__ import annotations
@@ -42,7 +48,16 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from records import RESULTS, ROOT, git_commit, hardware, shown, versions, write_json  # noqa: E402
+from records import (  # noqa: E402
+    RESULTS,
+    ROOT,
+    dev_history,
+    git_commit,
+    hardware,
+    shown,
+    versions,
+    write_json,
+)
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -64,6 +79,7 @@ class Variant:
     run_of: str | None = None
     tune: dict[str, list[Any]] | None = None
     removed: str | None = None
+    folds: tuple[int, ...] = ()
 
 
 SETTINGS = ("entity", "relation_strict", "relation_boundaries")
@@ -100,6 +116,7 @@ class Experiment:
     dataset: str
     variants: tuple[Variant, ...] = field(default_factory=tuple)
     comparisons: tuple[Comparison, ...] = field(default_factory=tuple)
+    also_no_overlap: bool = False
 
     def variant(self, name: str) -> Variant:
         """The variant called ``name``."""
@@ -111,7 +128,7 @@ class Experiment:
 
 _FIELDS = {f.name for f in dataclasses.fields(Variant)}
 _COMPARISON_FIELDS = {f.name for f in dataclasses.fields(Comparison)}
-_TOP_LEVEL = {"dataset", "grids", "variant", "comparison"}
+_TOP_LEVEL = {"dataset", "grids", "variant", "comparison", "also_no_overlap"}
 
 
 def parse_metric(text: object, where: str) -> tuple[str, str]:
@@ -185,6 +202,17 @@ def _comparisons(path: Path, data: dict[str, Any], variants: list[Variant]) -> l
     return comparisons
 
 
+def _folds(where: str, raw: object) -> tuple[int, ...]:
+    """A variant's ``folds``: distinct non-negative fold numbers."""
+    if not isinstance(raw, (list, tuple)) or not all(
+        isinstance(f, int) and not isinstance(f, bool) and f >= 0 for f in raw
+    ):
+        raise SystemExit(f"{where}: folds is a list of fold numbers, e.g. [0, 1, 2]")
+    if len(set(raw)) != len(raw):
+        raise SystemExit(f"{where}: a fold is listed twice in {list(raw)}")
+    return tuple(raw)
+
+
 def load_experiment(path: Path) -> Experiment:
     """Read and check an experiment file; every problem names the file and the variant."""
     data = tomllib.loads(path.read_text(encoding="utf-8"))
@@ -229,10 +257,18 @@ def load_experiment(path: Path) -> Experiment:
                 run_of=raw.get("run_of"),
                 tune={k: list(v) for k, v in tune.items()} if tune else None,
                 removed=raw.get("removed"),
+                folds=_folds(where, raw.get("folds", ())),
             )
         )
+    also_no_overlap = data.get("also_no_overlap", False)
+    if not isinstance(also_no_overlap, bool):
+        raise SystemExit(f"{path}: also_no_overlap is true or false")
     experiment = Experiment(
-        path, data["dataset"], tuple(variants), tuple(_comparisons(path, data, variants))
+        path,
+        data["dataset"],
+        tuple(variants),
+        tuple(_comparisons(path, data, variants)),
+        also_no_overlap=also_no_overlap,
     )
     for variant in experiment.variants:
         if variant.run_of is not None:
@@ -240,6 +276,11 @@ def load_experiment(path: Path) -> Experiment:
             if base.config is None:
                 raise SystemExit(
                     f"{path}: {variant.name} runs of {base.name}, which trains nothing"
+                )
+            if variant.folds != base.folds:
+                raise SystemExit(
+                    f"{path}: {variant.name} must list the folds of {base.name} "
+                    f"({list(base.folds)}), not {list(variant.folds)}"
                 )
     return experiment
 
@@ -251,8 +292,16 @@ def _slug(dataset: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "-", dataset.replace(":", "-")).strip("-") or "data"
 
 
-def _run_config(experiment: Experiment, variant: Variant, seed: int, threads: int | None):
-    """The run configuration of one (variant, seed); a run_of variant takes its base's config."""
+def _run_config(
+    experiment: Experiment,
+    variant: Variant,
+    seed: int,
+    threads: int | None,
+    fold: int | None = None,
+):
+    """The run configuration of one (variant, seed[, fold]); a run_of variant takes its base's
+    config. A fold trains on ``<dataset>:<fold>:train`` and tests on ``<dataset>:<fold>:test``
+    (cross-validation, as ADE's 10 folds)."""
     from spertmt.config import load_config
 
     trained = experiment.variant(variant.run_of) if variant.run_of else variant
@@ -261,6 +310,11 @@ def _run_config(experiment: Experiment, variant: Variant, seed: int, threads: in
         *(variant.overrides if variant.run_of else ()),
         f"train.seed={seed}",
     ]
+    if fold is not None:
+        overrides += [
+            f"data.train={experiment.dataset}:{fold}:train",
+            f"data.test={experiment.dataset}:{fold}:test",
+        ]
     if threads:
         overrides.append(f"train.threads={threads}")
     assert trained.config is not None
@@ -318,20 +372,15 @@ def _check_same_training(config, run_dir: Path, variant: Variant) -> None:
         )
 
 
-def _tune_and_score(model_dir: Path, config, grid: dict[str, list[Any]]) -> dict[str, Any]:
-    """Choose the decision rule on the run's dev split, then score its test split once."""
+def _load_run(model_dir: Path, config):
+    """A finished run's checkpoint, a predictor with the run's own decision rule (not the one
+    saved with the checkpoint: a run_of variant may change it) and a reader of its splits."""
     from spertmt.data.datasets import resolve_dataset
     from spertmt.data.io import read_documents
-    from spertmt.evaluation.metrics import document_counts, evaluate_documents
     from spertmt.inference.predictor import Predictor
-    from spertmt.inference.tuning import tune_rule
     from spertmt.model.checkpoint import checkpoint_types_file, load_checkpoint
 
-    if config.data.dev is None:
-        raise SystemExit("tuning needs a dev split (data.dev) to choose the decision rule on")
     checkpoint = load_checkpoint(model_dir)
-    # The run's own decision rule, not the one saved with the checkpoint: a run_of variant may
-    # change it (overrides).
     predictor = Predictor(checkpoint.model, checkpoint.tokenizer, config.decision)
 
     def load(name: str):
@@ -339,25 +388,50 @@ def _tune_and_score(model_dir: Path, config, grid: dict[str, list[Any]]) -> dict
         ref = resolve_dataset(name, data_dir=config.data.data_dir, types=types_file)
         return read_documents(ref.path, types=checkpoint.types)
 
-    result = tune_rule(predictor, load(config.data.dev), grid)
+    return checkpoint, predictor, load
+
+
+def _tune_and_score(
+    model_dir: Path, config, grid: dict[str, list[Any]] | None, *, no_overlap: bool
+) -> dict[str, Any]:
+    """Choose the decision rule on the run's dev split (with a ``grid``), then score its test
+    split once; ``no_overlap`` adds the test scores without overlapping entities (SpERT's
+    ``--no_overlapping``, ADE's second setting) under the same rule."""
+    from spertmt.evaluation.metrics import document_counts, evaluate_documents
+    from spertmt.inference.tuning import tune_rule
+
+    checkpoint, predictor, load = _load_run(model_dir, config)
+    scored: dict[str, Any] = {}
+    rule = None
+    if grid is not None:
+        if config.data.dev is None:
+            raise SystemExit("tuning needs a dev split (data.dev) to choose the decision rule on")
+        result = tune_rule(predictor, load(config.data.dev), grid)
+        rule = result.best.rule
+        scored.update(
+            grid=result.grid,
+            dev_rows=[row.to_dict() for row in result.rows],
+            chosen=result.best.to_dict(),
+        )
     test_gold = load(config.data.test)
-    predictions = predictor.predict(test_gold, rule=result.best.rule)
-    report = evaluate_documents(test_gold, predictions, checkpoint.types).to_dict()
-    rows = [row.to_dict() for row in result.rows]
-    return {
-        "grid": result.grid,
-        "dev_rows": rows,
-        "chosen": result.best.to_dict(),
-        "test": report,
-        # Per test document (correct, gold, predicted) for each setting: what report.py's
-        # paired bootstrap over documents resamples (micro F1 only).
-        "document_counts": {
-            setting: [list(triple) for triple in triples]
-            for setting, triples in document_counts(
-                test_gold, predictions, checkpoint.types
-            ).items()
-        },
+    predictions = predictor.predict(test_gold, rule=rule)
+    scored["test"] = evaluate_documents(test_gold, predictions, checkpoint.types).to_dict()
+    # Per test document (correct, gold, predicted) for each setting: what report.py's paired
+    # bootstrap over documents resamples (micro F1 only).
+    scored["document_counts"] = {
+        setting: [list(triple) for triple in triples]
+        for setting, triples in document_counts(test_gold, predictions, checkpoint.types).items()
     }
+    if no_overlap:
+        scored["test_no_overlap"] = evaluate_documents(
+            test_gold, predictions, checkpoint.types, no_overlap=True
+        ).to_dict()
+    return scored
+
+
+def _run_name(variant: str, seed: int, fold: int | None) -> str:
+    """A run folder's name: ``<variant>-seed<N>``, or ``<variant>-fold<F>-seed<N>``."""
+    return f"{variant}-seed{seed}" if fold is None else f"{variant}-fold{fold}-seed{seed}"
 
 
 def run_one(
@@ -369,15 +443,17 @@ def run_one(
     force: bool,
     workdir: Path,
     command: str,
+    fold: int | None = None,
 ) -> tuple[Path, bool] | None:
-    """Run (or skip) one (variant, seed); returns its record path and whether it trained."""
+    """Run (or skip) one (variant, seed[, fold]); returns its record path and whether it
+    trained."""
     from spertmt.training import train
 
-    config, overrides = _run_config(experiment, variant, seed, threads)
+    config, overrides = _run_config(experiment, variant, seed, threads, fold)
     target = result_path(experiment, variant, seed, config)
     if target.exists() and not force:
         return None
-    run_dir = workdir / experiment.dataset / f"{variant.run_of or variant.name}-seed{seed}"
+    run_dir = workdir / experiment.dataset / _run_name(variant.run_of or variant.name, seed, fold)
     commit = git_commit()  # the code that runs, not what HEAD is when the run ends
     trained_now = False
     started = time.perf_counter()
@@ -401,7 +477,12 @@ def run_one(
     grid = variant.tune
     if variant.run_of and grid is None:
         grid = {}  # one row: the run's own decision rule, re-scored
-    tuning = _tune_and_score(run_dir / "model", config, grid) if grid is not None else None
+    scored = (
+        _tune_and_score(run_dir / "model", config, grid, no_overlap=experiment.also_no_overlap)
+        if grid is not None or experiment.also_no_overlap
+        else None
+    )
+    tuning = scored if grid is not None else None
     source = (
         result_path(experiment, experiment.variant(variant.run_of), seed, config)
         if variant.run_of
@@ -417,13 +498,21 @@ def run_one(
         "trained_as": variant.run_of or variant.name,
         "encoder": config.model.encoder,
         "seed": seed,
+        **({"fold": fold, "folds_declared": len(variant.folds)} if fold is not None else {}),
         "epochs": config.train.epochs,
         "metrics": tuning["test"] if tuning else test_metrics,
         "metrics_default_thresholds": test_metrics,
+        **({"metrics_no_overlap": scored["test_no_overlap"]} if experiment.also_no_overlap else {}),
         "dev_metrics": dev_metrics,
+        # Dev F1 per epoch from the run folder's metrics.jsonl: report.py's learning curves.
+        "dev_history": dev_history(run_dir / "metrics.jsonl"),
         "threshold_tuning": tuning
-        and {k: v for k, v in tuning.items() if k not in ("test", "document_counts")},
-        "document_counts": tuning and tuning["document_counts"],
+        and {
+            k: v
+            for k, v in tuning.items()
+            if k not in ("test", "document_counts", "test_no_overlap")
+        },
+        "document_counts": scored and scored["document_counts"],
         "wall_seconds": round(wall, 1),
         "train_seconds": round(wall, 1),
         "command": command,
@@ -449,6 +538,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", nargs="+", default=None, metavar="VARIANT")
     parser.add_argument("--seeds", nargs="+", type=int, default=None, help="only these seeds")
     parser.add_argument(
+        "--folds", nargs="+", type=int, default=None, help="only these folds (cross-validation)"
+    )
+    parser.add_argument(
         "--threads", type=int, default=None, help="torch threads per run (1: leave a core free)"
     )
     parser.add_argument("--workdir", type=Path, default=WORKDIR)
@@ -465,44 +557,51 @@ def main(argv: list[str] | None = None) -> int:
     )
 
     experiments = [load_experiment(path) for path in args.experiments]
+    # (experiment, variant, seed, fold): folds (cross-validation) outside, seeds inside.
     plan = [
-        (experiment, variant, seed)
+        (experiment, variant, seed, fold)
         for experiment in experiments
         for variant in experiment.variants
         if args.only is None or variant.name in args.only
+        for fold in (variant.folds or (None,))
+        if args.folds is None or fold in args.folds
         for seed in variant.seeds
         if args.seeds is None or seed in args.seeds
     ]
-    runnable = [(e, v, s) for e, v, s in plan if v.removed is None]
+    runnable = [(e, v, s, f) for e, v, s, f in plan if v.removed is None]
     done = {
-        (e.path, v.name, s)
-        for e, v, s in runnable
-        if result_path(e, v, s, _run_config(e, v, s, None)[0]).exists()
+        (e.path, v.name, s, f)
+        for e, v, s, f in runnable
+        if result_path(e, v, s, _run_config(e, v, s, None, f)[0]).exists()
     }
+
+    def named(experiment: Experiment, variant: Variant, seed: int, fold: int | None) -> str:
+        where = "" if fold is None else f" fold {fold}"
+        return f"{experiment.dataset} {variant.name}{where} seed {seed}"
+
     if args.list:
-        for experiment, variant, seed in plan:
+        for experiment, variant, seed, fold in plan:
             state = (
                 "removed"
                 if variant.removed
-                else ("done" if (experiment.path, variant.name, seed) in done else "todo")
+                else ("done" if (experiment.path, variant.name, seed, fold) in done else "todo")
             )
-            print(f"{state:8} {experiment.dataset} {variant.name} seed {seed}")
+            print(f"{state:8} {named(experiment, variant, seed, fold)}")
         return 0
-    todo = [(e, v, s) for e, v, s in runnable if args.force or (e.path, v.name, s) not in done]
+    todo = [
+        (e, v, s, f) for e, v, s, f in runnable if args.force or (e.path, v.name, s, f) not in done
+    ]
     print(
         f"{len(plan)} runs declared, {len(plan) - len(runnable)} of removed variants, "
         f"{len(runnable) - len(todo)} done, {len(todo)} to run"
     )
     trained_times: list[float] = []
-    for number, (experiment, variant, seed) in enumerate(todo, start=1):
+    for number, (experiment, variant, seed, fold) in enumerate(todo, start=1):
         eta = ""
         if trained_times:
-            left = sum(1 for _, v, _ in todo[number - 1 :] if v.run_of is None)
+            left = sum(1 for _, v, _, _ in todo[number - 1 :] if v.run_of is None)
             eta = f", ETA {left * sum(trained_times) / len(trained_times) / 60:.0f} min"
-        print(
-            f"[{number}/{len(todo)}{eta}] {experiment.dataset} {variant.name} seed {seed}",
-            flush=True,
-        )
+        print(f"[{number}/{len(todo)}{eta}] {named(experiment, variant, seed, fold)}", flush=True)
         started = time.perf_counter()
         outcome = run_one(
             experiment,
@@ -512,6 +611,7 @@ def main(argv: list[str] | None = None) -> int:
             force=args.force,
             workdir=args.workdir,
             command=command,
+            fold=fold,
         )
         if outcome is not None:
             path, trained = outcome

@@ -324,3 +324,84 @@ def test_one_variant_name_means_one_thing_across_experiment_files(bench):
     )
     with pytest.raises(SystemExit, match="described differently"):
         report.variant_descriptions()
+
+
+FOLDS = """
+dataset = "ade"
+also_no_overlap = true
+
+[[variant]]
+name = "cv"
+config = "CONFIG"
+folds = [0, 1]
+seeds = [1]
+description = "the tiny model, cross-validated"
+"""
+
+
+@pytest.fixture()
+def folds_bench(bench, monkeypatch):
+    """Two ADE-style folds in a data folder of their own, and an experiment over them."""
+    _, tmp = bench
+    data = tmp / "data" / "ade"
+    data.mkdir(parents=True)
+    (data / "ade_types.json").write_text(json.dumps(TYPES.to_dict()))
+    for fold in (0, 1):
+        for split, count in (("train", 4), ("test", 2 + fold)):
+            path = data / f"ade_split_{fold}_{split}.json"
+            path.write_text(json.dumps([d.to_dict() for d in docs(count)]))
+    monkeypatch.setenv("SPERTMT_DATA_DIR", str(tmp / "data"))
+    config = tmp / "tiny.toml"
+    text = config.read_text()
+    text = text.replace(f'dev = "{tmp / "dev.json"}"', 'dev = "none"')
+    text = text.replace(f'types = "{tmp / "types.json"}"\n', "")
+    config.write_text(text)
+    experiment = tmp / "experiments" / "ade.toml"
+    experiment.write_text(FOLDS.replace("CONFIG", str(config)))
+    return experiment, tmp
+
+
+def test_cross_validation_runs_every_fold_and_pools_them_in_the_report(folds_bench, capsys):
+    experiment, tmp = folds_bench
+    args = [str(experiment), "--workdir", str(tmp / "runs"), "--threads", "1"]
+    assert run_experiments.main([*args, "--list"]) == 0
+    assert "todo     ade cv fold 0 seed 1\ntodo     ade cv fold 1 seed 1" in capsys.readouterr().out
+    assert run_experiments.main(args) == 0
+    assert sorted(p.name for p in (tmp / "runs" / "ade").iterdir()) == [
+        "cv-fold0-seed1",
+        "cv-fold1-seed1",
+    ]
+    records_ = {
+        fold: json.loads(
+            next((tmp / "results").glob(f"ade-{fold}-test_cv_*_seed1.json")).read_text()
+        )
+        for fold in (0, 1)
+    }
+    for fold, record in records_.items():
+        assert record["fold"] == fold and record["folds_declared"] == 2
+        assert (
+            record["dataset"] == f"ade:{fold}:test" and record["train_data"] == f"ade:{fold}:train"
+        )
+        assert set(record["metrics_no_overlap"]) >= {"entity", "relation_strict"}
+        assert len(record["document_counts"]["relation_strict"]) == 2 + fold
+    rows = json.loads((tmp / "results" / "table.json").read_text())
+    pooled = [r for r in rows if r["dataset"] == "ade" and r["preset"] == "cv"]
+    assert {r["protocol"] for r in pooled} == {"2-fold", "2-fold no-overlap"}
+    macro = next(r for r in pooled if r["protocol"] == "2-fold" and "strict macro" in r["metric"])
+    values = [records_[f]["metrics"]["relation_strict"]["macro"]["f1"] for f in (0, 1)]
+    assert macro["n"] == 2 and macro["mean"] == pytest.approx(sum(values) / 2, abs=0.01)
+    text = (tmp / "results.md").read_text()
+    assert "| ade:2-fold | " in text and "2 folds (0,1) × seed 1" in text
+    assert run_experiments.main(args) == 0  # everything done: nothing runs again
+    assert "2 runs declared, 0 of removed variants, 2 done, 0 to run" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("folds", "message"),
+    [("[0, 0]", "a fold is listed twice"), ('["a"]', "folds is a list of fold numbers")],
+)
+def test_bad_folds_name_the_variant(tmp_path, folds, message):
+    path = tmp_path / "x.toml"
+    path.write_text(FOLDS.replace("folds = [0, 1]", f"folds = {folds}"))
+    with pytest.raises(SystemExit, match=rf"variant 0 \(cv\): {message}"):
+        run_experiments.load_experiment(path)
