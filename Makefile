@@ -12,7 +12,7 @@ export HF_HUB_OFFLINE ?= 1
 export TRANSFORMERS_OFFLINE ?= 1
 export TOKENIZERS_PARALLELISM ?= false
 
-.PHONY: demo test lint venv clean
+.PHONY: demo test test-browser browser-deps chromium lint venv clean
 
 venv: $(VENV)/.installed
 
@@ -32,6 +32,32 @@ demo: venv
 
 test: venv
 	$(BIN)/python -m pytest -q
+
+# The browser tests alone (tests/unit/browser, about 30 s): Playwright, installed here, drives
+# the system's Chromium (Playwright's own browser download needs the internet). `make test`
+# runs them too when both are there and skips them otherwise, saying why.
+test-browser: browser-deps
+	SPERTMT_REQUIRE_BROWSER=1 $(BIN)/python -m pytest -q tests/unit/browser
+
+# What the browser tests need: Playwright in the venv and a Chromium (see `chromium`).
+browser-deps: venv
+	$(BIN)/python -c "import playwright.sync_api" 2>/dev/null \
+		|| $(BIN)/pip install -q -c constraints.txt -e '.[browser]'
+	@$(BIN)/python scripts/chromium.py 2>/dev/null || $(MAKE) --no-print-directory chromium
+
+# Debian's chromium package when run as root, else how to get it ($SPERTMT_CHROMIUM names
+# another binary).
+chromium:
+	@if [ -n "$$SPERTMT_CHROMIUM" ]; then \
+		$(BIN)/python scripts/chromium.py; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium \
+			|| { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium; }; \
+	else \
+		echo "Chromium is missing: sudo apt-get install chromium (Debian/Ubuntu), or set" \
+			"SPERTMT_CHROMIUM to a Chromium or Chrome binary" >&2; \
+		exit 1; \
+	fi
 
 lint: venv
 	$(BIN)/ruff check src tests benchmarks

@@ -22,6 +22,7 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 INTEGRATION_DIR = Path(__file__).parent / "integration"
+BROWSER_DIR = Path(__file__).parent / "unit" / "browser"
 MINILM_TOKENIZER_FILES = (
     "vocab.txt",
     "tokenizer.json",
@@ -55,14 +56,21 @@ def pytest_configure(config: pytest.Config) -> None:
     # Declared in pyproject.toml too; registering here keeps `--strict-markers` happy when the
     # suite runs from another configuration.
     config.addinivalue_line("markers", "integration: runs the installed MiniLM encoder (slower)")
+    config.addinivalue_line(
+        "markers", "browser: drives Chromium through Playwright (skipped without)"
+    )
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     # Everything under tests/integration is an integration test, marker written or not, so
     # `-m "not integration"` always leaves the slow tests out.
+    # Likewise everything under tests/unit/browser is a browser test (`-m browser` runs them).
     for item in items:
-        if INTEGRATION_DIR in Path(str(item.fspath)).parents:
+        parents = Path(str(item.fspath)).parents
+        if INTEGRATION_DIR in parents:
             item.add_marker(pytest.mark.integration)
+        if BROWSER_DIR in parents:
+            item.add_marker(pytest.mark.browser)
 
 
 def _minilm_folder() -> Path | None:

@@ -66,7 +66,9 @@ def _counts_table(caption: str, counts: dict[str, int], total: int | None = None
         '<tr><th scope="col">kind</th><th scope="col">count</th><th scope="col">share</th></tr>'
     )
     if not counts or not any(counts.values()):
+        # One "none" row, not a row of zeros for every kind under it.
         rows.append('<tr><td colspan="3">none</td></tr>')
+        counts = {}
     for kind, count in counts.items():
         share = count / total if total else 0.0
         rows.append(
