@@ -17,23 +17,39 @@ ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
 
 
-def git_commit() -> str:
-    """``HEAD``, with ``-dirty`` when tracked files differ from it (a record from such a tree
-    cannot be traced to one commit)."""
+GENERATED = ("benchmarks/results", "docs/results.md", "docs/img/results")
+"""What the campaign itself writes (records, the report, its figures): changes there leave a
+tree clean for :func:`git_commit`, so the second run of a campaign is as traceable as the
+first."""
+
+
+def changed_files() -> list[str] | None:
+    """Tracked files that differ from ``HEAD``, outside :data:`GENERATED` (None without git)."""
+    excludes = [f":(exclude){path}" for path in GENERATED]
     try:
-        head = subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=True
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"],
+        out = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no", "--", ".", *excludes],
             cwd=ROOT,
             capture_output=True,
             text=True,
             check=True,
+        ).stdout
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    return sorted(line[3:] for line in out.splitlines() if line.strip())
+
+
+def git_commit() -> str:
+    """``HEAD``, with ``-dirty`` when tracked files other than the campaign's own outputs
+    (:data:`GENERATED`) differ from it: such a record cannot be traced to one commit
+    (:func:`changed_files` says which files)."""
+    try:
+        head = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=True
         ).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
-    return head + ("-dirty" if dirty else "")
+    return head + ("-dirty" if changed_files() else "")
 
 
 def cpu_model() -> str:

@@ -51,6 +51,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from records import (  # noqa: E402
     RESULTS,
     ROOT,
+    changed_files,
     dev_history,
     git_commit,
     hardware,
@@ -455,6 +456,7 @@ def run_one(
         return None
     run_dir = workdir / experiment.dataset / _run_name(variant.run_of or variant.name, seed, fold)
     commit = git_commit()  # the code that runs, not what HEAD is when the run ends
+    changed = changed_files() if commit.endswith("-dirty") else None
     trained_now = False
     started = time.perf_counter()
     finished = (run_dir / "results.json").exists() and (run_dir / "model").is_dir()
@@ -521,6 +523,7 @@ def run_one(
         "versions": versions(),
         "hardware": hardware(),
         "git_commit": commit,
+        **({"changed_files": changed} if changed else {}),
         "train_git_commit": commit
         if trained_now
         else previous.get("train_git_commit", previous.get("git_commit", "unknown")),
