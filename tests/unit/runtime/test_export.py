@@ -42,16 +42,23 @@ def _relations(doc):
 
 
 # ---------------------------------------------------------------------------- quantisation
-def test_quantize_replaces_the_encoder_linears_only(eager_checkpoint):
+def test_quantize_replaces_the_encoder_linears_but_the_feed_forward_outputs(eager_checkpoint):
     quantized = SpertMT.from_pretrained(eager_checkpoint, quantize=True)
     assert quantized.runtime == "torch-int8"
     assert quantized.device == torch.device("cpu")
     encoder = quantized.model.encoder.model
-    dynamic = [m for m in encoder.modules() if type(m).__name__ == "Linear"]
-    assert dynamic and all(
-        type(m).__module__.startswith("torch.ao.nn.quantized.dynamic") for m in dynamic
-    )
-    assert not any(type(m) is nn.Linear for m in encoder.modules())
+    linears = {n: m for n, m in encoder.named_modules() if type(m).__name__ == "Linear"}
+    dynamic = {
+        n for n, m in linears.items() if type(m).__module__.startswith("torch.ao.nn.quantized")
+    }
+    float_ = {n for n, m in linears.items() if type(m) is nn.Linear}
+    # BERT's layer.N.output.dense (the feed-forward output projection) stays float, its
+    # attention.output.dense and every other linear layer is int8.
+    assert float_ and all(n.endswith(".output.dense") and "attention" not in n for n in float_)
+    assert len(float_) == encoder.config.num_hidden_layers
+    assert any(n.endswith("attention.output.dense") for n in dynamic)
+    assert any(n.endswith("intermediate.dense") for n in dynamic)
+    assert dynamic | float_ == set(linears)
     # The heads stay float nn.Linear.
     assert type(quantized.model.entity_classifier) is nn.Linear
     assert type(quantized.model.relation_classifier) is nn.Linear
