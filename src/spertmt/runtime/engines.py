@@ -140,9 +140,7 @@ def quantize_encoder(model: SpertMTModel) -> SpertMTModel:
         warnings.simplefilter("ignore", DeprecationWarning)
         warnings.filterwarnings("ignore", message=".*quantize_per_tensor.*")
         warnings.filterwarnings("ignore", message=".*torch.ao.quantization.*")
-        from torch.ao.quantization import quantize_dynamic
-
-        from torch.ao.quantization import default_dynamic_qconfig
+        from torch.ao.quantization import default_dynamic_qconfig, quantize_dynamic
 
         encoder = model.encoder.model.eval()
         chosen = {
