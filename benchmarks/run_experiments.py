@@ -623,6 +623,9 @@ def main(argv: list[str] | None = None) -> int:
             print(f"wrote {shown(path)}", flush=True)
         from report import write_report
 
+        # Not the README's copy of the paper's table (write_report's default): a tracked file
+        # outside the campaign's outputs, which would mark the tree dirty for the next run;
+        # `python benchmarks/report.py` updates it.
         write_report()
     return 0
 
