@@ -23,7 +23,8 @@ label and a note): nothing is run for them; :func:`load_experiment` checks them 
 ``report.py`` puts them, paired by seed, in the Headline section of ``docs/results.md``.
 
 Progress shows done/total runs and an ETA from the mean time of the trained runs of this
-session. ``--threads 1`` leaves the second core free for other work.
+session, or before the first has finished, from the recorded training times of the same
+experiment file. ``--threads 1`` leaves the second core free for other work.
 
 Usage::
 
@@ -41,6 +42,7 @@ import json
 import re
 import shlex
 import shutil
+import statistics
 import sys
 import time
 from dataclasses import dataclass, field
@@ -533,6 +535,35 @@ def run_one(
     return target, trained_now
 
 
+def _earlier_training_seconds(experiments: list[Experiment]) -> dict[Path, float]:
+    """Per experiment file, the mean training time of its recorded trained runs (not of
+    re-decided ``run_of`` records): the first ETA of a session, before a run of its own has
+    finished."""
+    records = []
+    for path in RESULTS.glob("*.json"):
+        try:
+            record = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError):
+            continue
+        if isinstance(record, dict) and isinstance(record.get("train_seconds"), (int, float)):
+            records.append(record)
+    found = {}
+    for experiment in experiments:
+        seconds = [
+            float(r["train_seconds"])
+            for r in records
+            if r.get("variant") == r.get("trained_as")
+            and (
+                r.get("experiment") == shown(experiment.path)
+                if r.get("experiment")
+                else str(r.get("dataset", "")).split(":", 1)[0] == experiment.dataset
+            )
+        ]
+        if seconds:
+            found[experiment.path] = statistics.fmean(seconds)
+    return found
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -599,11 +630,15 @@ def main(argv: list[str] | None = None) -> int:
         f"{len(runnable) - len(todo)} done, {len(todo)} to run"
     )
     trained_times: list[float] = []
+    earlier = _earlier_training_seconds(experiments)
     for number, (experiment, variant, seed, fold) in enumerate(todo, start=1):
+        left = [e.path for e, v, _, _ in todo[number - 1 :] if v.run_of is None]
         eta = ""
-        if trained_times:
-            left = sum(1 for _, v, _, _ in todo[number - 1 :] if v.run_of is None)
-            eta = f", ETA {left * sum(trained_times) / len(trained_times) / 60:.0f} min"
+        if trained_times:  # this session's pace: the machine's load as it is now
+            eta = f", ETA {len(left) * statistics.fmean(trained_times) / 60:.0f} min"
+        elif left and all(d in earlier for d in left):
+            minutes = sum(earlier[d] for d in left) / 60
+            eta = f", ETA ~{minutes:.0f} min from earlier runs' times"
         print(f"[{number}/{len(todo)}{eta}] {named(experiment, variant, seed, fold)}", flush=True)
         started = time.perf_counter()
         outcome = run_one(

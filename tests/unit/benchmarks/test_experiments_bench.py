@@ -405,3 +405,12 @@ def test_bad_folds_name_the_variant(tmp_path, folds, message):
     path.write_text(FOLDS.replace("folds = [0, 1]", f"folds = {folds}"))
     with pytest.raises(SystemExit, match=rf"variant 0 \(cv\): {message}"):
         run_experiments.load_experiment(path)
+
+
+def test_the_first_eta_of_a_session_comes_from_earlier_records(bench, capsys):
+    assert run(bench) == 0
+    capsys.readouterr()
+    recorded = result(bench, "base")["train_seconds"]
+    assert run(bench, "--only", "base", "--force") == 0  # the finished run is reused
+    out = capsys.readouterr().out
+    assert f"[1/1, ETA ~{recorded / 60:.0f} min from earlier runs' times] tiny base seed 1" in out
