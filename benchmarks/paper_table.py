@@ -40,6 +40,8 @@ class Row:
     label: str
     encoder: str
     variants: dict[str, str]
+    protocol: str | None = None
+    """The cells' protocol (e.g. ``train+dev->test``); else each dataset's :data:`PROTOCOL`."""
 
 
 def load_rows(path: Path = ROWS) -> list[Row]:
@@ -53,14 +55,21 @@ def load_rows(path: Path = ROWS) -> list[Row]:
                 f"{shown(path)}, row {index}: needs label, encoder and a variants table "
                 f"(dataset = variant); missing or wrong: {sorted(missing) or ['variants']}"
             )
-        rows.append(Row(raw["label"], raw["encoder"], dict(raw["variants"])))
+        rows.append(Row(raw["label"], raw["encoder"], dict(raw["variants"]), raw.get("protocol")))
     return rows
 
 
-def _cell(dataset: str, variant: str | None, encoder: str, metric: str, table: list[dict]) -> str:
+def _cell(
+    dataset: str,
+    variant: str | None,
+    encoder: str,
+    metric: str,
+    table: list[dict],
+    protocol: str | None = None,
+) -> str:
     if variant is None:
         return "–"
-    protocol = PROTOCOL.get(dataset, "train->test")
+    protocol = protocol or PROTOCOL.get(dataset, "train->test")
     for row in table:
         if (row["dataset"], row["encoder"], row["preset"], row["metric"]) == (
             dataset,
@@ -110,7 +119,7 @@ def paper_table(
         lines.append(f"| {system}, published | " + " | ".join(cells) + " |")
     for row in rows:
         cells = [
-            _cell(name, row.variants.get(name), row.encoder, metrics[name], table)
+            _cell(name, row.variants.get(name), row.encoder, metrics[name], table, row.protocol)
             for name in datasets
         ]
         lines.append(f"| {row.label}, {row.encoder} | " + " | ".join(cells) + " |")

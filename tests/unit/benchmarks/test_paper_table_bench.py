@@ -84,3 +84,17 @@ def test_a_bad_row_names_the_file(tmp_path):
 def test_the_readme_carries_the_table_markers():
     text = (ROOT / "README.md").read_text()
     assert text.index(paper_table.START) < text.index(paper_table.END)
+
+
+def test_a_row_s_protocol_picks_its_cells():
+    published = plots.load_published()
+    rows = [paper_table.Row("final", "minilm", {"conll04": "spert-td"}, "train+dev->test")]
+    table = [
+        table_row("conll04", "spert-td", "relation_strict micro F1", 1.0, None, 1),
+        table_row(
+            "conll04", "spert-td", "relation_strict micro F1", 70.0, None, 1, "train+dev->test"
+        ),
+    ]
+    assert paper_table.paper_table(table, published, rows)[-1] == (
+        "| final, minilm | 70.00 (1 seed) | – | – |"
+    )
