@@ -255,6 +255,7 @@ def predict_file(
     from spertmt.data.io import (
         JsonLinesWriter,
         check_output_writable,
+        count_complete_lines,
         documents_to_text,
         partial_path,
         write_documents,
@@ -352,7 +353,14 @@ def predict_file(
                 _record_path(output_path or "").unlink(missing_ok=True)
         except KeyboardInterrupt as stop:
             of = "" if wanted is None else f" of {wanted}"
-            kept = f"kept {done + tally.documents}{of} documents"
+            count = done + tally.documents
+            if writer is not None:
+                # What the file holds, not what this loop counted: a stop can land after a
+                # chunk is written and synced but before it is counted (or, mid-write, the
+                # writer cuts the torn chunk back).
+                writer.close()
+                count = count_complete_lines(writer.partial)
+            kept = f"kept {count}{of} documents"
             detail = f"{kept} in {where} (complete JSON lines)"
             raise type(stop)(detail) from None
         finally:

@@ -256,6 +256,10 @@ def test_a_signal_during_jsonl_prediction_keeps_every_finished_document(
     command = predict_command(eager_checkpoint, many_documents, out)
     process = subprocess.Popen(command, stderr=subprocess.PIPE, text=True, **CHILD)
     wait_for(lambda: partial.exists() and partial.stat().st_size > 0, process, 120, "output")
+    # The file grows past the first chunk only once that chunk is written and synced: a stop
+    # before that may rightly keep nothing (the torn chunk is cut back).
+    first = partial.stat().st_size
+    wait_for(lambda: partial.stat().st_size > first, process, 120, "a second chunk")
     err = stop(process, how)
     assert process.returncode == code, err
     last = err.strip().splitlines()[-1]
