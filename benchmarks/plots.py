@@ -68,9 +68,11 @@ COMPONENTS = {
     "C": "C: binary relation head",
     "D": "D: entity logits in the pair",
     "shape": "the word-shape feature",
+    "iou-cls": "the predicted IoU in the entity classifier",
 }
 """What an ablation's ``-no-<part>`` removes (method.md §3), for the chart's labels."""
-_ABLATION = re.compile(r"^(?P<base>.+)-no-(?P<part>[^-]+)$")
+# The base is everything before the first "-no-": a part may hold hyphens (``-no-iou-cls``).
+_ABLATION = re.compile(r"^(?P<base>.+?)-no-(?P<part>.+)$")
 _MT_SWITCHES = ("entity_binary_head", "relation_binary_head", "entity_logits_in_pair")
 
 

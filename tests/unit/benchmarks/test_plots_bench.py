@@ -396,3 +396,17 @@ def test_cross_validation_runs_without_dev_data_are_pooled_and_say_why_they_have
         "`spertmt-no-D` − `spertmt` test −1.50 ± 0.71, dev – (fold 0 seed 1, fold 1 seed 1)" in text
     )
     assert "No curves for `spertmt`: these runs evaluated no dev split." in text
+
+
+@pytest.mark.parametrize(
+    ("variant", "base", "part"),
+    [
+        ("spertmt-no-B", "spertmt", "B"),
+        ("headline-spertmt-no-AC", "headline-spertmt", "AC"),
+        ("headline-spertmt-no-iou-cls", "headline-spertmt", "iou-cls"),
+    ],
+)
+def test_an_ablation_s_name_gives_its_base_and_the_part_removed(variant, base, part):
+    match = plots._ABLATION.match(variant)
+    assert match and (match["base"], match["part"]) == (base, part)
+    assert part in plots.COMPONENTS
