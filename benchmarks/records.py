@@ -174,6 +174,19 @@ def dev_history(metrics_file: Path) -> list[dict[str, Any]] | None:
     return [by_epoch[epoch] for epoch in sorted(by_epoch)]
 
 
+def offline_environment() -> None:
+    """What a benchmark run needs, as the Makefile sets it: the project's data folder
+    (``../shared/data`` beside the checkout, where the project's machines keep it) unless
+    ``SPERTMT_DATA_DIR`` is set, and no Hugging Face downloads."""
+    import os
+
+    shared = ROOT.parent / "shared" / "data"
+    if (shared / "conll04").is_dir():
+        os.environ.setdefault("SPERTMT_DATA_DIR", str(shared))
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
 def shown(path: Path) -> str:
     """``path`` relative to the repository when it is inside it."""
     return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)

@@ -69,7 +69,7 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(HERE))
-from records import RESULTS, git_commit, hardware, shown, versions, write_json  # noqa: E402
+from records import RESULTS, git_commit, hardware, offline_environment, shown, versions, write_json  # noqa: E402
 
 KINDS = ("small", "large", "invalid_json", "oversized", "slow_body")
 MIX = {"small": 12, "large": 2, "invalid_json": 2, "oversized": 2, "slow_body": 2}
@@ -665,11 +665,7 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
 
 def main(argv: Sequence[str] | None = None) -> Path:
     args = parse_args(sys.argv[1:] if argv is None else argv)
-    shared = ROOT.parent / "shared" / "data"
-    if (shared / "conll04").is_dir():
-        os.environ.setdefault("SPERTMT_DATA_DIR", str(shared))
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    offline_environment()
     return run(args)
 
 

@@ -58,7 +58,7 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(HERE))
-from records import cpu_flags, cpu_model, git_commit, versions  # noqa: E402
+from records import cpu_flags, cpu_model, git_commit, offline_environment, versions  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results"
 SUMMARY = ROOT / "docs" / "results.md"
@@ -965,12 +965,7 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
 
 def main(argv: Sequence[str] | None = None) -> Path | None:
     args = parse_args(sys.argv[1:] if argv is None else argv)
-    shared = ROOT.parent / "shared" / "data"
-    if (shared / "conll04").is_dir():
-        # As the Makefile does: the project's machines keep the benchmark data there.
-        os.environ.setdefault("SPERTMT_DATA_DIR", str(shared))
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    offline_environment()
     if args.child:
         _child(args)
         return None

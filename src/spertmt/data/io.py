@@ -298,6 +298,31 @@ def _types_error(path: Path, field_: str | None, message: str) -> DataError:
 # ----------------------------------------------------------------------------- documents
 
 
+def _reader(
+    path: str | Path,
+    format: DataFormat | None,
+    types: TypeSchema | None,
+    require_annotations: bool,
+    types_of_model: bool,
+) -> tuple[Path, DataFormat, _DocumentParser, ReadReport]:
+    """What both readers start from.
+
+    The path, its format (E115 for an unknown one), the document parser for ``types`` and an
+    empty report.
+    """
+    path = Path(path)
+    fmt = format or _SUFFIX_FORMATS.get(path.suffix.lower(), "json")
+    if fmt not in ("json", "jsonl"):
+        raise DataError(f"unknown format {fmt!r}; use 'json' or 'jsonl'", code="E115", file=path)
+    parser = _DocumentParser(
+        entity_types=None if types is None else frozenset(types.entity_names),
+        relation_types=None if types is None else frozenset(types.relation_names),
+        require_annotations=require_annotations,
+        types_of_model=types_of_model,
+    )
+    return path, fmt, parser, ReadReport(path=str(path))
+
+
 def read_documents(
     path: str | Path,
     *,
@@ -341,17 +366,7 @@ def read_documents(
         (922, Entity(type='Loc', start=0, end=1, ...))
 
     """
-    path = Path(path)
-    fmt = format or _SUFFIX_FORMATS.get(path.suffix.lower(), "json")
-    if fmt not in ("json", "jsonl"):
-        raise DataError(f"unknown format {fmt!r}; use 'json' or 'jsonl'", code="E115", file=path)
-    parser = _DocumentParser(
-        entity_types=None if types is None else frozenset(types.entity_names),
-        relation_types=None if types is None else frozenset(types.relation_names),
-        require_annotations=require_annotations,
-        types_of_model=types_of_model,
-    )
-    result = ReadReport(path=str(path))
+    path, fmt, parser, result = _reader(path, format, types, require_annotations, types_of_model)
     docs = [doc for _, _, doc in _documents(path, fmt, parser, result, skip_invalid=skip_invalid)]
     result.read = len(docs)
     _log_report(result, shown_by_caller=report is not None)
@@ -399,17 +414,7 @@ def iter_documents(
         ...     print(index, doc.tokens)  # doctest: +SKIP
 
     """
-    path = Path(path)
-    fmt = format or _SUFFIX_FORMATS.get(path.suffix.lower(), "json")
-    if fmt not in ("json", "jsonl"):
-        raise DataError(f"unknown format {fmt!r}; use 'json' or 'jsonl'", code="E115", file=path)
-    parser = _DocumentParser(
-        entity_types=None if types is None else frozenset(types.entity_names),
-        relation_types=None if types is None else frozenset(types.relation_names),
-        require_annotations=require_annotations,
-        types_of_model=types_of_model,
-    )
-    result = ReadReport(path=str(path))
+    path, fmt, parser, result = _reader(path, format, types, require_annotations, types_of_model)
     for item in _documents(path, fmt, parser, result, skip_invalid=False, handle=handle):
         result.read += 1
         yield item
