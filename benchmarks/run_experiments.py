@@ -15,6 +15,8 @@ For every variant and seed of the experiment files given, in file order:
   without overlapping entities (``metrics_no_overlap``, ADE's second setting);
 - with ``tune``, the decision rule is chosen on the run's **dev** split
   (:func:`spertmt.inference.tuning.tune_rule`) and the test split is scored once with it;
+  ``tune_metric`` at the top of a file names the dev score it maximises (default
+  ``relation_strict_micro_f1``; SciERC's protocol is ``relation_boundaries_micro_f1``);
 - the record holds the command, seed, commit, config, encoder, hardware and versions, and
   ``docs/results.md`` is regenerated (``report.py``).
 
@@ -88,6 +90,15 @@ class Variant:
 SETTINGS = ("entity", "relation_strict", "relation_boundaries")
 """The evaluation settings a comparison's metric can name (``EvalReport.to_dict`` keys)."""
 AVERAGES = ("micro", "macro")
+TUNING_METRICS = (
+    "relation_strict_micro_f1",
+    "relation_strict_macro_f1",
+    "relation_boundaries_micro_f1",
+    "entity_micro_f1",
+    "entity_macro_f1",
+)
+"""What ``tune_metric`` can name: :data:`spertmt.inference.tuning.METRICS`, kept here so that
+reading an experiment file needs no torch (a test checks the two agree)."""
 
 
 @dataclass(frozen=True)
@@ -120,6 +131,7 @@ class Experiment:
     variants: tuple[Variant, ...] = field(default_factory=tuple)
     comparisons: tuple[Comparison, ...] = field(default_factory=tuple)
     also_no_overlap: bool = False
+    tune_metric: str = "relation_strict_micro_f1"
 
     def variant(self, name: str) -> Variant:
         """The variant called ``name``."""
@@ -131,7 +143,7 @@ class Experiment:
 
 _FIELDS = {f.name for f in dataclasses.fields(Variant)}
 _COMPARISON_FIELDS = {f.name for f in dataclasses.fields(Comparison)}
-_TOP_LEVEL = {"dataset", "grids", "variant", "comparison", "also_no_overlap"}
+_TOP_LEVEL = {"dataset", "grids", "variant", "comparison", "also_no_overlap", "tune_metric"}
 
 
 def parse_metric(text: object, where: str) -> tuple[str, str]:
@@ -266,12 +278,18 @@ def load_experiment(path: Path) -> Experiment:
     also_no_overlap = data.get("also_no_overlap", False)
     if not isinstance(also_no_overlap, bool):
         raise SystemExit(f"{path}: also_no_overlap is true or false")
+    tune_metric = data.get("tune_metric", "relation_strict_micro_f1")
+    if tune_metric not in TUNING_METRICS:
+        raise SystemExit(
+            f"{path}: tune_metric {tune_metric!r} is not one of {', '.join(TUNING_METRICS)}"
+        )
     experiment = Experiment(
         path,
         data["dataset"],
         tuple(variants),
         tuple(_comparisons(path, data, variants)),
         also_no_overlap=also_no_overlap,
+        tune_metric=tune_metric,
     )
     for variant in experiment.variants:
         if variant.run_of is not None:
@@ -395,11 +413,16 @@ def _load_run(model_dir: Path, config):
 
 
 def _tune_and_score(
-    model_dir: Path, config, grid: dict[str, list[Any]] | None, *, no_overlap: bool
+    model_dir: Path,
+    config,
+    grid: dict[str, list[Any]] | None,
+    *,
+    no_overlap: bool,
+    metric: str = "relation_strict_micro_f1",
 ) -> dict[str, Any]:
-    """Choose the decision rule on the run's dev split (with a ``grid``), then score its test
-    split once; ``no_overlap`` adds the test scores without overlapping entities (SpERT's
-    ``--no_overlapping``, ADE's second setting) under the same rule."""
+    """Choose the decision rule on the run's dev split (with a ``grid``, maximising ``metric``),
+    then score its test split once; ``no_overlap`` adds the test scores without overlapping
+    entities (SpERT's ``--no_overlapping``, ADE's second setting) under the same rule."""
     from spertmt.evaluation.metrics import document_counts, evaluate_documents
     from spertmt.inference.tuning import tune_rule
 
@@ -409,9 +432,10 @@ def _tune_and_score(
     if grid is not None:
         if config.data.dev is None:
             raise SystemExit("tuning needs a dev split (data.dev) to choose the decision rule on")
-        result = tune_rule(predictor, load(config.data.dev), grid)
+        result = tune_rule(predictor, load(config.data.dev), grid, metric=metric)
         rule = result.best.rule
         scored.update(
+            metric=metric,
             grid=result.grid,
             dev_rows=[row.to_dict() for row in result.rows],
             chosen=result.best.to_dict(),
@@ -482,7 +506,13 @@ def run_one(
     if variant.run_of and grid is None:
         grid = {}  # one row: the run's own decision rule, re-scored
     scored = (
-        _tune_and_score(run_dir / "model", config, grid, no_overlap=experiment.also_no_overlap)
+        _tune_and_score(
+            run_dir / "model",
+            config,
+            grid,
+            no_overlap=experiment.also_no_overlap,
+            metric=experiment.tune_metric,
+        )
         if grid is not None or experiment.also_no_overlap
         else None
     )

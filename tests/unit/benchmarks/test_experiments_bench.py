@@ -414,3 +414,34 @@ def test_the_first_eta_of_a_session_comes_from_earlier_records(bench, capsys):
     assert run(bench, "--only", "base", "--force") == 0  # the finished run is reused
     out = capsys.readouterr().out
     assert f"[1/1, ETA ~{recorded / 60:.0f} min from earlier runs' times] tiny base seed 1" in out
+
+
+def test_tune_metric_chooses_the_rule_by_the_named_dev_score(bench):
+    experiment, _ = bench
+    text = experiment.read_text().replace(
+        'dataset = "tiny"\n', 'dataset = "tiny"\ntune_metric = "entity_micro_f1"\n'
+    )
+    experiment.write_text(text)
+    assert run(bench, "--only", "base", "base-tuned") == 0
+    tuning = result(bench, "base-tuned")["threshold_tuning"]
+    assert tuning["metric"] == "entity_micro_f1"
+    rows = tuning["dev_rows"]
+    assert tuning["chosen"]["entity_micro_f1"] == max(r["entity_micro_f1"] for r in rows)
+
+
+def test_the_default_tune_metric_is_relation_strict_micro(bench):
+    assert run(bench, "--only", "base", "base-tuned") == 0
+    assert result(bench, "base-tuned")["threshold_tuning"]["metric"] == "relation_strict_micro_f1"
+
+
+def test_a_bad_tune_metric_names_the_file_and_the_choices(tmp_path):
+    path = tmp_path / "x.toml"
+    path.write_text('dataset = "tiny"\ntune_metric = "relation_f1"\n')
+    with pytest.raises(SystemExit, match=r"x\.toml: tune_metric 'relation_f1' is not one of"):
+        run_experiments.load_experiment(path)
+
+
+def test_the_tune_metrics_are_those_the_tuner_knows():
+    from spertmt.inference.tuning import METRICS
+
+    assert run_experiments.TUNING_METRICS == METRICS
