@@ -2,10 +2,12 @@
 
 One model's F1 moves by about a point between arithmetics in either direction (a handful of
 relations near the threshold flip), so a single model cannot tell a real loss from noise.
-This benchmark scores every model given in fp32, bf16 (where the CPU runs it natively) and
-int8 (dynamic quantisation of the encoder, ``--quantize``), on dev and test, each with the
-decision rule saved in the model, and reports the change against fp32 per model and its mean ±
-sample std over the models.
+This benchmark scores every model given in fp32, bf16 (where the CPU runs it natively), int8
+(dynamic quantisation of the encoder, ``--quantize``) and int8+bf16 (the same with the
+feed-forward output projections in bf16, ``--quantize --precision bf16``; where bf16 is native),
+on dev and test, each with the decision rule saved in the model, and reports the change against
+fp32 per model and its mean ± sample std over the models. ``--arithmetics`` scores only some
+(fp32 is always scored: the differences are taken against it).
 
 Usage::
 
@@ -36,25 +38,43 @@ SETTINGS = ("entity", "relation_strict", "relation_boundaries")
 """The micro F1 scores recorded per split."""
 
 
-def arithmetics() -> list[tuple[str, dict[str, Any]]]:
-    """The arithmetics this machine runs: ``(label, from_pretrained options)``."""
+ARITHMETICS = ("fp32", "bf16", "int8", "int8+bf16")
+"""Every arithmetic's label, in the order they are scored."""
+
+
+def arithmetics(chosen: Sequence[str] = ARITHMETICS) -> list[tuple[str, dict[str, Any]]]:
+    """The ``chosen`` arithmetics this machine runs, fp32 first: ``(label, from_pretrained
+    options)``; the bf16 ones only where the CPU has native bf16."""
     from spertmt.runtime.precision import cpu_bf16_native
 
-    found = [("fp32", {"precision": "fp32"})]
-    if cpu_bf16_native():
-        found.append(("bf16", {"precision": "bf16"}))
-    found.append(("int8", {"quantize": True}))
-    return found
+    native, _ = cpu_bf16_native()
+    options: dict[str, dict[str, Any]] = {
+        "fp32": {"precision": "fp32"},
+        "bf16": {"precision": "bf16"},
+        "int8": {"quantize": True},
+        "int8+bf16": {"quantize": True, "precision": "bf16"},
+    }
+    return [
+        (label, options[label])
+        for label in ARITHMETICS
+        if (label == "fp32" or label in chosen) and (native or "bf16" not in label)
+    ]
 
 
-def score_model(model: Path, splits: Sequence[str], data_dir: str | None) -> dict[str, Any]:
-    """Every arithmetic's micro F1 on every split for one model, with the seconds it took."""
+def score_model(
+    model: Path,
+    splits: Sequence[str],
+    data_dir: str | None,
+    chosen: Sequence[str] = ARITHMETICS,
+) -> dict[str, Any]:
+    """The micro F1 of each arithmetic (``chosen``, and fp32) on every split for one model,
+    with the seconds it took."""
     from spertmt import SpertMT
     from spertmt.data.datasets import resolve_dataset
     from spertmt.data.io import read_documents
 
     scores: dict[str, Any] = {}
-    for label, options in arithmetics():
+    for label, options in arithmetics(chosen):
         api = SpertMT.from_pretrained(model, device="cpu", **options)
         scores[label] = {}
         for split in splits:
@@ -108,6 +128,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--data-dir", default=None, help="the datasets' folder")
     parser.add_argument("--threads", type=int, default=None, help="torch threads")
+    parser.add_argument(
+        "--arithmetics",
+        nargs="+",
+        choices=ARITHMETICS,
+        default=list(ARITHMETICS),
+        help="what to score beside fp32 (default: all this CPU runs)",
+    )
     parser.add_argument("--output", type=Path, default=RESULTS / "precision_accuracy.json")
     args = parser.parse_args(argv)
     missing = [str(m) for m in args.models if not (m / "config.json").is_file()]
@@ -128,7 +155,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     models: dict[str, dict[str, Any]] = {}
     for number, model in enumerate(args.models, start=1):
         print(f"[{number}/{len(args.models)}] {model}", flush=True)
-        models[str(model)] = score_model(model, args.splits, args.data_dir)
+        models[str(model)] = score_model(model, args.splits, args.data_dir, args.arithmetics)
         for label, by_split in models[str(model)].items():
             shown_scores = "; ".join(
                 f"{split} rel {s['relation_strict']:.2f} ent {s['entity']:.2f}"

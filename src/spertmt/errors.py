@@ -226,7 +226,9 @@ CATALOGUE: dict[str, str] = {
         "The precision cannot run on this device (bf16 without native CPU/GPU support, fp16 "
         "off CUDA)."
     ),
-    "E235": "A 16-bit precision was asked for together with quantize or onnx.",
+    "E235": (
+        "A 16-bit precision was asked for together with onnx, or for one call of an int8 model."
+    ),
     # E24x: training on several processes (spertmt.training.distributed).
     "E240": (
         "The training processes of a launch (torchrun, Accelerate) cannot join: rendezvous, "

@@ -47,7 +47,7 @@ from spertmt.schema import Document, Entity, TypeSchema
 if TYPE_CHECKING:
     from spertmt.evaluation.metrics import EvalReport
     from spertmt.model.spert import SpertMTModel
-    from spertmt.runtime.engines import Runtime
+    from spertmt.runtime.engines import Projections, Runtime
     from spertmt.runtime.precision import Precision
 
 __all__ = ["DECISION_OPTIONS", "MAX_SENTENCE_WORDS", "PredictInput", "SpertMT"]
@@ -128,7 +128,9 @@ class SpertMT:
                 ``None`` picks CUDA when available, else the CPU (always the CPU with
                 ``quantize`` or ``onnx``).
             quantize: Quantise the encoder's linear layers to int8 (dynamic quantisation,
-                CPU only; the heads stay float). Faster on CPUs, scores change slightly
+                CPU only; the heads stay float, and so do the encoder's feed-forward output
+                projections: fp32, or bf16 with ``precision="bf16"``, or with ``"auto"`` on a
+                CPU with native bf16). Faster on CPUs, scores change slightly
                 (``docs/speed.md``).
             onnx: Run the encoder with ONNX Runtime from this export of the same checkpoint
                 (a ``.onnx`` file written by ``spertmt export``, or its folder); the heads stay
@@ -140,6 +142,9 @@ class SpertMT:
                 a CPU with AMX or AVX512-BF16 or a bf16 GPU; ``"fp16"`` autocast on CUDA;
                 ``"auto"`` (bf16 where native, else fp32). Weights stay fp32 and scores come
                 back as fp32; results can differ slightly from fp32 (``docs/speed.md``).
+                With ``quantize``, it is the arithmetic of the projections int8 leaves out
+                (``fp32``, ``bf16``, or ``auto``: bf16 where native); the model's runtime
+                is then ``"torch-int8-bf16"`` and its precision ``"fp32"`` (no autocast).
             **decision: Fields of the default decision rule to change (see
                 :data:`DECISION_OPTIONS`), e.g. ``entity_overlap="resolve"``.
 
@@ -153,8 +158,8 @@ class SpertMT:
             ConfigError: For an unknown device string, or CUDA on a machine without it
                 (``E209``); ``quantize``/``onnx`` with a non-CPU device (``E230``) or both
                 together (``E231``); ``onnx`` without ONNX Runtime installed (``E232``); a
-                precision the device cannot run (``E234``) or one combined with
-                ``quantize``/``onnx`` (``E235``).
+                precision the device cannot run (``E234``) or a 16-bit one with ``onnx``
+                (``E235``).
 
         Example:
             >>> model = SpertMT.from_pretrained("runs/spert/model", device="cpu")  # doctest: +SKIP
@@ -163,15 +168,32 @@ class SpertMT:
             >>> fast = SpertMT.from_pretrained("runs/spert/model", quantize=True)  # doctest: +SKIP
             >>> fast.runtime                                                      # doctest: +SKIP
             'torch-int8'
+            >>> mixed = SpertMT.from_pretrained("runs/spert/model", quantize=True,
+            ...                                 precision="bf16")              # doctest: +SKIP
+            >>> mixed.runtime                                                     # doctest: +SKIP
+            'torch-int8-bf16'
 
         """
         from spertmt.runtime.devices import inference_device
         from spertmt.runtime.engines import prepare_for_inference
 
         chosen = inference_device(device, quantize=quantize, onnx=onnx)
+        projections: Projections = "fp32"
+        if quantize and onnx is None and precision != "fp32" and chosen.type == "cpu":
+            # int8 with a 16-bit precision: the projections kept out of int8 run in bf16
+            # (where native: E234 otherwise; auto: bf16 where native); no autocast around it.
+            from spertmt.runtime.precision import resolve_precision
+
+            projections = "bf16" if resolve_precision(precision, chosen).name == "bf16" else "fp32"
+            precision = "fp32"
         checkpoint = load_checkpoint(path, device=chosen, verify=verify)
         prepare_for_inference(
-            checkpoint.model, device=chosen, quantize=quantize, onnx=onnx, checkpoint_dir=path
+            checkpoint.model,
+            device=chosen,
+            quantize=quantize,
+            onnx=onnx,
+            checkpoint_dir=path,
+            projections=projections,
         )
         loaded = cls(
             checkpoint.model,
@@ -260,7 +282,11 @@ class SpertMT:
 
     @property
     def runtime(self) -> Runtime:
-        """How the encoder runs: ``"torch"``, ``"torch-int8"`` (quantised) or ``"onnxruntime"``."""
+        """How the encoder runs: ``torch``, ``torch-int8``, ``torch-int8-bf16`` or ``onnxruntime``.
+
+        ``torch-int8`` is the quantised encoder, ``torch-int8-bf16`` the same with its
+        feed-forward output projections in bf16.
+        """
         from spertmt.runtime.engines import runtime_of
 
         return runtime_of(self._predictor.model)
@@ -695,7 +721,7 @@ class SpertMT:
         return resolve_precision(
             precision,
             self._predictor.device,
-            quantize=runtime == "torch-int8",
+            quantize=runtime.startswith("torch-int8"),
             onnx=runtime if runtime == "onnxruntime" else None,
         )
 

@@ -9,8 +9,11 @@ in PyTorch keeps one implementation of SpERT's span and pair logic.
   quantised int8 ones (``torch.ao.quantization.quantize_dynamic``: int8 weights, activations
   quantised per batch at run time), all but the feed-forward output projections
   (:data:`FLOAT_LINEARS`), whose inputs carry the outliers that per-tensor int8 loses. CPU
-  only. ``docs/speed.md`` and ``benchmarks/precision_accuracy.py`` report the accuracy change
-  on CoNLL04.
+  only. With ``projections="bf16"`` those projections run in bfloat16 instead of fp32
+  (:class:`Bf16Linear`; the ``torch-int8-bf16`` runtime): bf16 keeps int8's lost range, and on
+  a CPU with native bf16 they stop being the slow third of the encoder's matrix products.
+  ``docs/speed.md`` and ``benchmarks/precision_accuracy.py`` report the accuracy change on
+  CoNLL04.
 - :class:`OnnxEncoder` runs an encoder exported by :func:`spertmt.runtime.export.export_onnx` in an
   ``onnxruntime.InferenceSession`` and stands in for the Hugging Face encoder inside
   :class:`~spertmt.encoding.encoders.WindowedEncoder` (so long inputs are windowed as before). Its
@@ -48,6 +51,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ONNX_FILE",
+    "Bf16Linear",
     "OnnxEncoder",
     "Runtime",
     "attach_onnx_encoder",
@@ -59,8 +63,12 @@ __all__ = [
     "weights_fingerprint",
 ]
 
-Runtime = Literal["torch", "torch-int8", "onnxruntime"]
-"""How the encoder runs: float PyTorch, int8 dynamic quantisation, or ONNX Runtime."""
+Runtime = Literal["torch", "torch-int8", "torch-int8-bf16", "onnxruntime"]
+"""How the encoder runs: float PyTorch, int8 dynamic quantisation (its feed-forward output
+projections in fp32, or in bf16), or ONNX Runtime."""
+
+Projections = Literal["fp32", "bf16"]
+"""The arithmetic of the linear layers :func:`quantize_encoder` keeps out of int8."""
 
 ONNX_FILE = "encoder.onnx"
 """File name used when an export target or an ``onnx=`` argument is a folder."""
@@ -88,6 +96,8 @@ def runtime_of(model: SpertMTModel) -> Runtime:
     if isinstance(encoder, OnnxEncoder):
         return "onnxruntime"
     if any(type(m).__module__.startswith("torch.ao.nn.quantized") for m in encoder.modules()):
+        if any(isinstance(m, Bf16Linear) for m in encoder.modules()):
+            return "torch-int8-bf16"
         return "torch-int8"
     return "torch"
 
@@ -104,35 +114,80 @@ models (docs/speed.md): quantising them too costs 2.25 ± 1.63 relation F1 for 2
 speed; keeping them float costs 0.04 ± 0.91 for 1.7×."""
 
 
+class Bf16Linear(nn.Module):
+    """A frozen linear layer that computes in bfloat16 and answers in its input's type.
+
+    Stands in for an ``nn.Linear`` of a quantised encoder (:func:`quantize_encoder` with
+    ``projections="bf16"``): the weight and bias are stored in bf16 (half the memory of fp32),
+    the input is rounded to bf16 for the product, which accumulates in fp32 inside the kernel,
+    and the result is cast back, so the layers around it see fp32 as before. Inference only.
+
+    Example:
+        >>> layer = Bf16Linear(nn.Linear(4, 2))
+        >>> layer(torch.ones(3, 4)).dtype, layer.weight.dtype
+        (torch.float32, torch.bfloat16)
+    """
+
+    def __init__(self, linear: nn.Linear) -> None:
+        super().__init__()
+        self.in_features, self.out_features = linear.in_features, linear.out_features
+        weight = linear.weight.detach().to(torch.bfloat16)
+        self.weight = nn.Parameter(weight, requires_grad=False)
+        bias = linear.bias
+        self.bias = (
+            None
+            if bias is None
+            else nn.Parameter(bias.detach().to(torch.bfloat16), requires_grad=False)
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``x @ weight.T + bias`` in bf16, returned in ``x``'s type."""
+        out = nn.functional.linear(x.to(torch.bfloat16), self.weight, self.bias)
+        return out.to(x.dtype)
+
+    def extra_repr(self) -> str:
+        """As ``nn.Linear`` shows itself, plus the type."""
+        return f"in_features={self.in_features}, out_features={self.out_features}, bf16"
+
+
 def _stays_float(name: str) -> bool:
     """Whether the encoder's linear layer ``name`` is a feed-forward output projection."""
     return name.endswith(FLOAT_LINEARS) and not name.endswith("attention.output.dense")
 
 
-def quantize_encoder(model: SpertMTModel) -> SpertMTModel:
+def quantize_encoder(model: SpertMTModel, *, projections: Projections = "fp32") -> SpertMTModel:
     """Quantise the encoder's linear layers to int8 (dynamic quantisation), in place.
 
-    Only ``model.encoder`` changes; the heads stay float32, and so do the encoder's
-    feed-forward output projections (:data:`FLOAT_LINEARS`). The model must be on the CPU.
+    Only ``model.encoder`` changes; the heads stay float32, and the encoder's feed-forward
+    output projections (:data:`FLOAT_LINEARS`) stay out of int8: fp32 by default, bf16 with
+    ``projections="bf16"`` (:class:`Bf16Linear`; fast only where the CPU has native bf16,
+    which the caller checks: :func:`spertmt.runtime.precision.resolve_precision`). The model
+    must be on the CPU.
     ``torch.ao.quantization.quantize_dynamic`` is deprecated upstream in favour of the
     ``torchao`` package but is still the CPU int8 path that ships with torch itself (no extra
     dependency); its deprecation warnings are silenced here.
 
     Args:
         model: A model on the CPU, in eval mode.
+        projections: ``"fp32"`` or ``"bf16"``: the arithmetic of the projections kept out of
+            int8.
 
     Returns:
         The same model, with the encoder's ``nn.Linear`` modules other than the feed-forward
-        output projections replaced by ``torch.ao.nn.quantized.dynamic.Linear``.
+        output projections replaced by ``torch.ao.nn.quantized.dynamic.Linear``, and those
+        projections by :class:`Bf16Linear` with ``projections="bf16"``.
 
     Raises:
-        ConfigError: ``E230`` when the model is not on the CPU.
+        ConfigError: ``E230`` when the model is not on the CPU; ``E203`` for another
+            ``projections``.
 
     Example:
         >>> model = quantize_encoder(model)  # doctest: +SKIP
         >>> runtime_of(model)                # doctest: +SKIP
         'torch-int8'
     """
+    if projections not in ("fp32", "bf16"):
+        raise ConfigError(f"projections {projections!r} is not fp32 or bf16", code="E203")
     device = next(model.parameters()).device
     check_cpu(device, quantize=True, onnx=None)
     with warnings.catch_warnings():
@@ -150,6 +205,12 @@ def quantize_encoder(model: SpertMTModel) -> SpertMTModel:
         }
         # In place: no second copy of the encoder while it is converted.
         model.encoder.model = quantize_dynamic(encoder, chosen, dtype=torch.qint8, inplace=True)
+    if projections == "bf16":
+        for prefix, parent in list(model.encoder.model.named_modules()):
+            for name, child in list(parent.named_children()):
+                full = f"{prefix}.{name}" if prefix else name
+                if isinstance(child, nn.Linear) and _stays_float(full):
+                    setattr(parent, name, Bf16Linear(child))
     return model
 
 
@@ -311,6 +372,7 @@ def prepare_for_inference(
     quantize: bool = False,
     onnx: str | Path | None = None,
     checkpoint_dir: str | Path | None = None,
+    projections: Projections = "fp32",
 ) -> SpertMTModel:
     """Apply the requested CPU runtime to a freshly loaded model.
 
@@ -320,6 +382,7 @@ def prepare_for_inference(
         quantize: Quantise the encoder to int8 (:func:`quantize_encoder`).
         onnx: Run the encoder from this ONNX export (:func:`attach_onnx_encoder`).
         checkpoint_dir: The checkpoint folder, to check that an ONNX export belongs to it.
+        projections: With ``quantize``: the arithmetic of the projections kept out of int8.
 
     Returns:
         The same model.
@@ -330,7 +393,7 @@ def prepare_for_inference(
     """
     check_cpu(device, quantize=quantize, onnx=onnx)
     if quantize:
-        quantize_encoder(model)
+        quantize_encoder(model, projections=projections)
     elif onnx is not None:
         attach_onnx_encoder(model, onnx, checkpoint_dir=checkpoint_dir)
     return model.eval()

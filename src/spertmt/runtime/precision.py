@@ -13,7 +13,9 @@ to fp32 (:mod:`spertmt.model.outputs`), so losses and decisions are computed at 
   ``fp32`` otherwise; :attr:`Precision.note` says which and why.
 
 Error codes raised here: ``E234`` a precision the device cannot run; ``E235`` a 16-bit
-precision together with ``quantize`` or ``onnx`` (those runtimes have their own arithmetic).
+precision together with ``onnx``, or for one call of a model already loaded with ``quantize``
+(those runtimes have their own arithmetic; int8 with bf16 projections is chosen when the model
+is loaded: ``SpertMT.from_pretrained(quantize=True, precision="bf16")``).
 """
 
 from __future__ import annotations
@@ -130,7 +132,8 @@ def resolve_precision(
         device: Where the model runs.
         key: The configuration key it came from (``train.precision``), for messages;
             ``None`` for an argument (``precision=``, ``--precision``).
-        quantize: The int8 runtime is on (only fp32 or auto fit it).
+        quantize: The int8 runtime is already on (a call of a loaded model: only fp32 or auto
+            fit it; its projections' arithmetic was chosen when it was loaded).
         onnx: The ONNX Runtime encoder is on (idem).
 
     Returns:
@@ -156,9 +159,17 @@ def resolve_precision(
     if other_runtime:
         if name == "auto":
             return Precision("fp32", kind, "auto: fp32, because the int8/ONNX runtime is on")
+        if quantize:
+            raise ConfigError(
+                f"precision {name} cannot change a model loaded with quantize, which runs its "
+                "own arithmetic; for int8 with bf16 projections, load it with quantize=True "
+                "and precision='bf16' (--quantize --precision bf16)",
+                code="E235",
+                key=key,
+            )
         raise ConfigError(
-            f"precision {name} cannot be combined with quantize or onnx, which run their own "
-            "arithmetic; drop one of them",
+            f"precision {name} cannot be combined with onnx, which runs its own arithmetic; "
+            "drop one of them",
             code="E235",
             key=key,
         )

@@ -34,7 +34,7 @@ def test_two_models_are_scored_in_every_arithmetic_with_their_changes(eager_chec
     assert precision_accuracy.main(argv) == 0
     record = json.loads(out.read_text())
     labels = [label for label, _ in precision_accuracy.arithmetics()]
-    assert labels[0] == "fp32" and labels[-1] == "int8"
+    assert labels[0] == "fp32" and "int8" in labels
     scores = record["models"][str(eager_checkpoint)]
     assert sorted(scores) == sorted(labels)  # the record is written with sorted keys
     assert set(scores["fp32"][str(data)]) == {*precision_accuracy.SETTINGS, "seconds"}
@@ -48,3 +48,20 @@ def test_a_folder_that_is_not_a_model_is_refused(tmp_path, capsys):
     with pytest.raises(SystemExit):
         precision_accuracy.main([str(tmp_path)])
     assert "not a model folder" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "native, chosen, expected",
+    [
+        (True, precision_accuracy.ARITHMETICS, ["fp32", "bf16", "int8", "int8+bf16"]),
+        (False, precision_accuracy.ARITHMETICS, ["fp32", "int8"]),  # no emulated bf16
+        (True, ["int8+bf16"], ["fp32", "int8+bf16"]),  # fp32, the reference, always
+    ],
+)
+def test_the_arithmetics_are_those_asked_for_that_the_cpu_runs(
+    monkeypatch, native, chosen, expected
+):
+    from spertmt.runtime import precision
+
+    monkeypatch.setattr(precision, "cpu_bf16_native", lambda: (native, "a test CPU"))
+    assert [label for label, _ in precision_accuracy.arithmetics(chosen)] == expected

@@ -76,6 +76,95 @@ def test_quantized_model_predicts_the_same_entities(eager_api, eager_checkpoint)
         assert np.abs(scores).max() < 0.02
 
 
+@pytest.fixture
+def native_bf16(monkeypatch):
+    """Pretend the CPU has (True) or lacks (False) native bf16."""
+    from spertmt.runtime import precision as precision_module
+
+    def set_native(value: bool) -> None:
+        how = "AVX512-BF16" if value else "neither AMX nor AVX512-BF16"
+        monkeypatch.setattr(precision_module, "cpu_bf16_native", lambda: (value, how))
+
+    return set_native
+
+
+def test_int8_with_bf16_puts_only_the_feed_forward_outputs_in_bf16(eager_checkpoint, native_bf16):
+    from spertmt.runtime.engines import Bf16Linear
+
+    native_bf16(True)
+    mixed = SpertMT.from_pretrained(eager_checkpoint, quantize=True, precision="bf16")
+    assert mixed.runtime == "torch-int8-bf16"
+    assert mixed.precision == "fp32"  # no autocast around the int8 encoder
+    encoder = mixed.model.encoder.model
+    bf16 = {n: m for n, m in encoder.named_modules() if isinstance(m, Bf16Linear)}
+    assert len(bf16) == encoder.config.num_hidden_layers
+    assert all(n.endswith(".output.dense") and "attention" not in n for n in bf16)
+    assert all(m.weight.dtype == m.bias.dtype == torch.bfloat16 for m in bf16.values())
+    assert not any(type(m) is nn.Linear for m in encoder.modules())  # nothing left in fp32
+    quantized = {n for n, m in encoder.named_modules() if "quantized" in type(m).__module__}
+    assert any(n.endswith("attention.output.dense") for n in quantized)
+    assert mixed.model.entity_classifier.weight.dtype == torch.float32  # the heads stay fp32
+
+
+def test_int8_with_bf16_predicts_the_entities_of_int8(eager_checkpoint, native_bf16):
+    native_bf16(True)  # bf16 runs everywhere (emulated where the CPU lacks it: only slower)
+    int8 = SpertMT.from_pretrained(eager_checkpoint, quantize=True).predict(SENTENCES)
+    mixed = SpertMT.from_pretrained(eager_checkpoint, quantize=True, precision="bf16")
+    for want, got in zip(int8, mixed.predict(SENTENCES), strict=True):
+        assert _spans(got) == _spans(want)
+        scores = np.array([e.score for e in got.entities]) - [e.score for e in want.entities]
+        assert np.abs(scores).max() < 0.02
+        assert all(isinstance(e.score, float) for e in got.entities)
+
+
+@pytest.mark.parametrize(
+    "has_bf16, precision, runtime",
+    [
+        (True, "auto", "torch-int8-bf16"),
+        (False, "auto", "torch-int8"),
+        (True, "fp32", "torch-int8"),
+    ],
+)
+def test_int8_projections_follow_the_precision(
+    eager_checkpoint, native_bf16, has_bf16, precision, runtime
+):
+    native_bf16(has_bf16)
+    model = SpertMT.from_pretrained(eager_checkpoint, quantize=True, precision=precision)
+    assert model.runtime == runtime
+
+
+def test_int8_with_bf16_is_refused_where_bf16_is_not_native(eager_checkpoint, native_bf16):
+    native_bf16(False)
+    with pytest.raises(ConfigError) as error:
+        SpertMT.from_pretrained(eager_checkpoint, quantize=True, precision="bf16")
+    assert error.value.code == "E234" and "AVX512-BF16" in str(error.value)
+    with pytest.raises(ConfigError) as error:
+        SpertMT.from_pretrained(eager_checkpoint, quantize=True, precision="fp16")
+    assert error.value.code == "E234" and "CUDA" in str(error.value)
+
+
+def test_cli_predicts_with_int8_and_bf16(eager_checkpoint, native_bf16, tmp_path, capsys):
+    native_bf16(True)
+    source = tmp_path / "news.txt"
+    source.write_text("John Smith lives in Paris.\nAnna moved to Rome.\n", encoding="utf-8")
+    outputs = {}
+    for name, extra in (("int8", []), ("mixed", ["--precision", "bf16"])):
+        out = tmp_path / f"{name}.jsonl"
+        argv = ["predict", "--model", str(eager_checkpoint), "-q", str(source), "-o", str(out)]
+        assert main([*argv, "--quantize", *extra]) == 0
+        outputs[name] = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [[(e["start"], e["end"]) for e in d["entities"]] for d in outputs["mixed"]] == [
+        [(e["start"], e["end"]) for e in d["entities"]] for d in outputs["int8"]
+    ]
+    native_bf16(False)
+    capsys.readouterr()
+    argv = ["predict", "--model", str(eager_checkpoint), "-q", str(source), "--quantize"]
+    assert main([*argv, "--precision", "bf16", "-o", str(tmp_path / "no.jsonl")]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: [E234]") and "Traceback" not in err
+    assert not (tmp_path / "no.jsonl").exists()
+
+
 def test_quantize_and_onnx_are_cpu_only_and_exclusive(eager_checkpoint, onnx_file):
     with pytest.raises(ConfigError) as error:
         SpertMT.from_pretrained(eager_checkpoint, device=torch.device("cuda"), quantize=True)

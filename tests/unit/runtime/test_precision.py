@@ -132,9 +132,10 @@ def test_a_precision_the_model_cannot_run_is_a_coded_error(eager_checkpoint, eag
     with pytest.raises(ConfigError) as error:
         eager_api.predict("John lives in Paris.", precision="fp16")
     assert error.value.code == "E234"
+    quantized = SpertMT.from_pretrained(eager_checkpoint, quantize=True)
     with pytest.raises(ConfigError) as error:
-        SpertMT.from_pretrained(eager_checkpoint, quantize=True, precision="bf16")
-    assert error.value.code == "E235"
+        quantized.predict("John lives in Paris.", precision="bf16")
+    assert error.value.code == "E235" and "--quantize --precision bf16" in str(error.value)
 
 
 def test_predict_command_refuses_fp16_on_the_cpu_in_one_line(eager_checkpoint, tmp_path, capsys):
