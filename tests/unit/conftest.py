@@ -1,4 +1,4 @@
-"""Fixtures shared by the unit tests of prediction: one eager tiny checkpoint and its model."""
+"""Fixtures shared by the unit tests: one eager tiny checkpoint and its model, a pretend CPU."""
 
 import pytest
 from samples import save_eager_checkpoint
@@ -16,3 +16,15 @@ def eager_checkpoint(tiny_bert_dir, tmp_path_factory):
 def eager_api(eager_checkpoint):
     """The eager checkpoint loaded on the CPU; per-call thresholds never change it."""
     return SpertMT.from_pretrained(eager_checkpoint, device="cpu")
+
+
+@pytest.fixture
+def native_bf16(monkeypatch):
+    """Pretend the CPU has (True) or lacks (False) native bf16: ``native_bf16(True)``."""
+    from spertmt.runtime import precision as precision_module
+
+    def set_native(value: bool) -> None:
+        how = "AVX512-BF16" if value else "neither AMX nor AVX512-BF16"
+        monkeypatch.setattr(precision_module, "cpu_bf16_native", lambda: (value, how))
+
+    return set_native

@@ -76,18 +76,6 @@ def test_quantized_model_predicts_the_same_entities(eager_api, eager_checkpoint)
         assert np.abs(scores).max() < 0.02
 
 
-@pytest.fixture
-def native_bf16(monkeypatch):
-    """Pretend the CPU has (True) or lacks (False) native bf16."""
-    from spertmt.runtime import precision as precision_module
-
-    def set_native(value: bool) -> None:
-        how = "AVX512-BF16" if value else "neither AMX nor AVX512-BF16"
-        monkeypatch.setattr(precision_module, "cpu_bf16_native", lambda: (value, how))
-
-    return set_native
-
-
 def test_int8_with_bf16_puts_only_the_feed_forward_outputs_in_bf16(eager_checkpoint, native_bf16):
     from spertmt.runtime.engines import Bf16Linear
 

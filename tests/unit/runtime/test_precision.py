@@ -7,21 +7,15 @@ import torch
 
 from spertmt.errors import ConfigError
 from spertmt.model.outputs import EntityScores, PairScores, full_precision
-from spertmt.runtime import precision as precision_module
 from spertmt.runtime.precision import Precision, resolve_precision
 
 CPU = torch.device("cpu")
 
 
 @pytest.fixture
-def native(monkeypatch):
-    """Pretend the CPU has (True) or lacks (False) native bf16."""
-
-    def set_native(value: bool) -> None:
-        how = "AVX512-BF16" if value else "neither AMX nor AVX512-BF16"
-        monkeypatch.setattr(precision_module, "cpu_bf16_native", lambda: (value, how))
-
-    return set_native
+def native(native_bf16):
+    """Pretend the CPU has (True) or lacks (False) native bf16 (tests/unit/conftest.py)."""
+    return native_bf16
 
 
 def test_fp32_is_no_autocast():
