@@ -50,7 +50,9 @@ import logging
 import math
 import os
 import re
+import signal
 import tempfile
+import threading
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from difflib import get_close_matches
@@ -1165,6 +1167,36 @@ def _cannot_write(path: Path, error: OSError) -> DataError:
     else:
         fix = "check the folder exists and is writable"
     return DataError(f"cannot be written: {error.strerror or error}; {fix}", code="E115", file=path)
+
+
+@contextlib.contextmanager
+def signals_deferred() -> Iterator[None]:
+    """Hold Ctrl-C and SIGTERM back until the block has ended.
+
+    For the few steps that must not stop half-way, such as the two renames that swap a
+    checkpoint folder in. A SIGINT or SIGTERM that arrives during the block is delivered again,
+    to the handler that was in place, as soon as the block ends. In a thread other than the
+    main one (where Python runs signal handlers), and for a signal whose handler Python did not
+    install, it changes nothing.
+
+    Example:
+        >>> with signals_deferred():
+        ...     pass  # a Ctrl-C here would be raised after this line
+    """
+    held: list[int] = []
+    previous: dict[int, Any] = {}
+    if threading.current_thread() is threading.main_thread():
+        for number in (signal.SIGINT, signal.SIGTERM):
+            handler = signal.getsignal(number)
+            if handler is not None:
+                previous[number] = signal.signal(number, lambda got, _frame: held.append(got))
+    try:
+        yield
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+        for number in dict.fromkeys(held):
+            signal.raise_signal(number)
 
 
 def write_text_atomic(path: str | Path, text: str) -> None:

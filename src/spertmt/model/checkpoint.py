@@ -56,7 +56,7 @@ from spertmt.config import (
     model_config_from_dict,
     split_legacy_model_section,
 )
-from spertmt.data.io import sha256_file, share_like_a_new_file
+from spertmt.data.io import sha256_file, share_like_a_new_file, signals_deferred
 from spertmt.errors import CheckpointError, ConfigError
 from spertmt.schema import EntityType, RelationType, TypeSchema
 
@@ -199,7 +199,8 @@ def _atomic_folder(target: Path) -> Iterator[Path]:
     """Yield a temporary sibling folder that replaces ``target`` when the block succeeds.
 
     Replacing goes old → aside, new → target, then the old folder is deleted, so at every
-    moment either the old or the new checkpoint is complete under some name.
+    moment either the old or the new checkpoint is complete under some name; a Ctrl-C or
+    SIGTERM during those steps waits until they are done (:func:`signals_deferred`).
     """
     if target.exists() and not target.is_dir():
         raise CheckpointError(
@@ -225,16 +226,19 @@ def _atomic_folder(target: Path) -> Iterator[Path]:
         shutil.rmtree(staging, ignore_errors=True)
         raise
     aside = target.parent / f".{target.name}.old-{token}"
-    if target.exists():
-        target.rename(aside)
-    try:
-        staging.rename(target)
-    except BaseException:
-        if aside.exists() and not target.exists():
-            aside.rename(target)
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-    shutil.rmtree(aside, ignore_errors=True)
+    # Ctrl-C or SIGTERM between the renames would leave no checkpoint under its own name:
+    # the swap and the removal of the old one finish first, then the signal is delivered.
+    with signals_deferred():
+        if target.exists():
+            target.rename(aside)
+        try:
+            staging.rename(target)
+        except BaseException:
+            if aside.exists() and not target.exists():
+                aside.rename(target)
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
+        shutil.rmtree(aside, ignore_errors=True)
 
 
 def _optimizer_payload(

@@ -573,3 +573,42 @@ def test_json_nested_too_deeply_is_a_coded_error_not_a_recursion_error(tmp_path,
     if suffix == ".json":
         with pytest.raises(DataError, match=r"\[E102\].*nested too deeply"):
             read_types(path)
+
+
+# ---------------------------------------------------------------------------- signals_deferred
+def test_a_signal_during_signals_deferred_is_raised_when_the_block_ends():
+    import os
+    import signal
+
+    from spertmt.data.io import signals_deferred
+
+    before = signal.getsignal(signal.SIGINT)
+    finished = False
+    with pytest.raises(KeyboardInterrupt):
+        with signals_deferred():
+            os.kill(os.getpid(), signal.SIGINT)
+            for _ in range(1000):  # the handler would have run here without the deferral
+                pass
+            finished = True
+    assert finished
+    assert signal.getsignal(signal.SIGINT) is before
+
+
+def test_signals_deferred_is_a_no_op_outside_the_main_thread():
+    import threading
+
+    from spertmt.data.io import signals_deferred
+
+    errors = []
+
+    def body():
+        try:
+            with signals_deferred():
+                pass
+        except Exception as error:  # signal.signal would raise ValueError in a thread
+            errors.append(error)
+
+    thread = threading.Thread(target=body)
+    thread.start()
+    thread.join()
+    assert errors == []

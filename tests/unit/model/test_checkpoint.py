@@ -354,6 +354,30 @@ def test_save_replaces_an_existing_checkpoint(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["ckpt"]
 
 
+def test_ctrl_c_during_the_swap_waits_until_the_new_checkpoint_is_in_place(tmp_path, monkeypatch):
+    import os
+    import signal
+
+    model = StandIn()
+    target = tmp_path / "ckpt"
+    save_checkpoint(target, model, StandInTokenizer(), types=TYPES, model_config=ModelConfig())
+    with torch.no_grad():
+        model.head.weight.add_(1.0)
+    rename = Path.rename
+
+    def rename_then_ctrl_c(self, other):
+        moved = rename(self, other)
+        if self == target:  # the old checkpoint has just been moved aside
+            os.kill(os.getpid(), signal.SIGINT)
+        return moved
+
+    monkeypatch.setattr(Path, "rename", rename_then_ctrl_c)
+    with pytest.raises(KeyboardInterrupt):
+        save_checkpoint(target, model, StandInTokenizer(), types=TYPES, model_config=ModelConfig())
+    assert torch.equal(load_file(target / WEIGHTS_FILE)["head.weight"], model.head.weight)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ckpt"]  # no .old- or .tmp- left
+
+
 def test_refuses_to_replace_a_folder_that_is_not_a_checkpoint(tmp_path):
     precious = tmp_path / "notes"
     precious.mkdir()
