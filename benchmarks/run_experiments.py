@@ -24,9 +24,11 @@ An experiment file may also declare ``[[comparison]]`` tables (two of its varian
 label and a note): nothing is run for them; :func:`load_experiment` checks them and
 ``report.py`` puts them, paired by seed, in the Headline section of ``docs/results.md``.
 
-Progress shows done/total runs and an ETA from the mean time of the trained runs of this
-session, or before the first has finished, from the recorded training times of the same
-experiment file. ``--threads 1`` leaves the second core free for other work.
+Progress shows done/total runs and an ETA: each run left is timed by the recorded runs of the
+same training (data, encoder, batch size, precision, epochs: :func:`training_key`), scaled by
+how this session's finished runs compared with their estimates (the machine's load as it is
+now); runs of a training never recorded are counted, not timed. ``--list`` ends with the same
+estimate for everything left. ``--threads 1`` leaves the second core free for other work.
 
 Usage::
 
@@ -565,33 +567,71 @@ def run_one(
     return target, trained_now
 
 
-def _earlier_training_seconds(experiments: list[Experiment]) -> dict[Path, float]:
-    """Per experiment file, the mean training time of its recorded trained runs (not of
-    re-decided ``run_of`` records): the first ETA of a session, before a run of its own has
-    finished."""
-    records = []
+TrainingKey = tuple[str, str, int, str, int]
+"""What a run's training time depends on most: training data (folds alike), encoder, batch
+size, precision and epochs."""
+
+
+def training_key(config: dict[str, Any]) -> TrainingKey | None:
+    """The :data:`TrainingKey` of a run config (``RunConfig.to_dict()``, as records hold it).
+
+    Example:
+        >>> training_key({"data": {"train": "ade:3:train"}, "model": {"encoder": "minilm"},
+        ...               "train": {"batch_size": 2, "precision": "fp32", "epochs": 20}})
+        ('ade:F:train', 'minilm', 2, 'fp32', 20)
+    """
+    try:
+        data, model, train = config["data"], config["model"], config["train"]
+        return (
+            re.sub(r":\d+:", ":F:", str(data["train"])),
+            Path(str(model["encoder"])).name,
+            int(train["batch_size"]),
+            str(train.get("precision", "fp32")),
+            int(train["epochs"]),
+        )
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+def _earlier_training_seconds() -> dict[TrainingKey, float]:
+    """The mean recorded training time of the trained runs (not of re-decided ``run_of``
+    records) per :data:`TrainingKey`: the ETA of runs of the same training."""
+    seconds: dict[TrainingKey, list[float]] = {}
     for path in RESULTS.glob("*.json"):
         try:
             record = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, json.JSONDecodeError):
             continue
-        if isinstance(record, dict) and isinstance(record.get("train_seconds"), (int, float)):
-            records.append(record)
-    found = {}
-    for experiment in experiments:
-        seconds = [
-            float(r["train_seconds"])
-            for r in records
-            if r.get("variant") == r.get("trained_as")
-            and (
-                r.get("experiment") == shown(experiment.path)
-                if r.get("experiment")
-                else str(r.get("dataset", "")).split(":", 1)[0] == experiment.dataset
-            )
-        ]
-        if seconds:
-            found[experiment.path] = statistics.fmean(seconds)
-    return found
+        if not isinstance(record, dict) or record.get("variant") != record.get("trained_as"):
+            continue
+        took = record.get("train_seconds")
+        key = training_key(record.get("config") or {})
+        if isinstance(took, (int, float)) and key is not None:
+            seconds.setdefault(key, []).append(float(took))
+    return {key: statistics.fmean(values) for key, values in seconds.items()}
+
+
+def eta_text(estimates: list[float | None], pace: float | None = None) -> str:
+    """The ETA of the runs left from their estimated seconds (``None``: no earlier run of that
+    training), scaled by ``pace`` (this session's measured/estimated time) when known.
+
+    Example:
+        >>> eta_text([0.0, None])
+        'no ETA: 1 run never timed'
+        >>> eta_text([600.0, 1200.0, None])
+        'ETA ~30 min from earlier runs (+1 run never timed)'
+        >>> print(eta_text([600.0], pace=1.5))
+        ETA ~15 min at this session's pace
+    """
+    known = [e for e in estimates if e is not None]
+    unknown = len(estimates) - len(known)
+    if not sum(known):  # nothing timed but re-decisions, which cost nothing
+        return f"no ETA: {unknown} run{'s' if unknown > 1 else ''} never timed" if unknown else ""
+    minutes = sum(known) * (pace or 1.0) / 60
+    text = f"ETA ~{minutes:.0f} min " + ("at this session's pace" if pace else "from earlier runs")
+    if unknown:
+        text += f" (+{unknown} run{'s' if unknown > 1 else ''} never timed)"
+    return text
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -643,6 +683,18 @@ def main(argv: list[str] | None = None) -> int:
         where = "" if fold is None else f" fold {fold}"
         return f"{experiment.dataset} {variant.name}{where} seed {seed}"
 
+    todo = [
+        (e, v, s, f) for e, v, s, f in runnable if args.force or (e.path, v.name, s, f) not in done
+    ]
+    earlier = _earlier_training_seconds()
+
+    def estimate(experiment: Experiment, variant: Variant, seed: int, fold: int | None):
+        """Recorded seconds of a run of the same training; 0 for a re-decision."""
+        if variant.run_of is not None:
+            return 0.0
+        key = training_key(_run_config(experiment, variant, seed, None, fold)[0].to_dict())
+        return earlier.get(key) if key is not None else None
+
     if args.list:
         for experiment, variant, seed, fold in plan:
             state = (
@@ -651,24 +703,18 @@ def main(argv: list[str] | None = None) -> int:
                 else ("done" if (experiment.path, variant.name, seed, fold) in done else "todo")
             )
             print(f"{state:8} {named(experiment, variant, seed, fold)}")
+        eta = eta_text([estimate(*run) for run in todo])
+        print(f"{len(runnable) - len(todo)} done, {len(todo)} to run" + (f"; {eta}" if eta else ""))
         return 0
-    todo = [
-        (e, v, s, f) for e, v, s, f in runnable if args.force or (e.path, v.name, s, f) not in done
-    ]
     print(
         f"{len(plan)} runs declared, {len(plan) - len(runnable)} of removed variants, "
         f"{len(runnable) - len(todo)} done, {len(todo)} to run"
     )
-    trained_times: list[float] = []
-    earlier = _earlier_training_seconds(experiments)
+    estimates = [estimate(*run) for run in todo]
+    paces: list[float] = []  # measured / estimated time of this session's trained runs
     for number, (experiment, variant, seed, fold) in enumerate(todo, start=1):
-        left = [e.path for e, v, _, _ in todo[number - 1 :] if v.run_of is None]
-        eta = ""
-        if trained_times:  # this session's pace: the machine's load as it is now
-            eta = f", ETA {len(left) * statistics.fmean(trained_times) / 60:.0f} min"
-        elif left and all(d in earlier for d in left):
-            minutes = sum(earlier[d] for d in left) / 60
-            eta = f", ETA ~{minutes:.0f} min from earlier runs' times"
+        eta = eta_text(estimates[number - 1 :], statistics.fmean(paces) if paces else None)
+        eta = f", {eta}" if eta else ""
         print(f"[{number}/{len(todo)}{eta}] {named(experiment, variant, seed, fold)}", flush=True)
         started = time.perf_counter()
         outcome = run_one(
@@ -683,8 +729,9 @@ def main(argv: list[str] | None = None) -> int:
         )
         if outcome is not None:
             path, trained = outcome
-            if trained:
-                trained_times.append(time.perf_counter() - started)
+            expected = estimates[number - 1]
+            if trained and expected:  # the machine's load as it is now
+                paces.append((time.perf_counter() - started) / expected)
             print(f"wrote {shown(path)}", flush=True)
         from report import write_report
 

@@ -166,7 +166,8 @@ def test_the_plan_runs_once_and_a_second_call_skips_what_is_done(bench, capsys):
 def test_list_shows_done_todo_and_removed(bench, capsys):
     assert run(bench, "--list") == 0
     lines = capsys.readouterr().out.splitlines()
-    assert lines[0].split()[:2] == ["todo", "tiny"] and lines[-1].split()[0] == "removed"
+    assert lines[0].split()[:2] == ["todo", "tiny"] and lines[-2].split()[0] == "removed"
+    assert lines[-1] == "0 done, 3 to run; no ETA: 1 run never timed"  # 2 re-decide its run
 
 
 def test_run_of_refuses_a_run_trained_with_other_settings(bench):
@@ -413,7 +414,48 @@ def test_the_first_eta_of_a_session_comes_from_earlier_records(bench, capsys):
     recorded = result(bench, "base")["train_seconds"]
     assert run(bench, "--only", "base", "--force") == 0  # the finished run is reused
     out = capsys.readouterr().out
-    assert f"[1/1, ETA ~{recorded / 60:.0f} min from earlier runs' times] tiny base seed 1" in out
+    assert f"[1/1, ETA ~{recorded / 60:.0f} min from earlier runs] tiny base seed 1" in out
+    assert run(bench, "--list") == 0
+    assert capsys.readouterr().out.splitlines()[-1] == "3 done, 0 to run"
+
+
+def test_the_eta_times_each_run_by_records_of_the_same_training(bench, capsys, monkeypatch):
+    assert run(bench, "--only", "base") == 0
+    recorded = result(bench, "base")["train_seconds"]
+    experiment, _ = bench
+    text = experiment.read_text()
+    # one more seed of the same training, one of another batch size (never timed)
+    text = text.replace(
+        'seeds = [1]\ndescription = "the tiny base"',
+        'seeds = [1, 2]\ndescription = "the tiny base"',
+    )
+    text += (
+        '\n[[variant]]\nname = "wide"\nconfig = "CONFIG"\noverrides = ["train.batch_size=4"]\n'
+        'seeds = [1]\ndescription = "the tiny base, batch 4"\n'
+    ).replace("CONFIG", str(bench[1] / "tiny.toml"))
+    experiment.write_text(text)
+    capsys.readouterr()
+    assert run(bench, "--list") == 0
+    last = capsys.readouterr().out.splitlines()[-1]
+    # base seed 2 is timed by base seed 1; the run_of variants cost nothing; wide is not timed
+    assert last == (
+        f"1 done, 4 to run; ETA ~{recorded / 60:.0f} min from earlier runs (+1 run never timed)"
+    )
+
+
+@pytest.mark.parametrize(
+    "config, key",
+    [
+        (
+            {"data": {"train": "ade:7:train"}, "model": {"encoder": "/x/mpnet"},
+             "train": {"batch_size": 8, "precision": "auto", "epochs": 20}},
+            ("ade:F:train", "mpnet", 8, "auto", 20),
+        ),
+        ({"data": {"train": "conll04:train"}, "model": {}, "train": {}}, None),
+    ],
+)  # fmt: skip
+def test_the_training_key_groups_folds_and_names_the_encoder(config, key):
+    assert run_experiments.training_key(config) == key
 
 
 def test_tune_metric_chooses_the_rule_by_the_named_dev_score(bench):
