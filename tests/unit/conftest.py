@@ -28,3 +28,14 @@ def native_bf16(monkeypatch):
         monkeypatch.setattr(precision_module, "cpu_bf16_native", lambda: (value, how))
 
     return set_native
+
+
+@pytest.fixture
+def ctrl_c_raises():
+    """SIGINT raises KeyboardInterrupt during the test, as in a terminal, even where the suite
+    was started with SIGINT ignored (a shell's background job, some CI runners)."""
+    import signal
+
+    before = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, before)

@@ -576,7 +576,7 @@ def test_json_nested_too_deeply_is_a_coded_error_not_a_recursion_error(tmp_path,
 
 
 # ---------------------------------------------------------------------------- signals_deferred
-def test_a_signal_during_signals_deferred_is_raised_when_the_block_ends():
+def test_a_signal_during_signals_deferred_is_raised_when_the_block_ends(ctrl_c_raises):
     import os
     import signal
 

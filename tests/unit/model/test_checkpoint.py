@@ -354,7 +354,9 @@ def test_save_replaces_an_existing_checkpoint(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["ckpt"]
 
 
-def test_ctrl_c_during_the_swap_waits_until_the_new_checkpoint_is_in_place(tmp_path, monkeypatch):
+def test_ctrl_c_during_the_swap_waits_until_the_new_checkpoint_is_in_place(
+    tmp_path, monkeypatch, ctrl_c_raises
+):
     import os
     import signal
 
