@@ -673,10 +673,12 @@ def main(argv: list[str] | None = None) -> int:
         if args.seeds is None or seed in args.seeds
     ]
     runnable = [(e, v, s, f) for e, v, s, f in plan if v.removed is None]
+    # Each run's config, read once: where its record goes, and what its training costs.
+    configs = {(e.path, v.name, s, f): _run_config(e, v, s, None, f)[0] for e, v, s, f in runnable}
     done = {
         (e.path, v.name, s, f)
         for e, v, s, f in runnable
-        if result_path(e, v, s, _run_config(e, v, s, None, f)[0]).exists()
+        if result_path(e, v, s, configs[e.path, v.name, s, f]).exists()
     }
 
     def named(experiment: Experiment, variant: Variant, seed: int, fold: int | None) -> str:
@@ -692,7 +694,7 @@ def main(argv: list[str] | None = None) -> int:
         """Recorded seconds of a run of the same training; 0 for a re-decision."""
         if variant.run_of is not None:
             return 0.0
-        key = training_key(_run_config(experiment, variant, seed, None, fold)[0].to_dict())
+        key = training_key(configs[experiment.path, variant.name, seed, fold].to_dict())
         return earlier.get(key) if key is not None else None
 
     if args.list:
