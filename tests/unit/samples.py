@@ -54,3 +54,39 @@ def save_eager_checkpoint(
         training={"seed": 7},
     )
     return path
+
+
+def run_with_ctrl_c_at_line(work, line: int | None) -> int:
+    """Call ``work()``; a real SIGINT arrives at the ``line``-th line run in spertmt's own
+    code or contextlib (None: no signal). Returns how many such lines it ran.
+
+    The signal is real (``os.kill``), so code that defers signals defers it; use the
+    ``ctrl_c_raises`` fixture so that SIGINT raises even where the suite runs with it ignored.
+    Calling it for every line from 1 to the returned count tries a Ctrl-C everywhere."""
+    import os
+    import signal
+    import sys
+
+    import spertmt
+
+    watched = (str(Path(spertmt.__file__).parent), "contextlib.py")
+    seen = 0
+
+    def trace(frame, event, arg):
+        nonlocal seen
+        if not frame.f_code.co_filename.startswith(watched[0]) and not (
+            frame.f_code.co_filename.endswith(watched[1])
+        ):
+            return None
+        if event == "line":
+            seen += 1
+            if seen == line:
+                os.kill(os.getpid(), signal.SIGINT)  # handled at the next line, as in life
+        return trace
+
+    sys.settrace(trace)
+    try:
+        work()
+    finally:
+        sys.settrace(None)
+    return seen

@@ -1202,9 +1202,28 @@ def signals_deferred() -> Iterator[None]:
 def write_text_atomic(path: str | Path, text: str) -> None:
     """Write UTF-8 text to ``path`` through a temporary file and :func:`os.replace`.
 
+    The text is written as it is (no newline translation on any platform).
+
     Args:
         path: Destination file; missing parent folders are created.
         text: The content.
+
+    Raises:
+        DataError: E115 if the file cannot be written.
+
+    """
+    write_bytes_atomic(path, text.encode("utf-8"))
+
+
+def write_bytes_atomic(path: str | Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` through a temporary sibling file and :func:`os.replace`.
+
+    A reader sees the old file or the new one, never half of it; an error, Ctrl-C or SIGTERM
+    half-way leaves the old file and no temporary.
+
+    Args:
+        path: Destination file; missing parent folders are created.
+        data: The content.
 
     Raises:
         DataError: E115 if the file cannot be written.
@@ -1214,16 +1233,9 @@ def write_text_atomic(path: str | Path, text: str) -> None:
     tmp_name: str | None = None
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(
-            "w",
-            encoding="utf-8",
-            dir=path.parent,
-            prefix=f".{path.name}.",
-            suffix=".tmp",
-            delete=False,
-        ) as handle:
-            tmp_name = handle.name
-            handle.write(text)
+        handle, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        with os.fdopen(handle, "wb") as out:
+            out.write(data)
         share_like_a_new_file(tmp_name, replaces=path)
         os.replace(tmp_name, path)
         tmp_name = None

@@ -32,14 +32,13 @@ Example:
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import json
 import os
 import random
 import shutil
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -194,13 +193,15 @@ def _is_checkpoint(path: Path) -> bool:
     return isinstance(data, dict) and "format_version" in data
 
 
-@contextlib.contextmanager
-def _atomic_folder(target: Path) -> Iterator[Path]:
-    """Yield a temporary sibling folder that replaces ``target`` when the block succeeds.
+def _write_atomic_folder(target: Path, write: Callable[[Path], None]) -> None:
+    """Run ``write`` on a temporary sibling folder that then replaces ``target``.
 
     Replacing goes old → aside, new → target, then the old folder is deleted, so at every
     moment either the old or the new checkpoint is complete under some name; a Ctrl-C or
-    SIGTERM during those steps waits until they are done (:func:`signals_deferred`).
+    SIGTERM during those steps waits until they are done (:func:`signals_deferred`). One that
+    arrives while ``write`` runs removes the temporary folder before it propagates. A plain
+    function rather than a generator context manager: there, a signal landing between the
+    ``with`` body and the generator's resumption would skip both the swap and the clean-up.
     """
     if target.exists() and not target.is_dir():
         raise CheckpointError(
@@ -216,29 +217,28 @@ def _atomic_folder(target: Path) -> Iterator[Path]:
     target.parent.mkdir(parents=True, exist_ok=True)
     token = uuid.uuid4().hex[:8]
     staging = target.parent / f".{target.name}.tmp-{token}"
-    staging.mkdir()
+    aside = target.parent / f".{target.name}.old-{token}"
     try:
-        yield staging
+        staging.mkdir()
+        write(staging)
         for written in staging.rglob("*"):
             if written.is_file():  # safetensors writes through 0600 temporaries
                 share_like_a_new_file(written)
+        # Ctrl-C or SIGTERM between the renames would leave no checkpoint under its own name:
+        # the swap and the removal of the old one finish first, then the signal is delivered.
+        with signals_deferred():
+            if target.exists():
+                target.rename(aside)
+            try:
+                staging.rename(target)
+            except BaseException:
+                if aside.exists() and not target.exists():
+                    aside.rename(target)
+                raise
+            shutil.rmtree(aside, ignore_errors=True)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
-    aside = target.parent / f".{target.name}.old-{token}"
-    # Ctrl-C or SIGTERM between the renames would leave no checkpoint under its own name:
-    # the swap and the removal of the old one finish first, then the signal is delivered.
-    with signals_deferred():
-        if target.exists():
-            target.rename(aside)
-        try:
-            staging.rename(target)
-        except BaseException:
-            if aside.exists() and not target.exists():
-                aside.rename(target)
-            shutil.rmtree(staging, ignore_errors=True)
-            raise
-        shutil.rmtree(aside, ignore_errors=True)
 
 
 def _optimizer_payload(
@@ -353,17 +353,19 @@ def save_checkpoint(
         }
         texts[TRAINER_STATE_FILE] = _json_text(state, "trainer state")
 
+    def write(staging: Path) -> None:
+        save_model(model, str(staging / WEIGHTS_FILE), metadata={"format": "pt"})
+        # load_checkpoint verifies it: flipped bytes in the weights must not load silently
+        config["weights_sha256"] = sha256_file(staging / WEIGHTS_FILE)
+        texts[CONFIG_FILE] = _json_text(config, "config.json")
+        tokenizer.save_pretrained(str(staging / TOKENIZER_DIR))
+        if optimizer is not None:
+            save_file(resume_tensors, str(staging / OPTIMIZER_FILE), metadata={"format": "pt"})
+        for name, text in texts.items():
+            (staging / name).write_text(text, encoding="utf-8")
+
     try:
-        with _atomic_folder(target) as staging:
-            save_model(model, str(staging / WEIGHTS_FILE), metadata={"format": "pt"})
-            # load_checkpoint verifies it: flipped bytes in the weights must not load silently
-            config["weights_sha256"] = sha256_file(staging / WEIGHTS_FILE)
-            texts[CONFIG_FILE] = _json_text(config, "config.json")
-            tokenizer.save_pretrained(str(staging / TOKENIZER_DIR))
-            if optimizer is not None:
-                save_file(resume_tensors, str(staging / OPTIMIZER_FILE), metadata={"format": "pt"})
-            for name, text in texts.items():
-                (staging / name).write_text(text, encoding="utf-8")
+        _write_atomic_folder(target, write)
     except (OSError, SafetensorError) as error:  # read-only, disk full: nothing half-written
         raise CheckpointError(
             f"cannot be written ({getattr(error, 'strerror', None) or error}); choose a writable "
@@ -400,8 +402,10 @@ def write_training_record(path: str | Path, training: dict[str, Any]) -> None:
         staging.write_text(text, encoding="utf-8")
         share_like_a_new_file(staging, replaces=folder / TRAINING_FILE)
         os.replace(staging, folder / TRAINING_FILE)
-    except OSError as error:
+    except BaseException as error:  # a signal half-way leaves no temporary either
         staging.unlink(missing_ok=True)
+        if not isinstance(error, OSError):
+            raise
         raise CheckpointError(
             f"cannot be written ({error.strerror or error}); choose a writable folder with free "
             "space",

@@ -113,7 +113,10 @@ def write_json(path: Path, data: Any) -> None:
     try:
         staging.write_text(json.dumps(data, sort_keys=True, indent=2) + "\n", encoding="utf-8")
         staging.replace(path)
-    except OSError as error:
+    except BaseException as error:  # a Ctrl-C or SIGTERM half-way leaves no temporary either
+        staging.unlink(missing_ok=True)
+        if not isinstance(error, OSError):
+            raise
         raise cannot_write(path.parent, error) from None
 
 

@@ -376,20 +376,22 @@ def test_a_full_disk_while_writing_jsonl_is_a_coded_error_keeping_whole_lines(
 def test_a_full_disk_for_json_output_keeps_no_temporary(
     eager_checkpoint, tmp_path, capsys, monkeypatch
 ):
-    import tempfile
+    real = os.fdopen
 
-    real = tempfile.NamedTemporaryFile
+    class FullDisk:  # the temporary file opens; its first write finds the disk full
+        def __init__(self, handle):
+            self.handle = handle
 
-    def fills_up(*args, **kwargs):
-        handle = real(*args, **kwargs)
+        def __enter__(self):
+            return self
 
-        def write(text):
+        def __exit__(self, *exc):
+            self.handle.close()
+
+        def write(self, data):
             raise OSError(errno.ENOSPC, "No space left on device")
 
-        handle.write = write
-        return handle
-
-    monkeypatch.setattr(tempfile, "NamedTemporaryFile", fills_up)
+    monkeypatch.setattr(os, "fdopen", lambda *args, **kwargs: FullDisk(real(*args, **kwargs)))
     (tmp_path / "in.txt").write_text("John lives in Paris.\n")
     out = tmp_path / "out.json"
     args = ["predict", "--model", str(eager_checkpoint), str(tmp_path / "in.txt"), "-o", str(out)]

@@ -612,3 +612,37 @@ def test_signals_deferred_is_a_no_op_outside_the_main_thread():
     thread.start()
     thread.join()
     assert errors == []
+
+
+@pytest.mark.parametrize("write", ["text", "bytes", "training-json"])
+def test_ctrl_c_at_any_line_of_an_atomic_write_leaves_the_old_or_new_file_and_no_temporary(
+    tmp_path, ctrl_c_raises, write
+):
+    from samples import run_with_ctrl_c_at_line
+
+    from spertmt.data.io import write_bytes_atomic, write_text_atomic
+    from spertmt.training.folder import write_json
+
+    path = tmp_path / "out.json"
+    writers = {
+        "text": lambda value: write_text_atomic(path, json.dumps(value)),
+        "bytes": lambda value: write_bytes_atomic(path, json.dumps(value).encode()),
+        "training-json": lambda value: write_json(path, value),
+    }
+    lines = run_with_ctrl_c_at_line(lambda: writers[write]({"n": 2}), None)
+    assert lines > 3
+    for line in range(1, lines + 1):
+        writers[write]({"n": 1})
+        try:
+            run_with_ctrl_c_at_line(lambda: writers[write]({"n": 2}), line)
+        except KeyboardInterrupt:
+            pass
+        assert [p.name for p in tmp_path.iterdir()] == ["out.json"], line
+        assert json.loads(path.read_text()) in ({"n": 1}, {"n": 2}), line
+
+
+def test_write_text_atomic_writes_newlines_as_given(tmp_path):
+    from spertmt.data.io import write_text_atomic
+
+    write_text_atomic(tmp_path / "a.txt", "one\r\ntwo\nthree\r")
+    assert (tmp_path / "a.txt").read_bytes() == b"one\r\ntwo\nthree\r"

@@ -7,9 +7,10 @@ import numpy as np
 import pytest
 import torch
 from safetensors.torch import load_file, save_file
-from samples import TYPES
+from samples import TYPES, run_with_ctrl_c_at_line
 
 from spertmt.config import DecisionRule, ModelConfig
+from spertmt.data.io import sha256_file
 from spertmt.errors import CheckpointError
 from spertmt.model.checkpoint import (
     CONFIG_FILE,
@@ -378,6 +379,63 @@ def test_ctrl_c_during_the_swap_waits_until_the_new_checkpoint_is_in_place(
         save_checkpoint(target, model, StandInTokenizer(), types=TYPES, model_config=ModelConfig())
     assert torch.equal(load_file(target / WEIGHTS_FILE)["head.weight"], model.head.weight)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["ckpt"]  # no .old- or .tmp- left
+
+
+def test_ctrl_c_at_any_line_of_a_save_leaves_one_whole_checkpoint_and_no_temporary(
+    tmp_path, ctrl_c_raises
+):
+    """Wherever in the save a Ctrl-C lands, the folder holds the old or the new checkpoint,
+    complete, and nothing else: no ``.tmp-`` or ``.old-`` folder (issue 20; a SIGTERM at the
+    wrong moment once left a ``.checkpoint.tmp-*`` behind in CI)."""
+    model = StandIn()
+    target = tmp_path / "ckpt"
+    save_checkpoint(target, model, StandInTokenizer(), types=TYPES, model_config=ModelConfig())
+    old = load_file(target / WEIGHTS_FILE)["head.weight"].clone()
+    with torch.no_grad():
+        model.head.weight.add_(1.0)
+
+    def save():
+        save_checkpoint(target, model, StandInTokenizer(), types=TYPES, model_config=ModelConfig())
+
+    lines = run_with_ctrl_c_at_line(save, None)
+    assert lines > 20  # the trace sees the save
+    for line in range(1, lines + 1):
+        save_checkpoint(
+            target, StandIn(), StandInTokenizer(), types=TYPES, model_config=ModelConfig()
+        )
+        written = load_file(target / WEIGHTS_FILE)["head.weight"].clone()
+        try:
+            run_with_ctrl_c_at_line(save, line)
+        except KeyboardInterrupt:
+            pass
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["ckpt"], f"line {line}"
+        weights = load_file(target / WEIGHTS_FILE)["head.weight"]
+        assert torch.equal(weights, written) or torch.equal(weights, model.head.weight), line
+        config = json.loads((target / CONFIG_FILE).read_text())  # complete: the hash matches
+        assert config["weights_sha256"] == sha256_file(target / WEIGHTS_FILE), line
+    assert not torch.equal(old, model.head.weight)
+
+
+def test_ctrl_c_at_any_line_of_write_training_record_leaves_no_temporary(tmp_path, ctrl_c_raises):
+    target = tmp_path / "ckpt"
+    save_checkpoint(
+        target, StandIn(), StandInTokenizer(), types=TYPES, model_config=ModelConfig(),
+        training={"epochs_completed": 1},
+    )  # fmt: skip
+
+    def write():
+        write_training_record(target, {"epochs_completed": 2})
+
+    lines = run_with_ctrl_c_at_line(write, None)
+    for line in range(1, lines + 1):
+        write_training_record(target, {"epochs_completed": 1})
+        try:
+            run_with_ctrl_c_at_line(write, line)
+        except KeyboardInterrupt:
+            pass
+        assert not [p.name for p in target.iterdir() if ".tmp-" in p.name], line
+        record = json.loads((target / TRAINING_FILE).read_text())
+        assert record["epochs_completed"] in (1, 2), line
 
 
 def test_refuses_to_replace_a_folder_that_is_not_a_checkpoint(tmp_path):

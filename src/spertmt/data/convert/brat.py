@@ -19,7 +19,7 @@ from pathlib import Path
 
 from spertmt.data.convert.chars import CharDocument, CharEntity, CharRelation
 from spertmt.data.convert.report import ConversionReport
-from spertmt.data.io import share_like_a_new_file, write_text_atomic
+from spertmt.data.io import write_text_atomic
 from spertmt.errors import DataError
 from spertmt.schema import TypeSchema
 
@@ -271,8 +271,8 @@ def write_brat(
             heads.add(types_of[relation.head])
             tails.add(types_of[relation.tail])
             lines.append(f"R{k}\t{relation.type} Arg1:{relation.head} Arg2:{relation.tail}")
-        _write_exact(folder / f"{candidate}.txt", doc.text)
-        _write_exact(folder / f"{candidate}.ann", "".join(line + "\n" for line in lines))
+        write_text_atomic(folder / f"{candidate}.txt", doc.text)
+        write_text_atomic(folder / f"{candidate}.ann", "".join(line + "\n" for line in lines))
     if types is not None:
         for name in types.entity_names:
             entity_types.setdefault(name)
@@ -294,28 +294,3 @@ def _safe_name(name: str) -> str:
         for part in name.split("/")
     ]
     return "/".join(p for p in parts if p)
-
-
-def _write_exact(path: Path, text: str) -> None:
-    """Write text byte for byte (no newline translation), through a temporary file."""
-    import os
-    import tempfile
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        with tempfile.NamedTemporaryFile(
-            "w",
-            encoding="utf-8",
-            newline="",
-            dir=path.parent,
-            prefix=f".{path.name}.",
-            suffix=".tmp",
-            delete=False,
-        ) as handle:
-            handle.write(text)
-        share_like_a_new_file(handle.name, replaces=path)
-        os.replace(handle.name, path)
-    except OSError as error:
-        raise DataError(
-            f"cannot be written: {error.strerror or error}", code="E115", file=path
-        ) from None

@@ -17,14 +17,12 @@ Each SpERT document becomes one spaCy ``Doc``:
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from spertmt.data.convert.chars import token_offsets_in
-from spertmt.data.io import share_like_a_new_file
+from spertmt.data.io import write_bytes_atomic
 from spertmt.errors import DataError
 from spertmt.schema import Document, Entity, Relation
 
@@ -183,20 +181,7 @@ def write_docbin(path: str | Path, documents: Sequence[Document]) -> int:
     docbin = DocBin(store_user_data=True)
     for document in documents:
         docbin.add(document_to_doc(document, vocab))
-    path = Path(path)
-    data = docbin.to_bytes()
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(
-            "wb", dir=path.parent, prefix=f".{path.name}.", suffix=".tmp", delete=False
-        ) as handle:
-            handle.write(data)
-        share_like_a_new_file(handle.name, replaces=path)
-        os.replace(handle.name, path)
-    except OSError as error:
-        raise DataError(
-            f"cannot be written: {error.strerror or error}", code="E115", file=path
-        ) from None
+    write_bytes_atomic(path, docbin.to_bytes())
     return len(documents)
 
 
