@@ -124,8 +124,50 @@ def write_json(path: Path, record: dict[str, Any]) -> None:
     """Write sorted, indented JSON atomically (a stopped run never leaves half a record)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(record, sort_keys=True, indent=2) + "\n", encoding="utf-8")
-    tmp.replace(path)
+    try:
+        tmp.write_text(json.dumps(record, sort_keys=True, indent=2) + "\n", encoding="utf-8")
+        tmp.replace(path)
+    except BaseException:  # a Ctrl-C half-way leaves no temporary either
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def training_seconds(metrics_file: Path) -> float | None:
+    """How long the processes that trained a run took together, from its ``metrics.jsonl``.
+
+    A run resumed after a stop was trained by several processes; each one's part starts at
+    its ``start`` or ``resume`` line and ends at its last line, and the parts add up (the wall
+    time of the last process alone would count only the epochs it trained). An epoch a stopped
+    process lost counts: that time was spent. ``None`` when the file is missing or has no
+    start.
+
+    Example:
+        >>> import tempfile
+        >>> lines = [{"event": "start", "time": 0.0}, {"event": "checkpoint", "time": 60.0},
+        ...          {"event": "resume", "time": 500.0}, {"event": "end", "time": 530.0}]
+        >>> with tempfile.TemporaryDirectory() as folder:
+        ...     path = Path(folder) / "metrics.jsonl"
+        ...     _ = path.write_text("\\n".join(json.dumps(line) for line in lines))
+        ...     training_seconds(path)
+        90.0
+    """
+    if not metrics_file.is_file():
+        return None
+    total, began, last = 0.0, None, None
+    for line in metrics_file.read_text(encoding="utf-8").splitlines():
+        try:
+            event = json.loads(line)
+            moment = float(event["time"])
+        except (json.JSONDecodeError, KeyError, TypeError, ValueError):
+            continue  # a line cut short by a crash, or one without a time
+        if event.get("event") in ("start", "resume"):
+            if began is not None and last is not None:
+                total += last - began
+            began = moment
+        last = moment
+    if began is None or last is None:
+        return None
+    return round(total + last - began, 1)
 
 
 DEV_HISTORY_SETTINGS = ("entity", "relation_strict", "relation_boundaries")

@@ -62,6 +62,7 @@ from records import (  # noqa: E402
     git_commit,
     hardware,
     shown,
+    training_seconds,
     versions,
     write_json,
 )
@@ -550,7 +551,8 @@ def run_one(
         },
         "document_counts": scored and scored["document_counts"],
         "wall_seconds": round(wall, 1),
-        "train_seconds": round(wall, 1),
+        # every process that trained it, when it was resumed (wall: only this one's part)
+        "train_seconds": training_seconds(run_dir / "metrics.jsonl") or round(wall, 1),
         "command": command,
         "overrides": overrides,
         "config": config.to_dict(),

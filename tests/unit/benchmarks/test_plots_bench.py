@@ -410,3 +410,21 @@ def test_an_ablation_s_name_gives_its_base_and_the_part_removed(variant, base, p
     match = plots._ABLATION.match(variant)
     assert match and (match["base"], match["part"]) == (base, part)
     assert part in plots.COMPONENTS
+
+
+def test_training_seconds_add_up_the_processes_of_a_resumed_run(tmp_path):
+    lines = [
+        {"event": "start", "time": 1000.0},
+        {"event": "train", "time": 1010.0},
+        {"event": "checkpoint", "time": 1100.0},
+        {"event": "train", "time": 1130.0},  # the stopped process's last line: its lost epoch
+        {"event": "resume", "epoch": 1, "time": 5000.0},
+        {"event": "eval"},  # no time: not counted, not an error
+        {"event": "end", "time": 5200.0, "wall_time_s": 200.0},
+    ]
+    path = tmp_path / "metrics.jsonl"
+    path.write_text("\n".join(json.dumps(line) for line in lines) + '\n{"event": "tra')
+    assert records.training_seconds(path) == 130.0 + 200.0
+    path.write_text(json.dumps({"event": "train", "time": 3.0}))
+    assert records.training_seconds(path) is None  # no start: nothing to measure from
+    assert records.training_seconds(tmp_path / "missing.jsonl") is None
