@@ -464,6 +464,18 @@ def _run_name(variant: str, seed: int, fold: int | None) -> str:
     return f"{variant}-seed{seed}" if fold is None else f"{variant}-fold{fold}-seed{seed}"
 
 
+def epochs_completed(run_dir: Path) -> int | None:
+    """Epochs a stopped run has checkpointed (what ``--resume`` continues from); ``None``
+    when the run folder has no checkpoint, or has finished."""
+    if (run_dir / "results.json").exists():
+        return None
+    try:
+        record = json.loads((run_dir / "checkpoint" / "training.json").read_text(encoding="utf-8"))
+        return int(record["epochs_completed"])
+    except (OSError, ValueError, TypeError, KeyError):
+        return None
+
+
 def run_one(
     experiment: Experiment,
     variant: Variant,
@@ -692,21 +704,37 @@ def main(argv: list[str] | None = None) -> int:
     ]
     earlier = _earlier_training_seconds()
 
+    def progress(experiment: Experiment, variant: Variant, seed: int, fold: int | None):
+        """``(epochs checkpointed, epochs)`` of a stopped run that will resume, else None."""
+        if variant.run_of is not None:
+            return None
+        run_dir = args.workdir / experiment.dataset / _run_name(variant.name, seed, fold)
+        completed = epochs_completed(run_dir)
+        epochs = configs[experiment.path, variant.name, seed, fold].train.epochs
+        return None if completed is None else (min(completed, epochs), epochs)
+
     def estimate(experiment: Experiment, variant: Variant, seed: int, fold: int | None):
-        """Recorded seconds of a run of the same training; 0 for a re-decision."""
+        """Recorded seconds of a run of the same training, less the share of the epochs a
+        stopped run has already checkpointed; 0 for a re-decision."""
         if variant.run_of is not None:
             return 0.0
         key = training_key(configs[experiment.path, variant.name, seed, fold].to_dict())
-        return earlier.get(key) if key is not None else None
+        seconds = earlier.get(key) if key is not None else None
+        partial = progress(experiment, variant, seed, fold)
+        if seconds is not None and partial is not None and partial[1] > 0:
+            seconds *= 1 - partial[0] / partial[1]
+        return seconds
 
     if args.list:
         for experiment, variant, seed, fold in plan:
-            state = (
-                "removed"
-                if variant.removed
-                else ("done" if (experiment.path, variant.name, seed, fold) in done else "todo")
-            )
-            print(f"{state:8} {named(experiment, variant, seed, fold)}")
+            state, detail = "todo", ""
+            if variant.removed:
+                state = "removed"
+            elif (experiment.path, variant.name, seed, fold) in done:
+                state = "done"
+            elif partial := progress(experiment, variant, seed, fold):
+                state, detail = "partial", f" (epoch {partial[0]} of {partial[1]} checkpointed)"
+            print(f"{state:8} {named(experiment, variant, seed, fold)}{detail}")
         eta = eta_text([estimate(*run) for run in todo])
         print(f"{len(runnable) - len(todo)} done, {len(todo)} to run" + (f"; {eta}" if eta else ""))
         return 0

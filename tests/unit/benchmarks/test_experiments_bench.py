@@ -489,3 +489,26 @@ def test_the_tune_metrics_are_those_the_tuner_knows():
     from spertmt.inference.tuning import METRICS
 
     assert run_experiments.TUNING_METRICS == METRICS
+
+
+def test_list_shows_a_stopped_run_s_epochs_and_the_eta_counts_only_what_is_left(
+    bench, capsys, monkeypatch
+):
+    class EveryTrainingTook(dict):  # an earlier record of 80 minutes for any training
+        def get(self, key, default=None):
+            return 4800.0
+
+    monkeypatch.setattr(run_experiments, "_earlier_training_seconds", EveryTrainingTook)
+    config = bench[1] / "tiny.toml"
+    config.write_text(config.read_text().replace("epochs = 1", "epochs = 4"))
+    assert run(bench, "--list") == 0
+    assert capsys.readouterr().out.splitlines()[-1] == (
+        "0 done, 3 to run; ETA ~80 min from earlier runs"
+    )
+    checkpoint = bench[1] / "runs" / "tiny" / "base-seed1" / "checkpoint"
+    checkpoint.mkdir(parents=True)
+    (checkpoint / "training.json").write_text(json.dumps({"epochs_completed": 3}))
+    assert run(bench, "--list") == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == "partial  tiny base seed 1 (epoch 3 of 4 checkpointed)"
+    assert lines[-1] == "0 done, 3 to run; ETA ~20 min from earlier runs"  # a quarter is left
