@@ -764,6 +764,9 @@ def main(argv: list[str] | None = None) -> int:
             expected = estimates[number - 1]
             if trained and expected:  # the machine's load as it is now
                 paces.append((time.perf_counter() - started) / expected)
+            if trained and expected is None:  # the first of its training: it times the rest
+                earlier = _earlier_training_seconds()
+                estimates[number:] = [estimate(*run) for run in todo[number:]]
             print(f"wrote {shown(path)}", flush=True)
         from report import write_report
 

@@ -512,3 +512,18 @@ def test_list_shows_a_stopped_run_s_epochs_and_the_eta_counts_only_what_is_left(
     lines = capsys.readouterr().out.splitlines()
     assert lines[0] == "partial  tiny base seed 1 (epoch 3 of 4 checkpointed)"
     assert lines[-1] == "0 done, 3 to run; ETA ~20 min from earlier runs"  # a quarter is left
+
+
+def test_the_first_run_of_a_training_never_timed_times_the_runs_after_it(bench, capsys):
+    experiment, _ = bench
+    experiment.write_text(
+        experiment.read_text()
+        + (
+            '\n[[variant]]\nname = "wide"\nconfig = "CONFIG"\noverrides = ["train.batch_size=4"]\n'
+            'seeds = [1, 2]\ndescription = "the tiny base, batch 4"\n'
+        ).replace("CONFIG", str(bench[1] / "tiny.toml"))
+    )
+    assert run(bench, "--only", "wide") == 0
+    lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("[")]
+    assert lines[0] == "[1/2, no ETA: 2 runs never timed] tiny wide seed 1"
+    assert lines[1].startswith("[2/2, ETA ~") and lines[1].endswith("] tiny wide seed 2")
