@@ -139,9 +139,13 @@ def train(
         group.on_main("checking the run folder", hold_folder)
         # One training per folder: rank 0 holds it for all the processes of the run.
         with run_lock(out) if group.is_main else contextlib.nullcontext():
-            return _train_in(
+            result = _train_in(
                 out, config, resume=resume, progress=progress, callbacks=callbacks, group=group
             )
+        # Every process finishes its last collective before any leaves: gloo aborted rank 0
+        # (SIGABRT at teardown) once when it left while rank 1 still waited on it.
+        group.barrier("the end of training")
+        return result
     finally:
         leave_process_group(group)
 
