@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from records import ROOT, shown  # noqa: E402
+from records import ROOT, shown, write_text  # noqa: E402
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -136,5 +136,5 @@ def update_readme(lines: list[str], path: Path = README) -> bool:
     _, tail = rest.split(END, 1)
     new = head + START + "\n" + "\n".join(lines) + "\n" + END + tail
     if new != text:
-        path.write_text(new, encoding="utf-8")
+        write_text(path, new)
     return True

@@ -557,10 +557,14 @@ def _style() -> dict[str, Any]:
 
 
 def _save(fig: Any, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp.png")
-    fig.savefig(tmp, dpi=DPI, metadata={"Software": None})
-    tmp.replace(path)
+    """The PNG, replaced whole (two campaign workers may draw the same figure at once)."""
+    import io
+
+    from spertmt.data.io import write_bytes_atomic
+
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=DPI, metadata={"Software": None})
+    write_bytes_atomic(path, buffer.getvalue())
 
 
 def _spread(count: int, width: float = 0.36) -> list[float]:

@@ -121,15 +121,17 @@ def versions() -> dict[str, str]:
 
 
 def write_json(path: Path, record: dict[str, Any]) -> None:
-    """Write sorted, indented JSON atomically (a stopped run never leaves half a record)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    try:
-        tmp.write_text(json.dumps(record, sort_keys=True, indent=2) + "\n", encoding="utf-8")
-        tmp.replace(path)
-    except BaseException:  # a Ctrl-C half-way leaves no temporary either
-        tmp.unlink(missing_ok=True)
-        raise
+    """Write sorted, indented JSON atomically (:func:`write_text`)."""
+    write_text(path, json.dumps(record, sort_keys=True, indent=2) + "\n")
+
+
+def write_text(path: Path, text: str) -> None:
+    """Write a file atomically through a temporary of its own: a stopped run never leaves half
+    a file or a temporary, and two campaign workers writing the same file at once each
+    replace it whole (:func:`spertmt.data.io.write_text_atomic`)."""
+    from spertmt.data.io import write_text_atomic
+
+    write_text_atomic(path, text)
 
 
 def training_seconds(metrics_file: Path) -> float | None:

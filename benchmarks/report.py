@@ -46,7 +46,7 @@ from typing import TYPE_CHECKING, Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from paper_table import load_rows, paper_table, update_readme  # noqa: E402
 from plots import figures_section, load_published  # noqa: E402
-from records import RESULTS, ROOT, shown  # noqa: E402
+from records import RESULTS, ROOT, shown, write_text  # noqa: E402
 
 if TYPE_CHECKING:
     from run_experiments import Comparison, Experiment
@@ -692,17 +692,15 @@ def write_report(*, plots: bool = True, readme: bool = False) -> None:
     from speed import speed_section
 
     lines += ["", *speed_section()]
-    SUMMARY.parent.mkdir(parents=True, exist_ok=True)
-    SUMMARY.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    table = RESULTS / TABLE_NAME
-    table.write_text(json.dumps(rows, indent=1) + "\n", encoding="utf-8")
-    (RESULTS / COMPARISONS_NAME).write_text(
-        json.dumps(compared, indent=1, ensure_ascii=False) + "\n", encoding="utf-8"
+    write_text(SUMMARY, "\n".join(lines) + "\n")
+    write_text(RESULTS / TABLE_NAME, json.dumps(rows, indent=1) + "\n")
+    write_text(
+        RESULTS / COMPARISONS_NAME, json.dumps(compared, indent=1, ensure_ascii=False) + "\n"
     )
     headline = headline_entries(compared)
     if headline:
-        (RESULTS / HEADLINE_NAME).write_text(
-            json.dumps(headline, indent=1, ensure_ascii=False) + "\n", encoding="utf-8"
+        write_text(
+            RESULTS / HEADLINE_NAME, json.dumps(headline, indent=1, ensure_ascii=False) + "\n"
         )
     print(f"wrote {shown(SUMMARY)}")
 

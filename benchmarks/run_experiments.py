@@ -30,17 +30,27 @@ how this session's finished runs compared with their estimates (the machine's lo
 now); runs of a training never recorded are counted, not timed. ``--list`` ends with the same
 estimate for everything left. ``--threads 1`` leaves the second core free for other work.
 
+``--time-limit 2h50m`` (a cluster job's wall time, a session's end) starts only runs expected
+to end before the limit, by the same estimate, and goes on to shorter runs; a run never timed
+is started (a stopped run resumes at its last epoch anyway). The same command started twice
+or more shares the plan: each run is claimed by one worker (an advisory lock under
+``<workdir>/.claims/``, freed when its process ends, killed or not), the others go on to the
+next run, and a re-decision is left to the worker that trains its run.
+
 Usage::
 
     python benchmarks/run_experiments.py benchmarks/experiments/conll04.toml --threads 1
     python benchmarks/run_experiments.py benchmarks/experiments/conll04.toml --only spert
     python benchmarks/run_experiments.py benchmarks/experiments/conll04.toml --list
     python benchmarks/run_experiments.py benchmarks/experiments/ade.toml --folds 0 1
+    python benchmarks/run_experiments.py benchmarks/experiments/*.toml --time-limit 2h50m &
+    python benchmarks/run_experiments.py benchmarks/experiments/*.toml --time-limit 2h50m
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import json
 import re
@@ -49,6 +59,7 @@ import shutil
 import statistics
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -648,6 +659,62 @@ def eta_text(estimates: list[float | None], pace: float | None = None) -> str:
     return text
 
 
+def parse_duration(text: str) -> float:
+    """Seconds in a duration such as ``2h50m``, ``170m``, ``90s`` or ``1h`` (a bare number is
+    minutes): ``--time-limit``.
+
+    Example:
+        >>> parse_duration("2h50m"), parse_duration("170"), parse_duration("45s")
+        (10200.0, 10200.0, 45.0)
+    """
+    cleaned = text.strip().lower().replace(" ", "")
+    if re.fullmatch(r"\d+(\.\d+)?", cleaned):
+        return float(cleaned) * 60
+    match = re.fullmatch(
+        r"(?:(\d+(?:\.\d+)?)h)?(?:(\d+(?:\.\d+)?)m)?(?:(\d+(?:\.\d+)?)s)?", cleaned
+    )
+    if not cleaned or match is None:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a duration: write it as 2h50m, 170m, 90s or 170 (minutes)"
+        )
+    hours, minutes, seconds = (float(g) if g else 0.0 for g in match.groups())
+    return hours * 3600 + minutes * 60 + seconds
+
+
+@contextlib.contextmanager
+def claimed(workdir: Path, dataset: str, name: str) -> Iterator[bool]:
+    """Claim one run for this process while the block runs: yields ``False`` when another
+    process (a second worker started with the same command) holds it.
+
+    The claim is an advisory lock on ``<workdir>/.claims/<dataset>/<name>.lock``: it goes
+    with the process, so a worker that is killed frees its runs at once, and the run folder
+    keeps whatever it checkpointed for the next worker to resume.
+    """
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not on POSIX: one worker at a time
+        yield True
+        return
+    folder = workdir / ".claims" / dataset
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(folder / f"{name}.lock", "a") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            yield False
+            return
+        try:
+            yield True
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def held_elsewhere(workdir: Path, dataset: str, name: str) -> bool:
+    """Whether another process holds the claim on a run (:func:`claimed`) right now."""
+    with claimed(workdir, dataset, name) as mine:
+        return not mine
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -664,6 +731,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workdir", type=Path, default=WORKDIR)
     parser.add_argument("--force", action="store_true", help="redo runs whose record exists")
     parser.add_argument("--list", action="store_true", help="show the plan and what is done")
+    parser.add_argument(
+        "--time-limit",
+        type=parse_duration,
+        default=None,
+        metavar="DURATION",
+        help="start only runs expected to end within DURATION of the start (2h50m, 170m)",
+    )
     args = parser.parse_args(argv)
     command = " ".join(
         shlex.quote(a)
@@ -744,24 +818,53 @@ def main(argv: list[str] | None = None) -> int:
     )
     estimates = [estimate(*run) for run in todo]
     paces: list[float] = []  # measured / estimated time of this session's trained runs
+    deadline = None if args.time_limit is None else time.monotonic() + args.time_limit
+    left_out: list[str] = []  # runs that would not end before the deadline
+    not_started: set[tuple[str, str]] = set()  # their (dataset, run name): no run_of waits on them
     for number, (experiment, variant, seed, fold) in enumerate(todo, start=1):
-        eta = eta_text(estimates[number - 1 :], statistics.fmean(paces) if paces else None)
+        pace = statistics.fmean(paces) if paces else None
+        eta = eta_text(estimates[number - 1 :], pace)
         eta = f", {eta}" if eta else ""
-        print(f"[{number}/{len(todo)}{eta}] {named(experiment, variant, seed, fold)}", flush=True)
-        started = time.perf_counter()
-        outcome = run_one(
-            experiment,
-            variant,
-            seed,
-            threads=args.threads,
-            force=args.force,
-            workdir=args.workdir,
-            command=command,
-            fold=fold,
-        )
+        name = named(experiment, variant, seed, fold)
+        expected = estimates[number - 1]
+        if deadline is not None and expected:
+            needed, left = expected * (pace or 1.0), deadline - time.monotonic()
+            if needed > left:
+                print(
+                    f"[{number}/{len(todo)}] {name}: not started, expected to take "
+                    f"~{needed / 60:.0f} min with {max(left, 0) / 60:.0f} min left "
+                    "(--time-limit)",
+                    flush=True,
+                )
+                left_out.append(name)
+                not_started.add((experiment.dataset, _run_name(variant.name, seed, fold)))
+                continue
+        source = _run_name(variant.run_of, seed, fold) if variant.run_of else None
+        if source is not None and (experiment.dataset, source) in not_started:
+            print(f"[{number}/{len(todo)}] {name}: not started, its run was not (--time-limit)")
+            left_out.append(name)
+            continue
+        if source is not None and held_elsewhere(args.workdir, experiment.dataset, source):
+            print(f"[{number}/{len(todo)}] {name}: another worker trains its run; left to it")
+            continue
+        with claimed(args.workdir, experiment.dataset, _run_name(variant.name, seed, fold)) as mine:
+            if not mine:
+                print(f"[{number}/{len(todo)}] {name}: another worker has it; skipped", flush=True)
+                continue
+            print(f"[{number}/{len(todo)}{eta}] {name}", flush=True)
+            started = time.perf_counter()
+            outcome = run_one(
+                experiment,
+                variant,
+                seed,
+                threads=args.threads,
+                force=args.force,
+                workdir=args.workdir,
+                command=command,
+                fold=fold,
+            )
         if outcome is not None:
             path, trained = outcome
-            expected = estimates[number - 1]
             if trained and expected:  # the machine's load as it is now
                 paces.append((time.perf_counter() - started) / expected)
             if trained and expected is None:  # the first of its training: it times the rest
@@ -774,6 +877,11 @@ def main(argv: list[str] | None = None) -> int:
         # outside the campaign's outputs, which would mark the tree dirty for the next run;
         # `python benchmarks/report.py` updates it.
         write_report()
+    if left_out:
+        print(
+            f"{len(left_out)} run{'s' if len(left_out) > 1 else ''} not started: "
+            "expected to end after --time-limit"
+        )
     return 0
 
 

@@ -527,3 +527,93 @@ def test_the_first_run_of_a_training_never_timed_times_the_runs_after_it(bench, 
     lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("[")]
     assert lines[0] == "[1/2, no ETA: 2 runs never timed] tiny wide seed 1"
     assert lines[1].startswith("[2/2, ETA ~") and lines[1].endswith("] tiny wide seed 2")
+
+
+class EveryTrainingTook(dict):
+    """Earlier records that say any training took 80 minutes."""
+
+    def get(self, key, default=None):
+        return 4800.0
+
+
+def test_a_time_limit_starts_only_runs_expected_to_end_before_it(bench, capsys, monkeypatch):
+    monkeypatch.setattr(run_experiments, "_earlier_training_seconds", EveryTrainingTook)
+    assert run(bench, "--time-limit", "1h") == 0
+    out = capsys.readouterr().out
+    assert "[1/3] tiny base seed 1: not started, expected to take ~80 min with 60 min left" in out
+    # the re-decisions of a run that was not started wait for it, without an error
+    assert "[2/3] tiny base-tuned seed 1: not started, its run was not (--time-limit)" in out
+    assert out.rstrip().endswith("3 runs not started: expected to end after --time-limit")
+    assert not (bench[1] / "runs" / "tiny" / "base-seed1").exists()
+    assert not (bench[1] / "results").exists()
+
+    assert run(bench, "--time-limit", "1h30m") == 0  # 80 minutes fit
+    out = capsys.readouterr().out
+    assert "not started" not in out and "wrote " in out
+    assert result(bench, "base")["metrics"]
+
+
+@pytest.mark.parametrize(
+    "text, seconds",
+    [("2h50m", 10200.0), ("170m", 10200.0), ("170", 10200.0), ("90s", 90.0), ("1.5h", 5400.0)],
+)
+def test_time_limits_are_read_as_durations(text, seconds):
+    assert run_experiments.parse_duration(text) == seconds
+
+
+def test_a_bad_time_limit_says_how_to_write_one(bench, capsys):
+    with pytest.raises(SystemExit) as stop:
+        run(bench, "--time-limit", "soon")
+    assert stop.value.code == 2
+    assert "'soon' is not a duration: write it as 2h50m, 170m" in capsys.readouterr().err
+
+
+def test_a_second_worker_leaves_the_runs_of_the_first_to_it(bench, capsys):
+    workdir = bench[1] / "runs"
+    # another process (here: a second open file of this one) holds base seed 1
+    with run_experiments.claimed(workdir, "tiny", "base-seed1") as mine:
+        assert mine
+        assert run_experiments.held_elsewhere(workdir, "tiny", "base-seed1")
+        assert run(bench) == 0
+        out = capsys.readouterr().out
+        assert "[1/3] tiny base seed 1: another worker has it; skipped" in out
+        assert "[2/3] tiny base-tuned seed 1: another worker trains its run; left to it" in out
+        assert "[3/3] tiny base-flat seed 1: another worker trains its run; left to it" in out
+        assert not (workdir / "tiny" / "base-seed1").exists()
+    assert not run_experiments.held_elsewhere(workdir, "tiny", "base-seed1")  # released
+    assert run(bench) == 0
+    assert "another worker" not in capsys.readouterr().out
+    assert result(bench, "base-flat")["trained_as"] == "base"
+
+
+def test_two_workers_started_with_the_same_command_train_each_run_once(bench):
+    import subprocess
+
+    experiment, tmp = bench
+    experiment.write_text(
+        experiment.read_text().replace(
+            'seeds = [1]\ndescription = "the tiny base"',
+            'seeds = [1, 2]\ndescription = "the tiny base"',
+        )
+    )
+    script = (
+        "import sys, runpy, pathlib\n"
+        f"sys.path.insert(0, {str(ROOT / 'benchmarks')!r})\n"
+        "import run_experiments, report\n"
+        f"tmp = pathlib.Path({str(tmp)!r})\n"
+        "run_experiments.RESULTS = report.RESULTS = tmp / 'results'\n"
+        "report.SUMMARY = tmp / 'results.md'; report.EXPERIMENTS = tmp / 'experiments'\n"
+        f"sys.exit(run_experiments.main([{str(experiment)!r}, '--workdir', str(tmp / 'runs'),"
+        " '--threads', '1', '--only', 'base']))\n"
+    )
+    workers = [
+        subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+        for _ in range(2)
+    ]
+    outputs = [w.communicate(timeout=600)[0] for w in workers]
+    assert [w.returncode for w in workers] == [0, 0], outputs
+    for seed in (1, 2):
+        metrics = tmp / "runs" / "tiny" / f"base-seed{seed}" / "metrics.jsonl"
+        events = [json.loads(line).get("event") for line in metrics.read_text().splitlines()]
+        assert events.count("start") == 1, (seed, outputs)  # trained once, by one worker
+    assert len(list((tmp / "results").glob("test_base_*_seed*.json"))) == 2
