@@ -841,7 +841,7 @@ def draw_figures(planned: Sequence[DatasetFigures], out_dir: Path) -> list[Path]
                 written.append(path)
     for stale in sorted(out_dir.glob("*.png")) if out_dir.is_dir() else []:
         if stale not in written:
-            stale.unlink()
+            stale.unlink(missing_ok=True)  # another worker may have removed it
     return written
 
 

@@ -35,7 +35,8 @@ to end before the limit, by the same estimate, and goes on to shorter runs; a ru
 is started (a stopped run resumes at its last epoch anyway). The same command started twice
 or more shares the plan: each run is claimed by one worker (an advisory lock under
 ``<workdir>/.claims/``, freed when its process ends, killed or not), the others go on to the
-next run, and a re-decision is left to the worker that trains its run.
+next run and try it again at the end of their pass (resuming it if its worker has stopped),
+and a re-decision is left to the worker that trains its run.
 
 Usage::
 
@@ -688,20 +689,42 @@ def claimed(workdir: Path, dataset: str, name: str) -> Iterator[bool]:
 
     The claim is an advisory lock on ``<workdir>/.claims/<dataset>/<name>.lock``: it goes
     with the process, so a worker that is killed frees its runs at once, and the run folder
-    keeps whatever it checkpointed for the next worker to resume.
+    keeps whatever it checkpointed for the next worker to resume. Workers coordinate only
+    where the folder's file system has working locks (a local disk; NFS with its lock
+    service): where locking fails, a note says so and the run goes ahead unclaimed.
     """
+    with _locked(workdir / ".claims" / dataset / f"{name}.lock", wait=False) as mine:
+        yield mine
+
+
+_LOCKS_FAILED: set[Path] = set()  # folders whose file system refused a lock (noted once)
+
+
+@contextlib.contextmanager
+def _locked(path: Path, *, wait: bool) -> Iterator[bool]:
+    """An exclusive ``flock`` on ``path`` while the block runs; yields ``False`` when another
+    process holds it and ``wait`` is off (with ``wait``, blocks until it is free)."""
     try:
         import fcntl
     except ImportError:  # pragma: no cover - not on POSIX: one worker at a time
         yield True
         return
-    folder = workdir / ".claims" / dataset
-    folder.mkdir(parents=True, exist_ok=True)
-    with open(folder / f"{name}.lock", "a") as handle:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a") as handle:
         try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
+            fcntl.flock(handle, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+        except BlockingIOError:
             yield False
+            return
+        except OSError as error:  # ENOLCK, ENOSYS: this file system has no locks
+            if path.parent not in _LOCKS_FAILED:
+                _LOCKS_FAILED.add(path.parent)
+                print(
+                    f"note: cannot lock files in {shown(path.parent)} ({error.strerror}): "
+                    "workers started beside this one would not see its runs; run one at a time",
+                    file=sys.stderr,
+                )
+            yield True
             return
         try:
             yield True
@@ -787,11 +810,17 @@ def main(argv: list[str] | None = None) -> int:
         epochs = configs[experiment.path, variant.name, seed, fold].train.epochs
         return None if completed is None else (min(completed, epochs), epochs)
 
+    def finished_run(experiment: Experiment, name: str) -> bool:
+        run_dir = args.workdir / experiment.dataset / name
+        return (run_dir / "results.json").exists() and (run_dir / "model").is_dir()
+
     def estimate(experiment: Experiment, variant: Variant, seed: int, fold: int | None):
         """Recorded seconds of a run of the same training, less the share of the epochs a
         stopped run has already checkpointed; 0 for a re-decision."""
-        if variant.run_of is not None:
-            return 0.0
+        if variant.run_of is not None or finished_run(
+            experiment, _run_name(variant.name, seed, fold)
+        ):
+            return 0.0  # re-deciding or re-scoring a finished run: no training
         key = training_key(configs[experiment.path, variant.name, seed, fold].to_dict())
         seconds = earlier.get(key) if key is not None else None
         partial = progress(experiment, variant, seed, fold)
@@ -821,37 +850,58 @@ def main(argv: list[str] | None = None) -> int:
     deadline = None if args.time_limit is None else time.monotonic() + args.time_limit
     left_out: list[str] = []  # runs that would not end before the deadline
     not_started: set[tuple[str, str]] = set()  # their (dataset, run name): no run_of waits on them
-    for number, (experiment, variant, seed, fold) in enumerate(todo, start=1):
-        pace = statistics.fmean(paces) if paces else None
-        eta = eta_text(estimates[number - 1 :], pace)
-        eta = f", {eta}" if eta else ""
-        name = named(experiment, variant, seed, fold)
-        expected = estimates[number - 1]
-        if deadline is not None and expected:
-            needed, left = expected * (pace or 1.0), deadline - time.monotonic()
-            if needed > left:
-                print(
-                    f"[{number}/{len(todo)}] {name}: not started, expected to take "
-                    f"~{needed / 60:.0f} min with {max(left, 0) / 60:.0f} min left "
-                    "(--time-limit)",
-                    flush=True,
-                )
-                left_out.append(name)
-                not_started.add((experiment.dataset, _run_name(variant.name, seed, fold)))
-                continue
+    waiting = {  # (dataset, run name) of the trained runs still to do in this plan
+        (e.dataset, _run_name(v.name, s, f)) for e, v, s, f in todo if v.run_of is None
+    }
+
+    def attempt(index: int) -> bool:
+        """Run ``todo[index]`` unless it is done, another worker holds it or its run, or it
+        would end after the deadline; ``False`` when it should be tried again at the end."""
+        nonlocal earlier
+        experiment, variant, seed, fold = todo[index]
+        name, tag = named(experiment, variant, seed, fold), f"[{index + 1}/{len(todo)}]"
+        config = configs[experiment.path, variant.name, seed, fold]
+        own = _run_name(variant.name, seed, fold)
+        if not args.force and result_path(experiment, variant, seed, config).exists():
+            print(f"{tag} {name}: done by another worker", flush=True)
+            return True
         source = _run_name(variant.run_of, seed, fold) if variant.run_of else None
-        if source is not None and (experiment.dataset, source) in not_started:
-            print(f"[{number}/{len(todo)}] {name}: not started, its run was not (--time-limit)")
-            left_out.append(name)
-            continue
-        if source is not None and held_elsewhere(args.workdir, experiment.dataset, source):
-            print(f"[{number}/{len(todo)}] {name}: another worker trains its run; left to it")
-            continue
-        with claimed(args.workdir, experiment.dataset, _run_name(variant.name, seed, fold)) as mine:
+        if source is not None:
+            if (experiment.dataset, source) in not_started:
+                print(f"{tag} {name}: not started, its run was not (--time-limit)", flush=True)
+                left_out.append(name)
+                return True
+            if held_elsewhere(args.workdir, experiment.dataset, source):
+                print(f"{tag} {name}: another worker trains its run; left to it", flush=True)
+                return True
+            if (experiment.dataset, source) in waiting and not finished_run(experiment, source):
+                # its run was held by a worker that has stopped since: it is retried first
+                print(f"{tag} {name}: its run is not finished; tried again at the end", flush=True)
+                return False
+        with claimed(args.workdir, experiment.dataset, own) as mine:
             if not mine:
-                print(f"[{number}/{len(todo)}] {name}: another worker has it; skipped", flush=True)
-                continue
-            print(f"[{number}/{len(todo)}{eta}] {name}", flush=True)
+                print(f"{tag} {name}: another worker has it; tried again at the end", flush=True)
+                return False
+            if not args.force and result_path(experiment, variant, seed, config).exists():
+                return True  # finished by another worker since the check above
+            if estimates[index] is None:  # perhaps timed by another worker since the start
+                earlier = _earlier_training_seconds()
+                estimates[index:] = [estimate(*run) for run in todo[index:]]
+            expected = estimates[index]
+            pace = statistics.fmean(paces) if paces else None
+            if deadline is not None and expected:
+                needed, left = expected * (pace or 1.0), deadline - time.monotonic()
+                if needed > left:
+                    print(
+                        f"{tag} {name}: not started, expected to take ~{needed / 60:.0f} min "
+                        f"with {max(left, 0) / 60:.0f} min left (--time-limit)",
+                        flush=True,
+                    )
+                    left_out.append(name)
+                    not_started.add((experiment.dataset, own))
+                    return True
+            eta = eta_text(estimates[index:], pace)
+            print(f"[{index + 1}/{len(todo)}{', ' + eta if eta else ''}] {name}", flush=True)
             started = time.perf_counter()
             outcome = run_one(
                 experiment,
@@ -863,20 +913,31 @@ def main(argv: list[str] | None = None) -> int:
                 command=command,
                 fold=fold,
             )
+        waiting.discard((experiment.dataset, own))
         if outcome is not None:
             path, trained = outcome
             if trained and expected:  # the machine's load as it is now
                 paces.append((time.perf_counter() - started) / expected)
             if trained and expected is None:  # the first of its training: it times the rest
                 earlier = _earlier_training_seconds()
-                estimates[number:] = [estimate(*run) for run in todo[number:]]
+                estimates[index + 1 :] = [estimate(*run) for run in todo[index + 1 :]]
             print(f"wrote {shown(path)}", flush=True)
         from report import write_report
 
-        # Not the README's copy of the paper's table (write_report's default): a tracked file
-        # outside the campaign's outputs, which would mark the tree dirty for the next run;
-        # `python benchmarks/report.py` updates it.
-        write_report()
+        # One worker at a time, so that a report from older records never replaces a newer
+        # one. Not the README's copy of the paper's table (write_report's default): a tracked
+        # file outside the campaign's outputs, which would mark the tree dirty for the next
+        # run; `python benchmarks/report.py` updates it.
+        with _locked(args.workdir / ".claims" / "report.lock", wait=True):
+            write_report()
+        return True
+
+    again = [index for index in range(len(todo)) if not attempt(index)]
+    # Runs another worker held when this one reached them: done now if that worker has
+    # stopped (its run resumes here from its last checkpoint), else still left to it.
+    for index in again:
+        if not attempt(index):
+            print(f"  {named(*todo[index])}: left to the worker that holds it", flush=True)
     if left_out:
         print(
             f"{len(left_out)} run{'s' if len(left_out) > 1 else ''} not started: "

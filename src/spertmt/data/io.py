@@ -1193,10 +1193,10 @@ def signals_deferred() -> Iterator[None]:
     try:
         yield
     finally:
-        for number, handler in previous.items():
-            signal.signal(number, handler)
-        for number in dict.fromkeys(held):
-            signal.raise_signal(number)
+        for signal_number, handler in previous.items():
+            signal.signal(signal_number, handler)
+        for got in dict.fromkeys(held):
+            signal.raise_signal(got)
 
 
 def write_text_atomic(path: str | Path, text: str) -> None:

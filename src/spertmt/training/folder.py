@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -35,6 +36,8 @@ if TYPE_CHECKING:
 CHECKPOINT_DIR = "checkpoint"
 MODEL_DIR = "model"
 METRICS_FILE = "metrics.jsonl"
+logger = logging.getLogger(__name__)
+
 LOCK_FILE = ".spertmt.lock"
 """Held (advisory lock) by the process that trains in the folder."""
 CONFIG_FILE = "config.json"
@@ -288,13 +291,20 @@ def run_lock(output_dir: Path) -> Iterator[None]:
     try:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
+        except BlockingIOError:
             raise CheckpointError(
                 "another spertmt process is training in this folder; wait for it to end, or "
                 "choose another --output",
                 code="E316",
                 path=output_dir,
             ) from None
+        except OSError as error:  # ENOLCK, ENOSYS: a file system without locks (some NFS)
+            logger.warning(
+                "cannot lock %s (%s): training goes on without the guard against a second "
+                "process in the same folder",
+                output_dir,
+                error.strerror,
+            )
         yield
     finally:
         handle.close()  # releases the lock

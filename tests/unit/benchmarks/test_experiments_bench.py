@@ -414,7 +414,10 @@ def test_the_first_eta_of_a_session_comes_from_earlier_records(bench, capsys):
     assert run(bench) == 0
     capsys.readouterr()
     recorded = result(bench, "base")["train_seconds"]
-    assert run(bench, "--only", "base", "--force") == 0  # the finished run is reused
+    import shutil
+
+    shutil.rmtree(bench[1] / "runs" / "tiny" / "base-seed1")  # trained again, timed by the record
+    assert run(bench, "--only", "base", "--force") == 0
     out = capsys.readouterr().out
     assert f"[1/1, ETA ~{recorded / 60:.0f} min from earlier runs] tiny base seed 1" in out
     assert run(bench, "--list") == 0
@@ -576,14 +579,85 @@ def test_a_second_worker_leaves_the_runs_of_the_first_to_it(bench, capsys):
         assert run_experiments.held_elsewhere(workdir, "tiny", "base-seed1")
         assert run(bench) == 0
         out = capsys.readouterr().out
-        assert "[1/3] tiny base seed 1: another worker has it; skipped" in out
+        assert "[1/3] tiny base seed 1: another worker has it; tried again at the end" in out
         assert "[2/3] tiny base-tuned seed 1: another worker trains its run; left to it" in out
         assert "[3/3] tiny base-flat seed 1: another worker trains its run; left to it" in out
+        assert "  tiny base seed 1: left to the worker that holds it" in out
         assert not (workdir / "tiny" / "base-seed1").exists()
     assert not run_experiments.held_elsewhere(workdir, "tiny", "base-seed1")  # released
     assert run(bench) == 0
     assert "another worker" not in capsys.readouterr().out
     assert result(bench, "base-flat")["trained_as"] == "base"
+
+
+def test_a_run_whose_worker_stopped_is_taken_up_at_the_end(bench, capsys, monkeypatch):
+    import contextlib
+
+    real, calls = run_experiments.claimed, []
+
+    @contextlib.contextmanager
+    def held_once(workdir, dataset, name):  # base seed 1 is held when first reached, then free
+        calls.append(name)
+        if name == "base-seed1" and calls.count(name) == 1:
+            yield False
+        else:
+            with real(workdir, dataset, name) as mine:
+                yield mine
+
+    monkeypatch.setattr(run_experiments, "claimed", held_once)
+    assert run(bench) == 0
+    out = capsys.readouterr().out
+    assert "[1/3] tiny base seed 1: another worker has it; tried again at the end" in out
+    assert "[2/3] tiny base-tuned seed 1: its run is not finished; tried again at the end" in out
+    for variant in ("base", "base-tuned", "base-flat"):
+        assert result(bench, variant)["trained_as"] == "base"
+
+
+def test_a_file_system_without_locks_is_noted_and_the_runs_still_go_ahead(
+    bench, capsys, monkeypatch
+):
+    import errno
+    import fcntl
+
+    def no_locks(handle, operation):
+        raise OSError(errno.ENOLCK, "No locks available")
+
+    monkeypatch.setattr(fcntl, "flock", no_locks)
+    monkeypatch.setattr(run_experiments, "_LOCKS_FAILED", set())
+    assert run(bench) == 0
+    captured = capsys.readouterr()
+    assert "note: cannot lock files in" in captured.err and "(No locks available)" in captured.err
+    assert "another worker" not in captured.out
+    assert result(bench, "base-tuned")["trained_as"] == "base"
+
+
+WORKER = """
+import pathlib, sys, time
+sys.path.insert(0, {benchmarks!r})
+import report, run_experiments
+import spertmt.training
+
+tmp = pathlib.Path({tmp!r})
+run_experiments.RESULTS = report.RESULTS = tmp / "results"
+report.SUMMARY, report.EXPERIMENTS = tmp / "results.md", tmp / "experiments"
+real_train = spertmt.training.train
+
+
+def train(config, **kwargs):  # meet the other worker inside a training before going on
+    gate = tmp / "gate"
+    gate.mkdir(exist_ok=True)
+    (gate / str(config.train.seed)).touch()
+    waited = time.monotonic()
+    while len(list(gate.iterdir())) < 2 and time.monotonic() - waited < 120:
+        time.sleep(0.05)
+    return real_train(config, **kwargs)
+
+
+spertmt.training.train = train
+sys.exit(run_experiments.main(
+    [{experiment!r}, "--workdir", str(tmp / "runs"), "--threads", "1", "--only", "base"]
+))
+"""
 
 
 def test_two_workers_started_with_the_same_command_train_each_run_once(bench):
@@ -596,15 +670,8 @@ def test_two_workers_started_with_the_same_command_train_each_run_once(bench):
             'seeds = [1, 2]\ndescription = "the tiny base"',
         )
     )
-    script = (
-        "import sys, runpy, pathlib\n"
-        f"sys.path.insert(0, {str(ROOT / 'benchmarks')!r})\n"
-        "import run_experiments, report\n"
-        f"tmp = pathlib.Path({str(tmp)!r})\n"
-        "run_experiments.RESULTS = report.RESULTS = tmp / 'results'\n"
-        "report.SUMMARY = tmp / 'results.md'; report.EXPERIMENTS = tmp / 'experiments'\n"
-        f"sys.exit(run_experiments.main([{str(experiment)!r}, '--workdir', str(tmp / 'runs'),"
-        " '--threads', '1', '--only', 'base']))\n"
+    script = WORKER.format(
+        benchmarks=str(ROOT / "benchmarks"), tmp=str(tmp), experiment=str(experiment)
     )
     workers = [
         subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
@@ -612,6 +679,10 @@ def test_two_workers_started_with_the_same_command_train_each_run_once(bench):
     ]
     outputs = [w.communicate(timeout=600)[0] for w in workers]
     assert [w.returncode for w in workers] == [0, 0], outputs
+    # each worker trained one seed, at the same time (each waited inside its training until
+    # the other one was in its own): the second found the first one's run claimed
+    assert sorted(p.name for p in (tmp / "gate").iterdir()) == ["1", "2"], outputs
+    assert "tiny base seed 1: another worker has it" in "".join(outputs), outputs
     for seed in (1, 2):
         metrics = tmp / "runs" / "tiny" / f"base-seed{seed}" / "metrics.jsonl"
         events = [json.loads(line).get("event") for line in metrics.read_text().splitlines()]

@@ -597,6 +597,26 @@ def test_a_second_training_in_a_busy_folder_stops_at_once(tiny_bert_dir, tiny_da
     assert (out / ".checkpoint.tmp-0000abcd").is_dir()  # left alone
 
 
+def test_a_folder_whose_file_system_has_no_locks_trains_with_a_warning(
+    tmp_path, caplog, monkeypatch
+):
+    import errno
+    import logging
+
+    fcntl = pytest.importorskip("fcntl")
+    from spertmt.training.folder import run_lock
+
+    def no_locks(handle, operation):
+        raise OSError(errno.ENOLCK, "No locks available")
+
+    monkeypatch.setattr(fcntl, "flock", no_locks)
+    entered = False
+    with caplog.at_level(logging.WARNING, logger="spertmt.training.folder"), run_lock(tmp_path):
+        entered = True  # not E316: nobody else holds the folder
+    assert entered
+    assert "cannot lock" in caplog.text and "No locks available" in caplog.text
+
+
 def test_a_fresh_run_only_removes_leftovers_and_restores_nothing(tmp_path):
     from spertmt.training.folder import recover_interrupted_writes
 
