@@ -136,12 +136,19 @@ def _effects(groups: dict[tuple[str, str, str, int], list[dict]]) -> list[str]:
         if not (variant.startswith("spertmt-") and trained):
             continue
         full = {r["seed"]: r for r in groups.get((dataset, encoder, "spertmt", epochs), [])}
-        paired = [(full[r["seed"]], r) for r in records if r["seed"] in full]
+        # same seed and same training data: a train+dev run (SpERT's final protocol) is another
+        # protocol, not an ablation
+        paired = [
+            (full[r["seed"]], r)
+            for r in records
+            if r["seed"] in full and full[r["seed"]].get("train_data") == r.get("train_data")
+        ]
         if not paired:
             continue
 
         def delta(value, pairs=paired):
-            return _fmt([value(f) - value(a) for f, a in pairs])
+            values = [(value(f), value(a)) for f, a in pairs]
+            return _fmt([f - a for f, a in values if f is not None and a is not None])
 
         rows.append(
             f"| {dataset} | {variant} | {','.join(str(a['seed']) for _, a in paired)} | "

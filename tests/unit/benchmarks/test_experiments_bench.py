@@ -255,7 +255,12 @@ def test_component_effects_pair_the_ablation_with_the_full_preset_by_seed():
             record(3, 10.0, 10.0, 10.0),
         ],  # seed 3: no full run
         (*key, "spertmt-preset-thresholds", 20): [record(1, 0.0, 0.0, 0.0, "spertmt")],
-    }
+        # another protocol (train+dev, no dev scores), not an ablation
+        (*key, "spertmt-train-dev", 20): [
+            {**record(1, 66.0, 85.0, None), "train_data": "conll04:train_dev",
+             "threshold_tuning": None, "dev_metrics": None}
+        ],
+    }  # fmt: skip
     rows = [line for line in report._effects(groups) if line.startswith("| conll04")]
     assert rows == [
         "| conll04:test | spertmt-no-B | 1,2 | 1.50 ± 0.71 | 0.50 ± 0.71 | 0.00 ± 1.41 |"
