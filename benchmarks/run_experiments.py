@@ -476,6 +476,11 @@ def _run_name(variant: str, seed: int, fold: int | None) -> str:
     return f"{variant}-seed{seed}" if fold is None else f"{variant}-fold{fold}-seed{seed}"
 
 
+def run_finished(run_dir: Path) -> bool:
+    """Whether a run folder holds a finished training (its results and its model)."""
+    return (run_dir / "results.json").exists() and (run_dir / "model").is_dir()
+
+
 def epochs_completed(run_dir: Path) -> int | None:
     """Epochs a stopped run has checkpointed (what ``--resume`` continues from); ``None``
     when the run folder has no checkpoint, or has finished."""
@@ -512,7 +517,7 @@ def run_one(
     changed = changed_files() if commit.endswith("-dirty") else None
     trained_now = False
     started = time.perf_counter()
-    finished = (run_dir / "results.json").exists() and (run_dir / "model").is_dir()
+    finished = run_finished(run_dir)
     if variant.run_of and not finished:
         raise SystemExit(
             f"{variant.name}: no finished run of {variant.run_of} in {run_dir}; run it first"
@@ -811,8 +816,7 @@ def main(argv: list[str] | None = None) -> int:
         return None if completed is None else (min(completed, epochs), epochs)
 
     def finished_run(experiment: Experiment, name: str) -> bool:
-        run_dir = args.workdir / experiment.dataset / name
-        return (run_dir / "results.json").exists() and (run_dir / "model").is_dir()
+        return run_finished(args.workdir / experiment.dataset / name)
 
     def estimate(experiment: Experiment, variant: Variant, seed: int, fold: int | None):
         """Recorded seconds of a run of the same training, less the share of the epochs a
