@@ -172,6 +172,64 @@ def training_seconds(metrics_file: Path) -> float | None:
     return round(total + last - began, 1)
 
 
+def training_precisions(metrics_file: Path) -> list[str] | None:
+    """The arithmetic each process that trained a run used, from its ``metrics.jsonl``.
+
+    ``train.precision = "auto"`` resolves on the machine that trains (bf16 where the CPU has
+    native bf16, else fp32), so a run resumed on another machine may have trained in both:
+    the distinct precisions of its ``start`` and ``resume`` lines, in the order they came.
+    ``None`` when the file is missing or names none.
+
+    Example:
+        >>> import tempfile
+        >>> lines = [{"event": "start", "precision": "bf16"}, {"event": "epoch"},
+        ...          {"event": "resume", "precision": "fp32"}]
+        >>> with tempfile.TemporaryDirectory() as folder:
+        ...     path = Path(folder) / "metrics.jsonl"
+        ...     _ = path.write_text("\\n".join(json.dumps(line) for line in lines))
+        ...     training_precisions(path)
+        ['bf16', 'fp32']
+    """
+    if not metrics_file.is_file():
+        return None
+    found: list[str] = []
+    for line in metrics_file.read_text(encoding="utf-8").splitlines():
+        try:
+            event = json.loads(line)
+        except json.JSONDecodeError:
+            continue  # a line cut short by a crash
+        precision = event.get("precision") if isinstance(event, dict) else None
+        if event.get("event") in ("start", "resume") and isinstance(precision, str):
+            if precision not in found:
+                found.append(precision)
+    return found or None
+
+
+def record_precision(record: dict[str, Any]) -> str:
+    """The precision a benchmark record's model trained in: ``"bf16"``, ``"fp32"``,
+    ``"bf16+fp32"`` (resumed on another machine), or for records older than the
+    ``train_precisions`` field under ``train.precision = "auto"``, what the recorded machine
+    (the last process's) would resolve it to, marked ``"(inferred)"``.
+
+    Example:
+        >>> record_precision({"train_precisions": ["fp32"]})
+        'fp32'
+        >>> record_precision({"config": {"train": {"precision": "auto"}},
+        ...                   "hardware": {"cpu_flags": ["avx2", "avx512_bf16"]}})
+        'bf16 (inferred)'
+    """
+    if record.get("train_precisions"):
+        return "+".join(record["train_precisions"])
+    setting = str(((record.get("config") or {}).get("train") or {}).get("precision", "fp32"))
+    if setting != "auto":
+        return setting
+    machine = record.get("hardware") or {}
+    if "gpu" in machine:
+        return "auto (not recorded)"  # a GPU's choice depends on more than the CPU's flags
+    native = bool(set(machine.get("cpu_flags") or ()) & {"avx512_bf16", "amx_bf16"})
+    return ("bf16" if native else "fp32") + " (inferred)"
+
+
 DEV_HISTORY_SETTINGS = ("entity", "relation_strict", "relation_boundaries")
 
 

@@ -46,7 +46,7 @@ from typing import TYPE_CHECKING, Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from paper_table import load_rows, paper_table, update_readme  # noqa: E402
 from plots import figures_section, load_published  # noqa: E402
-from records import RESULTS, ROOT, shown, write_text  # noqa: E402
+from records import RESULTS, ROOT, record_precision, shown, write_text  # noqa: E402
 
 if TYPE_CHECKING:
     from run_experiments import Comparison, Experiment
@@ -384,6 +384,16 @@ def paired_comparison(
             }
         )
 
+    # "auto" precision resolves per machine: a pair whose two sides ask for the same precision
+    # but trained in different arithmetic is named (a declared fp32-vs-auto pair is not)
+    mixed = [
+        f"{seed}: `{comparison.variant}` {record_precision(variant[seed])}, "
+        f"`{comparison.baseline}` {record_precision(baseline[seed])}"
+        for seed in seeds
+        if _setting(variant[seed]) == _setting(baseline[seed])
+        and _arithmetic(variant[seed]) != _arithmetic(baseline[seed])
+    ]
+
     def files(records: dict[int, dict]) -> list[str]:
         return sorted(Path(r["_path"]).name for r in records.values() if "_path" in r)
 
@@ -399,8 +409,19 @@ def paired_comparison(
             "baseline": sorted(set(baseline) - set(variant)),
         },
         "metrics": metrics,
+        "precision_differs": mixed,
         "records": {"variant": files(variant), "baseline": files(baseline)},
     }
+
+
+def _arithmetic(record: dict) -> str:
+    """:func:`records.record_precision` without its "(inferred)" mark."""
+    return record_precision(record).removesuffix(" (inferred)")
+
+
+def _setting(record: dict) -> str:
+    """The precision a record's config asked for (``train.precision``; fp32 by default)."""
+    return str(((record.get("config") or {}).get("train") or {}).get("precision", "fp32"))
 
 
 BOOTSTRAP_RESAMPLES = 10_000
@@ -590,6 +611,11 @@ def _headline(rows: list[dict[str, Any]]) -> list[str]:
         )
         if row["note"]:
             notes.append(f"{number}. `{row['variant']}` − `{row['baseline']}`: {row['note']}.")
+        if row.get("precision_differs"):
+            notes.append(
+                f'{number}. Trained in different arithmetic (`train.precision = "auto"` '
+                "resolves per machine): " + "; ".join(row["precision_differs"]) + "."
+            )
     if notes:
         lines += ["", *notes]
     return lines

@@ -17,8 +17,10 @@ For every variant and seed of the experiment files given, in file order:
   (:func:`spertmt.inference.tuning.tune_rule`) and the test split is scored once with it;
   ``tune_metric`` at the top of a file names the dev score it maximises (default
   ``relation_strict_micro_f1``; SciERC's protocol is ``relation_boundaries_micro_f1``);
-- the record holds the command, seed, commit, config, encoder, hardware and versions, and
-  ``docs/results.md`` is regenerated (``report.py``).
+- the record holds the command, seed, commit, config, encoder, hardware and versions, the
+  precision each training process used (``train_precisions``: ``train.precision = "auto"``
+  resolves per machine, and a run resumed elsewhere may mix them), and ``docs/results.md`` is
+  regenerated (``report.py``, which names any compared pair trained in different arithmetic).
 
 An experiment file may also declare ``[[comparison]]`` tables (two of its variants, a metric, a
 label and a note): nothing is run for them; :func:`load_experiment` checks them and
@@ -74,6 +76,7 @@ from records import (  # noqa: E402
     git_commit,
     hardware,
     shown,
+    training_precisions,
     training_seconds,
     versions,
     write_json,
@@ -582,6 +585,8 @@ def run_one(
         "wall_seconds": round(wall, 1),
         # every process that trained it, when it was resumed (wall: only this one's part)
         "train_seconds": training_seconds(run_dir / "metrics.jsonl") or round(wall, 1),
+        # what train.precision resolved to on the machines that trained it ("auto" differs)
+        "train_precisions": training_precisions(run_dir / "metrics.jsonl"),
         "command": command,
         "overrides": overrides,
         "config": config.to_dict(),

@@ -164,6 +164,32 @@ def test_one_common_seed_has_no_std_and_none_has_no_mean():
     assert none["seeds"] == [] and none["metrics"][0]["mean"] is None
 
 
+def test_pairs_trained_in_different_arithmetic_are_named():
+    # "auto" resolves per machine: bf16 where the CPU has it natively, fp32 elsewhere
+    auto = {"train": {"precision": "auto"}}
+    bf16_machine = {"cpu_flags": ["avx2", "avx512_bf16"]}
+    new = [
+        record("new", 1, 61.0, 80.0, config=auto, train_precisions=["fp32"]),
+        record("new", 2, 62.0, 80.0, config=auto, train_precisions=["bf16"]),
+        record("new", 3, 62.0, 80.0, config=auto, train_precisions=["bf16", "fp32"]),
+    ]
+    old = [
+        record("old", 1, 60.0, 80.0, config=auto, hardware=bf16_machine),  # an older record
+        record("old", 2, 60.0, 80.0, config=auto, hardware=bf16_machine),
+        record("old", 3, 60.0, 80.0, config=auto, train_precisions=["bf16"]),
+    ]
+    row = report.paired_comparison(FAIR, new, old)
+    assert row["precision_differs"] == [
+        "1: `new` fp32, `old` bf16 (inferred)",
+        "3: `new` bf16+fp32, `old` bf16",
+    ]
+    same = report.paired_comparison(FAIR, new[1:2], old[1:2])
+    assert same["precision_differs"] == []
+    # a declared recipe comparison (fp32 against auto) differs in arithmetic on purpose
+    fp32 = [record("old", 1, 60.0, 80.0, config={"train": {"precision": "fp32"}})]
+    assert report.paired_comparison(FAIR, new[:1], fp32)["precision_differs"] == []
+
+
 def test_two_records_of_one_seed_in_one_group_are_an_error():
     twice = [record("new", 1, 61.0, 80.0, _path="a.json"), record("new", 1, 62.0, 80.0)]
     with pytest.raises(SystemExit, match="new: two records of seed 1"):
@@ -224,6 +250,7 @@ def test_the_report_leads_with_the_headline_in_declaration_order(tmp_path, monke
     assert "Entity F1 (micro): +1.00, \u22121.00 → +0.00 ± 1.41 |" in rows[0]
     assert rows[1].startswith("| 2 | decoding differs |") and "**\u22121.50 ± 0.71**" in rows[1]
     assert "1. `new` − `old`: the same rule." in text
+    assert "different arithmetic" not in text  # both sides fp32 (the records' default)
 
     data = json.loads((results / "comparisons.json").read_text())
     assert [(row["name"], row["variant"], row["baseline"]) for row in data] == [

@@ -125,6 +125,7 @@ def test_the_plan_runs_once_and_a_second_call_skips_what_is_done(bench, capsys):
     assert base["trained_as"] == "base" and base["threshold_tuning"] is None
     metrics = bench[1] / "runs" / "tiny" / "base-seed1" / "metrics.jsonl"
     assert base["train_seconds"] == run_experiments.training_seconds(metrics) > 0
+    assert base["train_precisions"] == ["fp32"]  # what the run's start line says it used
     assert base["hardware"]["cpu"] and "torch" in base["versions"]
     assert base["command"].startswith("python benchmarks/run_experiments.py")
 
