@@ -22,6 +22,11 @@ For every variant and seed of the experiment files given, in file order:
   resolves per machine, and a run resumed elsewhere may mix them), and ``docs/results.md`` is
   regenerated (``report.py``, which names any compared pair trained in different arithmetic).
 
+Before its first run the command checks that every planned run's datasets can be found: a
+missing one stops it at once (exit 2), naming the file, the variant and the field, with the fix.
+A run stopped by bad input (a library error: data, config, checkpoint) is named with its error
+code, the runs that re-decide it are skipped, and the rest of the plan goes on (exit 1).
+
 An experiment file may also declare ``[[comparison]]`` tables (two of its variants, a metric, a
 label and a note): nothing is run for them; :func:`load_experiment` checks them and
 ``report.py`` puts them, paired by seed, in the Headline section of ``docs/results.md``.
@@ -496,6 +501,29 @@ def epochs_completed(run_dir: Path) -> int | None:
         return None
 
 
+def missing_data(plan: list[tuple[Experiment, Variant, int, int | None]], configs) -> list[str]:
+    """One line per dataset a planned run cannot find (its file, variant and the fix), so that
+    a campaign stops before its first run rather than hours in; empty when all resolve."""
+    from spertmt.data.datasets import resolve_dataset
+    from spertmt.errors import SpertMTError
+
+    problems: dict[str, list[str]] = {}  # message -> the runs that need it
+    seen: set[tuple[str, str | None]] = set()
+    for experiment, variant, seed, fold in plan:
+        data = configs[experiment.path, variant.name, seed, fold].data
+        for role, spec in (("train", data.train), ("dev", data.dev), ("test", data.test)):
+            if spec is None or (str(spec), data.data_dir) in seen:
+                continue
+            seen.add((str(spec), data.data_dir))
+            try:
+                resolve_dataset(spec, data_dir=data.data_dir)
+            except SpertMTError as error:
+                problems.setdefault(str(error), []).append(
+                    f"{shown(experiment.path)} variant {variant.name!r} data.{role}={spec!r}"
+                )
+    return [f"{message}\n  needed by {'; '.join(who)}" for message, who in problems.items()]
+
+
 def run_one(
     experiment: Experiment,
     variant: Variant,
@@ -749,6 +777,8 @@ def held_elsewhere(workdir: Path, dataset: str, name: str) -> bool:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from spertmt.errors import SpertMTError
+
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -809,6 +839,12 @@ def main(argv: list[str] | None = None) -> int:
     todo = [
         (e, v, s, f) for e, v, s, f in runnable if args.force or (e.path, v.name, s, f) not in done
     ]
+    if not args.list:
+        missing = missing_data(todo, configs)
+        if missing:
+            for line in missing:
+                print(f"error: {line}", file=sys.stderr)
+            return 2
     earlier = _earlier_training_seconds()
 
     def progress(experiment: Experiment, variant: Variant, seed: int, fold: int | None):
@@ -858,6 +894,8 @@ def main(argv: list[str] | None = None) -> int:
     paces: list[float] = []  # measured / estimated time of this session's trained runs
     deadline = None if args.time_limit is None else time.monotonic() + args.time_limit
     left_out: list[str] = []  # runs that would not end before the deadline
+    failed: list[str] = []  # runs stopped by a SpertMTError (bad data, config, checkpoint)
+    broken: set[tuple[str, str]] = set()  # their (dataset, run name): no run_of waits on them
     not_started: set[tuple[str, str]] = set()  # their (dataset, run name): no run_of waits on them
     waiting = {  # (dataset, run name) of the trained runs still to do in this plan
         (e.dataset, _run_name(v.name, s, f)) for e, v, s, f in todo if v.run_of is None
@@ -876,6 +914,10 @@ def main(argv: list[str] | None = None) -> int:
             return True
         source = _run_name(variant.run_of, seed, fold) if variant.run_of else None
         if source is not None:
+            if (experiment.dataset, source) in broken:
+                print(f"{tag} {name}: not run, its run failed (above)", flush=True)
+                failed.append(name)
+                return True
             if (experiment.dataset, source) in not_started:
                 print(f"{tag} {name}: not started, its run was not (--time-limit)", flush=True)
                 left_out.append(name)
@@ -912,16 +954,23 @@ def main(argv: list[str] | None = None) -> int:
             eta = eta_text(estimates[index:], pace)
             print(f"[{index + 1}/{len(todo)}{', ' + eta if eta else ''}] {name}", flush=True)
             started = time.perf_counter()
-            outcome = run_one(
-                experiment,
-                variant,
-                seed,
-                threads=args.threads,
-                force=args.force,
-                workdir=args.workdir,
-                command=command,
-                fold=fold,
-            )
+            try:
+                outcome = run_one(
+                    experiment,
+                    variant,
+                    seed,
+                    threads=args.threads,
+                    force=args.force,
+                    workdir=args.workdir,
+                    command=command,
+                    fold=fold,
+                )
+            except SpertMTError as error:  # bad data or config: named, and the plan goes on
+                print(f"{tag} {name}: failed: {error}", file=sys.stderr, flush=True)
+                failed.append(name)
+                broken.add((experiment.dataset, own))
+                waiting.discard((experiment.dataset, own))
+                return True
         waiting.discard((experiment.dataset, own))
         if outcome is not None:
             path, trained = outcome
@@ -952,6 +1001,9 @@ def main(argv: list[str] | None = None) -> int:
             f"{len(left_out)} run{'s' if len(left_out) > 1 else ''} not started: "
             "expected to end after --time-limit"
         )
+    if failed:
+        print(f"{len(failed)} failed (above): {', '.join(failed)}", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -173,6 +173,34 @@ def test_list_shows_done_todo_and_removed(bench, capsys):
     assert lines[-1] == "0 done, 3 to run; no ETA: 1 run never timed"  # 2 re-decide its run
 
 
+def test_missing_data_stops_the_plan_before_its_first_run_and_names_who_needs_it(bench, capsys):
+    (bench[1] / "dev.json").unlink()
+    assert run(bench) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: [E101]") and "dev.json" in err
+    assert "tiny.toml variant 'base' data.dev=" in err and "Traceback" not in err
+    assert not (bench[1] / "runs" / "tiny").exists()  # nothing trained, nothing claimed
+    assert run(bench, "--list") == 0  # the plan can still be looked at
+
+
+def test_a_run_that_fails_on_bad_input_is_named_and_the_plan_goes_on(bench, capsys, monkeypatch):
+    from spertmt import training
+    from spertmt.errors import DataError
+
+    def bad_document(config, **kwargs):
+        raise DataError("document 2 has no tokens", code="E105", file="train.json")
+
+    monkeypatch.setattr(training, "train", bad_document)
+    assert run(bench) == 1
+    captured = capsys.readouterr()
+    assert "[1/3] tiny base seed 1: failed: [E105]" in captured.err
+    assert "tiny base-tuned seed 1: not run, its run failed" in captured.out
+    assert "3 failed (above): tiny base seed 1, tiny base-tuned seed 1, tiny base-flat" in (
+        captured.err
+    )
+    assert not (bench[1] / "results").exists() or not list((bench[1] / "results").glob("*.json"))
+
+
 def test_run_of_refuses_a_run_trained_with_other_settings(bench):
     experiment, tmp = bench
     run(bench, "--only", "base")
