@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import statistics
 import sys
 from collections import defaultdict
@@ -311,6 +312,27 @@ def _score(record: dict, metric: tuple[str, str]) -> float:
     return float(record["metrics"][setting][average]["f1"])
 
 
+def _seeds_text(keys: list) -> str:
+    """Seeds as the Headline table shows them; cross-validation keys (``fold F seed S``, see
+    :func:`_by_seed`) grouped by seed.
+
+    Example:
+        >>> _seeds_text([11, 12, 13])
+        '11,12,13'
+        >>> _seeds_text(["fold 0 seed 1", "fold 1 seed 1", "fold 2 seed 1"])
+        'folds 0,1,2 × seed 1'
+    """
+    folds: dict[str, list[str]] = {}
+    for key in keys:
+        match = re.fullmatch(r"fold (\d+) seed (\d+)", str(key))
+        if match is None:
+            return ",".join(str(k) for k in keys)
+        folds.setdefault(match[2], []).append(match[1])
+    return "; ".join(
+        f"fold{'s' if len(f) > 1 else ''} {','.join(f)} × seed {seed}" for seed, f in folds.items()
+    )
+
+
 def _by_seed(records: list[dict], name: str) -> dict[int, dict]:
     """``{seed: record}``; two records of one variant and seed in one group are an error."""
     found: dict[int, dict] = {}
@@ -580,9 +602,9 @@ def _headline(rows: list[dict[str, Any]]) -> list[str]:
     notes = []
     for number, row in enumerate(rows, start=1):
         main, *also = row["metrics"]
-        seeds = ",".join(str(seed) for seed in row["seeds"]) or "none in common"
+        seeds = _seeds_text(row["seeds"]) or "none in common"
         unpaired = [
-            f"`{row[side]}` {','.join(str(s) for s in row['unpaired_seeds'][side])}"
+            f"`{row[side]}` {_seeds_text(row['unpaired_seeds'][side])}"
             for side in ("variant", "baseline")
             if row["unpaired_seeds"][side]
         ]
