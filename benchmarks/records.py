@@ -182,7 +182,7 @@ def training_precisions(metrics_file: Path) -> list[str] | None:
 
     Example:
         >>> import tempfile
-        >>> lines = [{"event": "start", "precision": "bf16"}, {"event": "epoch"},
+        >>> lines = [{"event": "start", "precision": "bf16"}, {"event": "epoch"}, 3,
         ...          {"event": "resume", "precision": "fp32"}]
         >>> with tempfile.TemporaryDirectory() as folder:
         ...     path = Path(folder) / "metrics.jsonl"
@@ -198,7 +198,9 @@ def training_precisions(metrics_file: Path) -> list[str] | None:
             event = json.loads(line)
         except json.JSONDecodeError:
             continue  # a line cut short by a crash
-        precision = event.get("precision") if isinstance(event, dict) else None
+        if not isinstance(event, dict):
+            continue
+        precision = event.get("precision")
         if event.get("event") in ("start", "resume") and isinstance(precision, str):
             if precision not in found:
                 found.append(precision)
