@@ -207,6 +207,11 @@ def training_precisions(metrics_file: Path) -> list[str] | None:
     return found or None
 
 
+def precision_setting(record: dict[str, Any]) -> str:
+    """The precision a record's config asked for (``train.precision``; fp32 by default)."""
+    return str(((record.get("config") or {}).get("train") or {}).get("precision", "fp32"))
+
+
 def record_precision(record: dict[str, Any]) -> str:
     """The precision a benchmark record's model trained in: ``"bf16"``, ``"fp32"``,
     ``"bf16+fp32"`` (resumed on another machine), or for records older than the
@@ -222,7 +227,7 @@ def record_precision(record: dict[str, Any]) -> str:
     """
     if record.get("train_precisions"):
         return "+".join(record["train_precisions"])
-    setting = str(((record.get("config") or {}).get("train") or {}).get("precision", "fp32"))
+    setting = precision_setting(record)
     if setting != "auto":
         return setting
     machine = record.get("hardware") or {}

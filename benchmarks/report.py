@@ -47,7 +47,7 @@ from typing import TYPE_CHECKING, Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from paper_table import load_rows, paper_table, update_readme  # noqa: E402
 from plots import figures_section, load_published  # noqa: E402
-from records import RESULTS, ROOT, record_precision, shown, write_text  # noqa: E402
+from records import RESULTS, ROOT, precision_setting, record_precision, shown, write_text  # noqa: E402
 
 if TYPE_CHECKING:
     from run_experiments import Comparison, Experiment
@@ -312,6 +312,10 @@ def _score(record: dict, metric: tuple[str, str]) -> float:
     return float(record["metrics"][setting][average]["f1"])
 
 
+FOLD_KEY = "fold {fold} seed {seed}"
+"""How a cross-validation run is keyed where others are keyed by seed (pairing, the tables)."""
+
+
 def _seeds_text(keys: list) -> str:
     """Seeds as the Headline table shows them; cross-validation keys (``fold F seed S``, see
     :func:`_by_seed`) grouped by seed.
@@ -324,7 +328,7 @@ def _seeds_text(keys: list) -> str:
     """
     folds: dict[str, list[str]] = {}
     for key in keys:
-        match = re.fullmatch(r"fold (\d+) seed (\d+)", str(key))
+        match = re.fullmatch(FOLD_KEY.format(fold=r"(\d+)", seed=r"(\d+)"), str(key))
         if match is None:
             return ",".join(str(k) for k in keys)
         folds.setdefault(match[2], []).append(match[1])
@@ -341,7 +345,7 @@ def _by_seed(records: list[dict], name: str) -> dict[int, dict]:
         seed = (
             record["seed"]
             if "fold" not in record
-            else f"fold {record['fold']} seed {record['seed']}"
+            else FOLD_KEY.format(fold=record["fold"], seed=record["seed"])
         )
         if seed in found:
             files = [Path(r.get("_path", "?")).name for r in (found[seed], record)]
@@ -412,7 +416,7 @@ def paired_comparison(
         f"{seed}: `{comparison.variant}` {record_precision(variant[seed])}, "
         f"`{comparison.baseline}` {record_precision(baseline[seed])}"
         for seed in seeds
-        if _setting(variant[seed]) == _setting(baseline[seed])
+        if precision_setting(variant[seed]) == precision_setting(baseline[seed])
         and _arithmetic(variant[seed]) != _arithmetic(baseline[seed])
     ]
 
@@ -439,11 +443,6 @@ def paired_comparison(
 def _arithmetic(record: dict) -> str:
     """:func:`records.record_precision` without its "(inferred)" mark."""
     return record_precision(record).removesuffix(" (inferred)")
-
-
-def _setting(record: dict) -> str:
-    """The precision a record's config asked for (``train.precision``; fp32 by default)."""
-    return str(((record.get("config") or {}).get("train") or {}).get("precision", "fp32"))
 
 
 BOOTSTRAP_RESAMPLES = 10_000
