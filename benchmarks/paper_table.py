@@ -59,6 +59,26 @@ def load_rows(path: Path = ROWS) -> list[Row]:
     return rows
 
 
+def declared_runs(experiments: list[Any]) -> dict[tuple[str, str], int]:
+    """How many runs each ``(dataset, variant)`` of the experiment files declares: its folds
+    for cross-validation (the unit of ADE's cells), else its seeds; removed variants left out."""
+    return {
+        (experiment.dataset, variant.name): len(variant.folds or variant.seeds)
+        for experiment in experiments
+        for variant in experiment.variants
+        if variant.removed is None
+    }
+
+
+def _count(dataset: str, n: int, declared: int | None) -> str:
+    """``3 seeds``, ``2 of 3 seeds``, ``4 of 10 folds``: the runs a cell holds, and of how many
+    when fewer than declared (cross-validation always names its fold count)."""
+    if dataset in FOLDS:
+        return f"{n} of {declared or FOLDS[dataset]} folds"
+    unit = "seed" if n == 1 and not (declared and declared > n) else "seeds"
+    return f"{n} of {declared} {unit}" if declared and declared > n else f"{n} {unit}"
+
+
 def _cell(
     dataset: str,
     variant: str | None,
@@ -66,6 +86,7 @@ def _cell(
     metric: str,
     table: list[dict],
     protocol: str | None = None,
+    declared: int | None = None,
 ) -> str:
     if variant is None:
         return "–"
@@ -78,18 +99,17 @@ def _cell(
             metric,
         ) and row["protocol"] == protocol:
             spread = f" ± {row['std']:.2f}" if row["std"] is not None else ""
-            what = "folds" if dataset in FOLDS else ("seed" if row["n"] == 1 else "seeds")
-            count = (
-                f"{row['n']} of {FOLDS[dataset]} {what}"
-                if dataset in FOLDS
-                else f"{row['n']} {what}"
-            )
-            return f"{row['mean']:.2f}{spread} ({count})"
-    return "–"
+            return f"{row['mean']:.2f}{spread} ({_count(dataset, row['n'], declared)})"
+    if not declared:
+        return "–"
+    return f"– (0 of {declared} {'folds' if dataset in FOLDS else 'seeds'})"
 
 
 def paper_table(
-    table: list[dict[str, Any]], published: dict[str, Any], rows: list[Row]
+    table: list[dict[str, Any]],
+    published: dict[str, Any],
+    rows: list[Row],
+    declared: dict[tuple[str, str], int] | None = None,
 ) -> list[str]:
     """The table as Markdown lines.
 
@@ -97,7 +117,11 @@ def paper_table(
         table: The rows of ``table.json`` (``report.table_rows``).
         published: ``plots.load_published()``: per dataset its label, metric and systems.
         rows: Our rows (:func:`load_rows`).
+        declared: :func:`declared_runs` of the experiment files: a cell holding fewer runs
+            than its variant declares says so (``2 of 3 seeds``; ``– (0 of 2 seeds)`` before
+            the first), so the table itself shows what is still to run.
     """
+    declared = declared or {}
     datasets = list(published)
     metrics = {name: f"{info.metric[0]} {info.metric[1]} F1" for name, info in published.items()}
     names = {"relation_strict": "rel. strict", "relation_boundaries": "rel. boundaries"}
@@ -119,7 +143,15 @@ def paper_table(
         lines.append(f"| {system}, published | " + " | ".join(cells) + " |")
     for row in rows:
         cells = [
-            _cell(name, row.variants.get(name), row.encoder, metrics[name], table, row.protocol)
+            _cell(
+                name,
+                row.variants.get(name),
+                row.encoder,
+                metrics[name],
+                table,
+                row.protocol,
+                declared.get((name, row.variants.get(name, ""))),
+            )
             for name in datasets
         ]
         lines.append(f"| {row.label}, {row.encoder} | " + " | ".join(cells) + " |")

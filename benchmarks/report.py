@@ -45,7 +45,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from paper_table import load_rows, paper_table, update_readme  # noqa: E402
+from paper_table import declared_runs, load_rows, paper_table, update_readme  # noqa: E402
 from plots import figures_section, load_published  # noqa: E402
 from records import RESULTS, ROOT, precision_setting, record_precision, shown, write_text  # noqa: E402
 
@@ -664,7 +664,7 @@ def write_report(*, plots: bool = True, readme: bool = False) -> None:
     experiments = load_experiments()
     compared = comparison_rows(experiments, every)
     rows = table_rows(groups)
-    paper = paper_table(rows, load_published(), load_rows())
+    paper = paper_table(rows, load_published(), load_rows(), declared_runs(experiments))
     if readme:
         update_readme(paper)
     lines = [

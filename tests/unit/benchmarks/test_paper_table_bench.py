@@ -98,3 +98,42 @@ def test_a_row_s_protocol_picks_its_cells():
     assert paper_table.paper_table(table, published, rows)[-1] == (
         "| final, minilm | 70.00 (1 seed) | – | – |"
     )
+
+
+def test_a_cell_says_how_many_of_its_declared_runs_it_holds():
+    published = plots.load_published()
+    rows = [
+        paper_table.Row("part", "minilm", {"conll04": "a", "scierc": "b", "ade": "c"}),
+        paper_table.Row("none", "minilm", {"conll04": "d", "ade": "e"}),
+    ]
+    table = [
+        table_row("conll04", "a", "relation_strict micro F1", 62.5, 1.03, 2),
+        table_row("scierc", "b", "relation_boundaries micro F1", 40.4, None, 1),
+        table_row("ade", "c", "relation_strict macro F1", 79.57, 3.08, 4, protocol="10-fold"),
+    ]
+    declared = {("conll04", "a"): 3, ("scierc", "b"): 1, ("ade", "c"): 10, ("conll04", "d"): 2}
+    declared[("ade", "e")] = 10
+    lines = paper_table.paper_table(table, published, rows, declared)
+    assert lines[-2] == (
+        "| part, minilm | 62.50 ± 1.03 (2 of 3 seeds) | 40.40 (1 seed) "
+        "| 79.57 ± 3.08 (4 of 10 folds) |"
+    )
+    assert lines[-1] == "| none, minilm | – (0 of 2 seeds) | – | – (0 of 10 folds) |"
+    # More records than declared (seeds added by hand): the count alone.
+    more = paper_table.paper_table(table, published, rows[:1], {("conll04", "a"): 1})
+    assert "62.50 ± 1.03 (2 seeds)" in more[-1]
+
+
+def test_declared_runs_count_folds_for_cross_validation_and_skip_removed_variants():
+    import report
+
+    declared = paper_table.declared_runs(report.load_experiments())
+    assert declared[("ade", "spert")] == 10
+    assert declared[("conll04", "spert")] == 3
+    removed = {
+        (experiment.dataset, variant.name)
+        for experiment in report.load_experiments()
+        for variant in experiment.variants
+        if variant.removed
+    }
+    assert not removed & set(declared)
