@@ -34,8 +34,10 @@ label and a note): nothing is run for them; :func:`load_experiment` checks them 
 Progress shows done/total runs and an ETA: each run left is timed by the recorded runs of the
 same training (data, encoder, batch size, precision, epochs: :func:`training_key`), scaled by
 how this session's finished runs compared with their estimates (the machine's load as it is
-now); runs of a training never recorded are counted, not timed. ``--list`` ends with the same
-estimate for everything left. ``--threads 1`` leaves the second core free for other work.
+now). A training never recorded is timed from its data under another recorded recipe, scaled
+by what the two recipes cost on a dataset that has both (:func:`scaled_seconds`; said as
+"scaled"); one that nothing connects (an encoder and batch size never recorded) is counted,
+not timed. ``--list`` ends with the same estimate for everything left. ``--threads 1`` leaves the second core free for other work.
 
 ``--time-limit 2h50m`` (a cluster job's wall time, a session's end) starts only runs expected
 to end before the limit, by the same estimate, and goes on to shorter runs; a run never timed
@@ -675,7 +677,38 @@ def _earlier_training_seconds() -> dict[TrainingKey, float]:
     return {key: statistics.fmean(values) for key, values in seconds.items()}
 
 
-def eta_text(estimates: list[float | None], pace: float | None = None) -> str:
+def scaled_seconds(key: TrainingKey, earlier: dict[TrainingKey, float]) -> float | None:
+    """An estimate for a training never recorded, from trainings that were: its data under
+    another recipe, scaled by what that recipe costs against this one on a third dataset.
+
+    A recipe is a key without its data (encoder, batch size, precision, epochs). Time is taken
+    as the data's share times the recipe's, so ``t(D, R) ≈ t(D, R') · t(D', R) / t(D', R')``,
+    averaged over every ``D'``, ``R'`` the records hold; None when none connects (a recipe or
+    a dataset never recorded at all, e.g. MPNet at SpERT's batch 2).
+
+    Example:
+        >>> earlier = {("conll04", "minilm", 2, "fp32", 20): 2400.0,
+        ...            ("conll04", "minilm", 8, "auto", 20): 900.0,
+        ...            ("ade", "minilm", 8, "auto", 20): 2100.0}
+        >>> scaled_seconds(("ade", "minilm", 2, "fp32", 20), earlier)
+        5600.0
+        >>> scaled_seconds(("ade", "mpnet", 2, "fp32", 20), earlier) is None
+        True
+    """
+    data, recipe = key[0], key[1:]
+    found = []
+    for (other_data, *other), seconds in earlier.items():
+        other_recipe = tuple(other)
+        if other_data == data or other_recipe == recipe or not seconds:
+            continue
+        here = earlier.get((data, *other_recipe))  # this data, the other recipe
+        there = earlier.get((other_data, *recipe))  # the other data, this recipe
+        if here and there:
+            found.append(here * there / seconds)
+    return statistics.fmean(found) if found else None
+
+
+def eta_text(estimates: list[float | None], pace: float | None = None, scaled: int = 0) -> str:
     """The ETA of the runs left from their estimated seconds (``None``: no earlier run of that
     training), scaled by ``pace`` (this session's measured/estimated time) when known.
 
@@ -686,6 +719,8 @@ def eta_text(estimates: list[float | None], pace: float | None = None) -> str:
         'ETA ~30 min from earlier runs (+1 run never timed)'
         >>> print(eta_text([600.0], pace=1.5))
         ETA ~15 min at this session's pace
+        >>> print(eta_text([600.0, 5600.0], scaled=1))
+        ETA ~103 min from earlier runs (1 scaled from other trainings)
     """
     known = [e for e in estimates if e is not None]
     unknown = len(estimates) - len(known)
@@ -693,6 +728,8 @@ def eta_text(estimates: list[float | None], pace: float | None = None) -> str:
         return f"no ETA: {unknown} run{'s' if unknown > 1 else ''} never timed" if unknown else ""
     minutes = sum(known) * (pace or 1.0) / 60
     text = f"ETA ~{minutes:.0f} min " + ("at this session's pace" if pace else "from earlier runs")
+    if scaled:
+        text += f" ({scaled} scaled from other trainings)"
     if unknown:
         text += f" (+{unknown} run{'s' if unknown > 1 else ''} never timed)"
     return text
@@ -868,10 +905,25 @@ def main(argv: list[str] | None = None) -> int:
             return 0.0  # re-deciding or re-scoring a finished run: no training
         key = training_key(configs[experiment.path, variant.name, seed, fold].to_dict())
         seconds = earlier.get(key) if key is not None else None
+        if seconds is None and key is not None:
+            seconds = scaled_seconds(key, earlier)
         partial = progress(experiment, variant, seed, fold)
         if seconds is not None and partial is not None and partial[1] > 0:
             seconds *= 1 - partial[0] / partial[1]
         return seconds
+
+    def scaled(experiment: Experiment, variant: Variant, seed: int, fold: int | None) -> bool:
+        """Whether the run's estimate is :func:`scaled_seconds` (no record of its training)."""
+        if variant.run_of is not None or finished_run(
+            experiment, _run_name(variant.name, seed, fold)
+        ):
+            return False
+        key = training_key(configs[experiment.path, variant.name, seed, fold].to_dict())
+        return (
+            key is not None
+            and earlier.get(key) is None
+            and estimate(experiment, variant, seed, fold) is not None
+        )
 
     if args.list:
         for experiment, variant, seed, fold in plan:
@@ -883,7 +935,7 @@ def main(argv: list[str] | None = None) -> int:
             elif partial := progress(experiment, variant, seed, fold):
                 state, detail = "partial", f" (epoch {partial[0]} of {partial[1]} checkpointed)"
             print(f"{state:8} {named(experiment, variant, seed, fold)}{detail}")
-        eta = eta_text([estimate(*run) for run in todo])
+        eta = eta_text([estimate(*run) for run in todo], scaled=sum(scaled(*r) for r in todo))
         print(f"{len(runnable) - len(todo)} done, {len(todo)} to run" + (f"; {eta}" if eta else ""))
         return 0
     print(
@@ -891,6 +943,7 @@ def main(argv: list[str] | None = None) -> int:
         f"{len(runnable) - len(todo)} done, {len(todo)} to run"
     )
     estimates = [estimate(*run) for run in todo]
+    rescaled = [scaled(*run) for run in todo]  # estimates from other trainings' records
     paces: list[float] = []  # measured / estimated time of this session's trained runs
     deadline = None if args.time_limit is None else time.monotonic() + args.time_limit
     left_out: list[str] = []  # runs that would not end before the deadline
@@ -935,10 +988,11 @@ def main(argv: list[str] | None = None) -> int:
                 return False
             if not args.force and result_path(experiment, variant, seed, config).exists():
                 return True  # finished by another worker since the check above
-            if estimates[index] is None:  # perhaps timed by another worker since the start
+            if estimates[index] is None or rescaled[index]:  # perhaps timed by another worker
                 earlier = _earlier_training_seconds()
                 estimates[index:] = [estimate(*run) for run in todo[index:]]
-            expected = estimates[index]
+                rescaled[index:] = [scaled(*run) for run in todo[index:]]
+            expected, guessed = estimates[index], rescaled[index]
             pace = statistics.fmean(paces) if paces else None
             if deadline is not None and expected:
                 needed, left = expected * (pace or 1.0), deadline - time.monotonic()
@@ -951,7 +1005,7 @@ def main(argv: list[str] | None = None) -> int:
                     left_out.append(name)
                     not_started.add((experiment.dataset, own))
                     return True
-            eta = eta_text(estimates[index:], pace)
+            eta = eta_text(estimates[index:], pace, scaled=sum(rescaled[index:]))
             print(f"[{index + 1}/{len(todo)}{', ' + eta if eta else ''}] {name}", flush=True)
             started = time.perf_counter()
             try:
@@ -974,11 +1028,12 @@ def main(argv: list[str] | None = None) -> int:
         waiting.discard((experiment.dataset, own))
         if outcome is not None:
             path, trained = outcome
-            if trained and expected:  # the machine's load as it is now
+            if trained and expected and not guessed:  # the machine's load as it is now
                 paces.append((time.perf_counter() - started) / expected)
-            if trained and expected is None:  # the first of its training: it times the rest
-                earlier = _earlier_training_seconds()
+            if trained and (expected is None or guessed):  # the first of its training times
+                earlier = _earlier_training_seconds()  # the rest
                 estimates[index + 1 :] = [estimate(*run) for run in todo[index + 1 :]]
+                rescaled[index + 1 :] = [scaled(*run) for run in todo[index + 1 :]]
             print(f"wrote {shown(path)}", flush=True)
         from report import write_report
 

@@ -482,6 +482,44 @@ def test_the_eta_times_each_run_by_records_of_the_same_training(bench, capsys, m
     )
 
 
+def test_a_training_never_recorded_is_timed_from_its_data_under_another_recipe(
+    bench, capsys, monkeypatch
+):
+    experiment = run_experiments.load_experiment(bench[0])
+    variant = experiment.variant("base")
+    config = run_experiments._run_config(experiment, variant, 1, None, None)[0]
+    data, *recipe = run_experiments.training_key(config.to_dict())
+    other = ("mpnet", 2, "fp32", 20)
+    earlier = {  # this data under another recipe; both recipes on another dataset
+        (data, *other): 3000.0,
+        ("other:train", *other): 1000.0,
+        ("other:train", *recipe): 200.0,
+    }
+    monkeypatch.setattr(run_experiments, "_earlier_training_seconds", lambda: dict(earlier))
+    assert run(bench, "--list") == 0
+    # base: 3000 s × 200 / 1000 = 10 min; its two re-decisions cost nothing
+    assert capsys.readouterr().out.splitlines()[-1] == (
+        "0 done, 3 to run; ETA ~10 min from earlier runs (1 scaled from other trainings)"
+    )
+    del earlier[(data, *other)]  # nothing connects this data to a recorded recipe
+    assert run(bench, "--list") == 0
+    assert capsys.readouterr().out.splitlines()[-1] == "0 done, 3 to run; no ETA: 1 run never timed"
+
+
+def test_scaled_seconds_average_every_connecting_record():
+    earlier = {
+        ("a", "r1"): 100.0,
+        ("b", "r1"): 50.0,
+        ("b", "r2"): 100.0,
+        ("c", "r1"): 10.0,
+        ("c", "r2"): 40.0,
+    }
+    # a under r2: 100 × 100/50 = 200 (through b), 100 × 40/10 = 400 (through c)
+    assert run_experiments.scaled_seconds(("a", "r2"), earlier) == 300.0
+    assert run_experiments.scaled_seconds(("d", "r2"), earlier) is None
+    assert run_experiments.scaled_seconds(("a", "r3"), earlier) is None
+
+
 @pytest.mark.parametrize(
     "config, key",
     [
