@@ -76,6 +76,7 @@ __all__ = [
     "open_binary",
     "partial_path",
     "read_documents",
+    "read_text",
     "read_types",
     "write_documents",
     "write_text_atomic",
@@ -495,7 +496,7 @@ def _raw_documents(
     skipped; a SpERT JSON file is one value, so invalid JSON always raises.
     """
     if fmt == "json":
-        data = _parse_json(path, _read_text(path))
+        data = _parse_json(path, read_text(path))
         if not isinstance(data, list):
             hint = "; a single document must be wrapped in [...]" if isinstance(data, dict) else ""
             raise DataError(
@@ -913,16 +914,34 @@ def _text_lines(path: Path, handle: BinaryIO | None = None) -> Iterator[tuple[in
             yield number, line.removeprefix("\ufeff") if number == 1 else line
 
 
-def _read_text(path: Path) -> str:
+def read_text(
+    path: Path,
+    what: str = "a JSON or JSON Lines file",
+    *,
+    newline: str | None = None,
+    bom: bool = True,
+) -> str:
+    r"""A UTF-8 text file, whole.
+
+    Args:
+        path: The file.
+        what: What the file should be, for the error when it is a folder.
+        newline: ``open``'s: ``None`` reads line breaks as ``\n``; ``""`` keeps ``\r\n``
+            (brat counts it as two characters of its offsets).
+        bom: Drop a leading byte-order mark (some Windows editors write one); off where
+            offsets count it.
+
+    Raises:
+        DataError: E101 for a missing file, a folder, bytes that are not UTF-8 or a file that
+            cannot be read, naming the file.
+    """
     try:
-        # utf-8-sig: tolerate the byte-order mark that some Windows editors write.
-        return path.read_text(encoding="utf-8-sig")
+        with path.open(encoding="utf-8-sig" if bom else "utf-8", newline=newline) as handle:
+            return handle.read()
     except FileNotFoundError:
         raise DataError("file not found; check the path", code="E101", file=path) from None
     except IsADirectoryError:
-        raise DataError(
-            "is a folder, expected a JSON or JSON Lines file", code="E101", file=path
-        ) from None
+        raise DataError(f"is a folder, expected {what}", code="E101", file=path) from None
     except UnicodeDecodeError as error:
         raise DataError(
             f"is not UTF-8 text (byte {error.start}: {error.reason}); save it as UTF-8",
@@ -963,7 +982,7 @@ def _parse_json(path: Path, text: str) -> Any:
 
 
 def _load_json(path: Path) -> Any:
-    return _parse_json(path, _read_text(path))
+    return _parse_json(path, read_text(path))
 
 
 # A \u escape of a UTF-16 surrogate: the only way a lone surrogate gets into decoded JSON.

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from spertmt.data.convert.chars import CharDocument, CharEntity, CharRelation
 from spertmt.data.convert.report import ConversionReport
-from spertmt.data.io import write_text_atomic
+from spertmt.data.io import read_text, write_text_atomic
 from spertmt.errors import DataError
 from spertmt.schema import TypeSchema
 
@@ -36,22 +36,9 @@ _SKIPPED_KINDS = {
 
 
 def _read(path: Path) -> str:
-    try:
-        # newline="": brat counts "\r\n" as two characters; universal newlines would shift offsets.
-        with path.open(encoding="utf-8", newline="") as handle:
-            return handle.read()
-    except FileNotFoundError:
-        raise DataError("file not found; check the path", code="E101", file=path) from None
-    except UnicodeDecodeError as error:
-        raise DataError(
-            f"is not UTF-8 text (byte {error.start}: {error.reason}); save it as UTF-8",
-            code="E101",
-            file=path,
-        ) from None
-    except OSError as error:
-        raise DataError(
-            f"cannot be read: {error.strerror or error}", code="E101", file=path
-        ) from None
+    # newline="": brat counts "\r\n" as two characters; universal newlines would shift offsets.
+    # A byte-order mark is a character of brat's offsets too: it stays.
+    return read_text(path, "a brat .txt or .ann file", newline="", bom=False)
 
 
 def _pairs(path: Path) -> list[tuple[str, Path, Path | None]]:

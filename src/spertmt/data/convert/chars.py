@@ -23,9 +23,10 @@ from __future__ import annotations
 
 import bisect
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from pathlib import Path
+from typing import Any, Literal
 
 from spertmt.data.convert.report import ConversionReport
 from spertmt.errors import DataError
@@ -433,3 +434,34 @@ def json_line(record: object) -> str:
         .replace("\u2028", "\\u2028")
         .replace("\u2029", "\\u2029")
     )
+
+
+def json_records(path: Path, hint: str) -> Iterator[tuple[int, Any]]:
+    """The JSON value of each non-blank line of a JSON Lines file, with its line number.
+
+    Args:
+        path: The file.
+        hint: What the file should hold, ending the error of a line that is not JSON
+            (``"DyGIE files hold one JSON document per line"``).
+
+    Raises:
+        DataError: E101 for a file that cannot be read as UTF-8 text; E102 for a line that is
+            not JSON, naming the file, the line and the column.
+    """
+    import json
+
+    from spertmt.data.io import read_text
+
+    for number, line in enumerate(read_text(path).split("\n"), 1):
+        if not line.strip():
+            continue
+        try:
+            raw = json.loads(line)
+        except json.JSONDecodeError as error:
+            raise DataError(
+                f"invalid JSON at column {error.colno}: {error.msg}; {hint}",
+                code="E102",
+                file=path,
+                line=number,
+            ) from None
+        yield number, raw

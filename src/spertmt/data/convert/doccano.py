@@ -13,11 +13,16 @@ relations). Offsets are characters of ``text``. Written: the relation form.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
-from spertmt.data.convert.chars import CharDocument, CharEntity, CharRelation, json_line
+from spertmt.data.convert.chars import (
+    CharDocument,
+    CharEntity,
+    CharRelation,
+    json_line,
+    json_records,
+)
 from spertmt.data.convert.report import ConversionReport
 from spertmt.data.io import write_text_atomic
 from spertmt.errors import DataError
@@ -41,24 +46,11 @@ def read_doccano(path: str | Path, *, report: ConversionReport) -> list[CharDocu
         DataError: ``E102`` for a line that is not JSON; ``E135`` for a record without
             ``text`` or with a malformed entity or relation, naming the line and field.
     """
-    from spertmt.data.io import _read_text
-
     path = Path(path)
-    docs = []
-    for number, line in enumerate(_read_text(path).split("\n"), 1):
-        if not line.strip():
-            continue
-        try:
-            raw = json.loads(line)
-        except json.JSONDecodeError as error:
-            raise DataError(
-                f"invalid JSON at column {error.colno}: {error.msg}; a doccano export holds "
-                "one JSON record per line",
-                code="E102",
-                file=path,
-                line=number,
-            ) from None
-        docs.append(_record(raw, path, number, report))
+    docs = [
+        _record(raw, path, number, report)
+        for number, raw in json_records(path, "a doccano export holds one JSON record per line")
+    ]
     report.source_documents += len(docs)
     return docs
 

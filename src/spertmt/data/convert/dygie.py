@@ -17,12 +17,11 @@ document per line instead. Keys spertmt has no place for (``clusters``, ``events
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from spertmt.data.convert.chars import SentenceMode, group_sentences, json_line
+from spertmt.data.convert.chars import SentenceMode, group_sentences, json_line, json_records
 from spertmt.data.convert.report import ConversionReport
 from spertmt.data.io import write_text_atomic
 from spertmt.errors import DataError
@@ -51,8 +50,6 @@ def read_dygie(
             sentences, ``ner`` or ``relations`` are malformed or do not fit each other, naming
             the line and field.
     """
-    from spertmt.data.io import _read_text
-
     if sentences not in ("given", "none"):
         raise DataError(
             f"--sentences {sentences} does not apply to DyGIE input, whose sentences are "
@@ -61,19 +58,7 @@ def read_dygie(
         )
     path = Path(path)
     out: list[Document] = []
-    for number, line in enumerate(_read_text(path).split("\n"), 1):
-        if not line.strip():
-            continue
-        try:
-            raw = json.loads(line)
-        except json.JSONDecodeError as error:
-            raise DataError(
-                f"invalid JSON at column {error.colno}: {error.msg}; DyGIE files hold one "
-                "JSON document per line",
-                code="E102",
-                file=path,
-                line=number,
-            ) from None
+    for number, raw in json_records(path, "DyGIE files hold one JSON document per line"):
         report.source_documents += 1
         out.extend(_document(raw, path, number, sentences, report))
     return out
