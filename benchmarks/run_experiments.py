@@ -37,7 +37,8 @@ how this session's finished runs compared with their estimates (the machine's lo
 now). A training never recorded is timed from its data under another recorded recipe, scaled
 by what the two recipes cost on a dataset that has both (:func:`scaled_seconds`; said as
 "scaled"); one that nothing connects (an encoder and batch size never recorded) is counted,
-not timed. ``--list`` ends with the same estimate for everything left. ``--threads 1`` leaves the second core free for other work.
+not timed. ``--list`` ends with the same estimate for everything left. ``--threads 1``
+leaves the second core free for other work.
 
 ``--time-limit 2h50m`` (a cluster job's wall time, a session's end) starts only runs expected
 to end before the limit, by the same estimate, and goes on to shorter runs; a run never timed
