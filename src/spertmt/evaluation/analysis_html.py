@@ -10,10 +10,11 @@ deterministic and also well-formed XML.
 
 from __future__ import annotations
 
-import html
 from collections.abc import Sequence
 
 from spertmt.evaluation.analysis import ErrorAnalysis, ErrorExample
+from spertmt.html_page import escape as _esc
+from spertmt.html_page import page
 
 __all__ = ["render_analysis_html"]
 
@@ -49,14 +50,6 @@ line-height:1.9}
 .meta{color:#57606a;font-size:12px}
 .key{font-size:12px;color:#57606a;margin:0 0 8px}
 """
-
-
-def _esc(text: object) -> str:
-    cleaned = "".join(
-        "\ufffd" if (ord(ch) < 0x20 and ch not in "\t\n\r") or 0xD800 <= ord(ch) < 0xE000 else ch
-        for ch in str(text)
-    )
-    return html.escape(cleaned, quote=True)
 
 
 def _counts_table(caption: str, counts: dict[str, int], total: int | None = None) -> str:
@@ -159,16 +152,6 @@ def render_analysis_html(analysis: ErrorAnalysis, *, title: str = "spertmt error
     """
     a = analysis
     parts = [
-        "<!DOCTYPE html>",
-        '<html lang="en">',
-        "<head>",
-        '<meta charset="utf-8"/>',
-        '<meta name="viewport" content="width=device-width, initial-scale=1"/>',
-        f"<title>{_esc(title)}</title>",
-        f"<style>{_CSS}</style>",
-        "</head>",
-        "<body>",
-        f"<h1>{_esc(title)}</h1>",
         f'<p class="summary">{a.documents} documents · entities: {a.gold_entities} gold, '
         f"{a.pred_entities} predicted, {a.entity_correct} correct · relations: "
         f"{a.gold_relations} gold, {a.pred_relations} predicted, {a.relation_correct} "
@@ -222,5 +205,5 @@ def render_analysis_html(analysis: ErrorAnalysis, *, title: str = "spertmt error
     if not a.examples:
         parts.append("<p>No errors.</p>")
     parts += [_examples(kind, examples) for kind, examples in a.examples.items()]
-    parts += ["</div>", "</body>", "</html>", ""]
-    return "\n".join(parts)
+    parts.append("</div>")
+    return page(title, _CSS, parts)

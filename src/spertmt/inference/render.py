@@ -24,11 +24,12 @@ also well-formed XML (every element closed, only XML-safe character references).
 from __future__ import annotations
 
 import colorsys
-import html
 import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from spertmt.html_page import escape as _esc
+from spertmt.html_page import page
 from spertmt.schema import Document, Entity, Relation, TypeSchema
 
 __all__ = ["MAX_LINE_WIDTH", "render_html"]
@@ -212,59 +213,18 @@ def render_html(
         f"{_plural(n_relations, 'relation')}"
     )
     parts = [
-        "<!DOCTYPE html>",
-        '<html lang="en">',
-        "<head>",
-        '<meta charset="utf-8"/>',
-        '<meta name="viewport" content="width=device-width, initial-scale=1"/>',
-        f"<title>{_esc(title)}</title>",
-        f"<style>{_CSS}</style>",
-        "</head>",
-        "<body>",
-        f"<h1>{_esc(title)}</h1>",
         f'<p class="summary">{_esc(summary)}</p>',
         _legend_html(types, colours),
     ]
     parts.extend(
         _document_html(index, doc, colours, symmetric) for index, doc in enumerate(documents)
     )
-    parts.extend(["</body>", "</html>", ""])
-    return "\n".join(parts)
+    return page(title, _CSS, parts)
 
 
 # ================================================================================================
 # Text helpers
 # ================================================================================================
-
-
-def _esc(text: str) -> str:
-    """Escape text for HTML/XML content and attributes.
-
-    Characters that XML forbids or UTF-8 cannot encode (control characters, lone surrogates,
-    U+FFFE/U+FFFF) become U+FFFD, so the page always encodes and parses.
-    """
-    cleaned = "".join("\ufffd" if _unprintable(ch) else ch for ch in text)
-    return html.escape(cleaned, quote=True)
-
-
-def _unprintable(ch: str) -> bool:
-    """Whether ``ch`` is a control, a bidirectional control, a surrogate or a non-character.
-
-    Bidirectional embeddings, overrides, isolates and marks (U+202A-U+202E, U+2066-U+2069,
-    U+061C, U+200E, U+200F) would
-    reorder what the page shows (U+202E turns "Smith" into "htimS"), so they are shown as
-    U+FFFD like other controls.
-    """
-    code = ord(ch)
-    return (
-        (code < 0x20 and ch not in "\t\n\r")
-        or 0x7F <= code < 0xA0
-        or 0x202A <= code <= 0x202E
-        or code in (0x061C, 0x200E, 0x200F)
-        or 0x2066 <= code <= 0x2069
-        or 0xD800 <= code < 0xE000
-        or code in (0xFFFE, 0xFFFF)
-    )
 
 
 def _cells(text: str) -> int:

@@ -193,6 +193,21 @@ def test_the_page_is_self_contained_well_formed_and_shows_each_kind():
     assert "Confusion matrices" in page and "0.25-0.50" in page
 
 
+def test_hostile_words_neither_break_the_page_nor_reorder_it():
+    # The page goes through the prediction view's escaper: XML-forbidden characters
+    # (U+FFFE, C1 controls) and bidirectional overrides become U+FFFD.
+    words = ("\u202eAnn", "Lee\ufffe", "<b>met</b>", "\x85Bob", "&")
+    gold = [Document(words, (Entity("Peop", 0, 2), Entity("Peop", 3, 4)), orig_id="<d&>")]
+    pred = [Document(words, (Entity("Peop", 1, 2),))]
+    page = render_analysis_html(analyze_documents(gold, pred, TYPES), title="<T>")
+    page.encode("utf-8")
+    root = ET.fromstring(page.split("\n", 1)[1])
+    for bad in ("\u202e", "\ufffe", "\x85", "<b>"):
+        assert bad not in page
+    assert "\ufffdAnn" in page and "&lt;b&gt;met&lt;/b&gt;" in page
+    assert root.findtext("head/title") == "<T>"
+
+
 def test_documents_that_do_not_match_are_an_error(tmp_path):
     gold, pred = gold_and_pred()
     with pytest.raises(DataError) as info:

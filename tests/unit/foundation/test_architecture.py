@@ -2,7 +2,7 @@
 
 Stages, in order (docs/architecture.md draws them)::
 
-    foundation (errors, schema, config, version)
+    foundation (errors, schema, config, version, html_page)
     → data → encoding → sampling → model → decoding → evaluation
     → runtime → inference → training → serve → cli
 
@@ -22,7 +22,7 @@ import pytest
 SRC = Path(__file__).resolve().parents[3] / "src" / "spertmt"
 
 LAYERS = [
-    ("spertmt.errors", "spertmt.schema", "spertmt.version", "spertmt.config"),
+    ("spertmt.errors", "spertmt.schema", "spertmt.version", "spertmt.config", "spertmt.html_page"),
     ("spertmt.data",),
     ("spertmt.encoding",),
     ("spertmt.sampling",),
