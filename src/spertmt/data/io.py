@@ -851,9 +851,11 @@ def open_binary(path: str | Path, what: str = "a JSON or JSON Lines file") -> Bi
     except IsADirectoryError:
         raise DataError(f"is a folder, expected {what}", code="E101", file=path) from None
     except OSError as error:
-        raise DataError(
-            f"cannot be read: {error.strerror or error}", code="E101", file=path
-        ) from None
+        raise _unreadable(path, error) from None
+
+
+def _unreadable(path: str | Path, error: OSError) -> DataError:
+    return DataError(f"cannot be read: {error.strerror or error}", code="E101", file=path)
 
 
 _LINE_BREAK_BYTES = re.compile(rb"\r\n|\n|\r")
@@ -935,23 +937,24 @@ def read_text(
         DataError: E101 for a missing file, a folder, bytes that are not UTF-8 or a file that
             cannot be read, naming the file.
     """
+    with open_binary(path, what) as handle:
+        try:
+            data = handle.read()
+        except OSError as error:
+            raise _unreadable(path, error) from None
     try:
-        with path.open(encoding="utf-8-sig" if bom else "utf-8", newline=newline) as handle:
-            return handle.read()
-    except FileNotFoundError:
-        raise DataError("file not found; check the path", code="E101", file=path) from None
-    except IsADirectoryError:
-        raise DataError(f"is a folder, expected {what}", code="E101", file=path) from None
+        text = data.decode("utf-8")
     except UnicodeDecodeError as error:
         raise DataError(
             f"is not UTF-8 text (byte {error.start}: {error.reason}); save it as UTF-8",
             code="E101",
             file=path,
         ) from None
-    except OSError as error:
-        raise DataError(
-            f"cannot be read: {error.strerror or error}", code="E101", file=path
-        ) from None
+    if bom:
+        text = text.removeprefix("\ufeff")
+    if newline is None:
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
+    return text
 
 
 _TOO_DEEP = (
