@@ -52,17 +52,12 @@ def tune_command(
     from spertmt.inference.tuning import default_grid, parse_grid, tune_rule
     from spertmt.model.checkpoint import checkpoint_types_file
 
-    split = data.rsplit(":", 1)[-1] if ":" in data else Path(data).stem
-    if split == "test" or split.endswith("_test"):
-        raise ConfigError(
-            "the decision rule is chosen on dev data, never on test: pass a dev split "
-            "(e.g. conll04:dev)",
-            code="E213",
-            key="--data",
-        )
+    spec = data.strip()
+    _refuse_test(spec.rsplit(":", 1)[-1] if ":" in spec else Path(spec).stem)
     chosen = parse_grid(grid) if grid else None
     loaded = SpertMT.from_pretrained(model, device=device)
     resolved = resolve_dataset(data, data_dir=data_dir, types=checkpoint_types_file(model))
+    _refuse_test(resolved.path.stem)  # whatever the spelling, the file it names
     gold = read_documents(resolved.path, types=loaded.types)
 
     def show(row) -> None:
@@ -108,3 +103,15 @@ def tune_command(
 def register(app: typer.Typer) -> None:
     """Add ``tune`` to ``app``."""
     app.command("tune")(tune_command)
+
+
+def _refuse_test(split: str) -> None:
+    """E213 for a test split (``test``, ``TEST``, ``conll04_test``): tuning is done on dev."""
+    split = split.lower()
+    if split == "test" or split.endswith(("_test", "-test", ".test")):
+        raise ConfigError(
+            "the decision rule is chosen on dev data, never on test: pass a dev split "
+            "(e.g. conll04:dev)",
+            code="E213",
+            key="--data",
+        )

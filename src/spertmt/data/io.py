@@ -51,6 +51,7 @@ import math
 import os
 import re
 import signal
+import sys
 import tempfile
 import threading
 from collections.abc import Iterable, Iterator
@@ -73,7 +74,9 @@ __all__ = [
     "count_complete_lines",
     "documents_to_text",
     "iter_documents",
+    "json_lines",
     "open_binary",
+    "parse_json_line",
     "partial_path",
     "read_documents",
     "read_text",
@@ -515,32 +518,69 @@ def _raw_documents(
         if not line.strip():
             continue  # blank lines (often a trailing newline) hold no document
         try:
-            raw = json.loads(line)
-            _refuse_lone_surrogates(path, line, raw, line=line_number, doc_index=index)
-        except (json.JSONDecodeError, RecursionError, DataError) as error:
-            if isinstance(error, DataError):
-                data_error = error
-            else:
-                what = (
-                    f"invalid JSON at column {error.colno}: {error.msg}"
-                    if isinstance(error, json.JSONDecodeError)
-                    else _TOO_DEEP
-                )
-                data_error = DataError(
-                    f"{what}; each line must hold one complete JSON document",
-                    code="E102",
-                    file=path,
-                    doc_index=index,
-                    line=line_number,
-                )
+            raw = parse_json_line(path, line, line=line_number, doc_index=index)
+        except DataError as error:
             if skips is None:
-                raise data_error from None
-            skips.skipped.append(
-                SkippedDocument(index, None, data_error.code, str(data_error), line_number)
-            )
+                raise
+            skips.skipped.append(SkippedDocument(index, None, error.code, str(error), line_number))
         else:
             yield index, line_number, raw
         index += 1
+
+
+def parse_json_line(
+    path: Path,
+    text: str,
+    *,
+    line: int,
+    doc_index: int | None = None,
+    hint: str = "each line must hold one complete JSON document",
+) -> Any:
+    """The JSON value of one line of a JSON Lines file.
+
+    Args:
+        path: The file, for the error.
+        text: The line.
+        line: Its one-based number, for the error.
+        doc_index: The document it holds, for the error (``None``: not counted).
+        hint: What a line must hold, ending the error.
+
+    Raises:
+        DataError: E102 for text that is not JSON, nested thousands of levels deep, an
+            integer longer than Python reads or a lone surrogate, naming file, line and column.
+    """
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as error:
+        what = f"invalid JSON at column {error.colno}: {error.msg}"
+    except RecursionError:
+        what = _TOO_DEEP
+    except ValueError:
+        what = _too_long_integer()
+    else:
+        _refuse_lone_surrogates(path, text, value, line=line, doc_index=doc_index)
+        return value
+    raise DataError(f"{what}; {hint}", code="E102", file=path, doc_index=doc_index, line=line)
+
+
+def json_lines(path: Path, hint: str) -> Iterator[tuple[int, Any]]:
+    """The JSON value of each non-blank line of a JSON Lines file, with its line number.
+
+    Lines end at LF, CRLF or a lone CR (not at U+2028 or U+0085, which JSON strings may hold),
+    and the file is read a block at a time.
+
+    Args:
+        path: The file.
+        hint: What the file should hold, ending the error of a line that is not JSON
+            (``"DyGIE files hold one JSON document per line"``).
+
+    Raises:
+        DataError: E101 for a file that cannot be read as UTF-8 text; E102 for a line that is
+            not JSON (:func:`parse_json_line`), naming the file, the line and the column.
+    """
+    for number, line in _text_lines(path):
+        if line.strip():
+            yield number, parse_json_line(path, line, line=number, hint=hint)
 
 
 class _Invalid(Exception):
@@ -982,6 +1022,16 @@ def _parse_json(path: Path, text: str) -> Any:
             file=path,
             line=error.lineno,
         ) from None
+    except ValueError:  # after JSONDecodeError, its subclass: an integer Python does not read
+        raise DataError(_too_long_integer(), code="E102", file=path) from None
+
+
+def _too_long_integer() -> str:
+    # json.loads raises a plain ValueError only for an integer literal over Python's limit.
+    return (
+        f"invalid JSON: an integer of more than {sys.get_int_max_str_digits()} digits, more "
+        "than Python reads (no offset or count is that long)"
+    )
 
 
 def _load_json(path: Path) -> Any:

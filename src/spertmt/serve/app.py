@@ -27,6 +27,7 @@ import contextlib
 import dataclasses
 import hmac
 import json
+import sys
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -810,9 +811,16 @@ async def _input_error(request: Request, error: Exception) -> JSONResponse:
 async def _http_error(request: Request, error: Exception) -> Response:
     assert isinstance(error, StarletteHTTPException)
     if error.status_code == 400:
-        # FastAPI's answer to a body it cannot decode at all (not UTF-8): the same family
-        # of problem as invalid JSON, so the same answer.
-        return _error(422, "E520", "the request body is not valid JSON (it must be UTF-8)")
+        # FastAPI's answer to a body its JSON parser fails on other than by a syntax error
+        # (not UTF-8, nested too deeply, an integer too long to read): the same family of
+        # problem as invalid JSON, so the same code; FastAPI does not say which it was.
+        return _error(
+            422,
+            "E520",
+            "the request body cannot be read as JSON: it must be UTF-8 text, nested fewer than "
+            f"a thousand levels deep, with no integer of more than {sys.get_int_max_str_digits()} "
+            "digits",
+        )
     if error.status_code == 404:
         return _error(
             404,

@@ -186,6 +186,108 @@ def test_a_type_name_brat_cannot_hold_is_an_error(tmp_path):
     assert info.value.code == "E138"
 
 
+def test_an_entity_over_a_line_break_is_written_and_read_as_brat_does(tmp_path):
+    text = "New\nYork is big."
+    (tmp_path / "in.jsonl").write_text(
+        json.dumps(
+            {
+                "tokens": ["New", "York", "is", "big", "."],
+                "entities": [{"type": "Loc", "start": 0, "end": 2}],
+                "relations": [],
+                "text": text,
+                "char_offsets": [[0, 3], [4, 8], [9, 11], [12, 15], [15, 16]],
+            }
+        )
+        + "\n",
+        encoding="utf-8",
+    )
+    convert(tmp_path / "in.jsonl", tmp_path / "brat", source="spert", target="brat")
+    (ann,) = (tmp_path / "brat").glob("*.ann")
+    assert ann.read_text(encoding="utf-8") == "T1\tLoc 0 3;4 8\tNew York\n"
+    report = convert(tmp_path / "brat", tmp_path / "back.json", source="brat")
+    (doc,) = read_documents(tmp_path / "back.json")
+    assert [(e.text, e.char_start, e.char_end) for e in doc.entities] == [("New\nYork", 0, 8)]
+    assert not report.skipped
+
+
+def test_brat_lines_end_at_line_breaks_only_and_roles_are_read_by_name(tmp_path):
+    text = "Foo\u2028Bar met Ann."
+    (tmp_path / "a.txt").write_text(text, encoding="utf-8")
+    (tmp_path / "a.ann").write_text(
+        "T1\tPeop 0 7\tFoo\u2028Bar\nT2\tPeop 12 15\tAnn\nR1\tMet Arg2:T1 Arg1:T2\n",
+        encoding="utf-8",
+    )
+    convert(tmp_path / "a.ann", tmp_path / "o.json", source="brat")
+    (doc,) = read_documents(tmp_path / "o.json")
+    assert [e.text for e in doc.entities] == ["Foo\u2028Bar", "Ann"]
+    assert doc.relations == (Relation("Met", 1, 0),)  # Arg1 (T2, Ann) is the head
+
+
+def test_a_brat_relation_to_an_event_is_counted_and_left_out(tmp_path):
+    (tmp_path / "a.txt").write_text("Ann met Bob.", encoding="utf-8")
+    (tmp_path / "a.ann").write_text(
+        "T1\tPeop 0 3\tAnn\nT2\tPeop 8 11\tBob\nT3\tMeet 4 7\tmet\n"
+        "E1\tMeet:T3 Agent:T1\nR1\tAbout Arg1:E1 Arg2:T2\n",
+        encoding="utf-8",
+    )
+    report = convert(tmp_path / "a.ann", tmp_path / "o.json", source="brat")
+    assert report.skipped["relation to a skipped entity"] == 1
+    assert report.skipped["event"] == 1
+    assert report.relations == 0 and report.entities == 2
+
+
+def test_dygie_and_doccano_lines_that_json_cannot_hold_name_file_and_line(tmp_path):
+    good = {"dygie": json.dumps(DYGIE[0]), "doccano": json.dumps(DOCCANO[0])}
+    cases = [
+        ("[" * 100_000 + "]" * 100_000, "nested too deeply"),
+        ('{"sentences": [["\\ud800x"]], "text": "\\ud800"}', "lone surrogate"),
+        ('{"doc_key": ' + "9" * 5000 + "}", "integer of more than"),
+    ]
+    for source in ("dygie", "doccano"):
+        for line, fragment in cases:
+            path = tmp_path / f"{source}.jsonl"
+            path.write_text(f"{good[source]}\n{line}\n", encoding="utf-8")
+            with pytest.raises(DataError, match=fragment) as info:
+                convert(path, tmp_path / "o.json", source=source)
+            assert info.value.code == "E102" and info.value.line == 2
+            assert info.value.file == str(path)
+
+
+@pytest.mark.parametrize(
+    ("source", "record", "code"),
+    [
+        ("dygie", {"sentences": [["a"]], "ner": [[[0, 0, ""]]], "relations": [[]]}, "E134"),
+        ("doccano", {"id": 1, "text": "Ann", "label": [[0, 3, ""]]}, "E135"),
+        (
+            "doccano",
+            {
+                "id": 1,
+                "text": "Ann",
+                "entities": [{"id": 1, "label": 3, "start_offset": 0, "end_offset": 3}],
+            },
+            "E135",
+        ),
+    ],
+)
+def test_a_type_that_is_not_a_non_empty_string_is_an_error(tmp_path, source, record, code):
+    path = write_jsonl(tmp_path / "in.jsonl", [record])
+    with pytest.raises(DataError, match="line 1") as info:
+        convert(path, tmp_path / "o.json", source=source)
+    assert info.value.code == code
+
+
+def test_a_label_studio_label_that_is_not_a_string_is_an_error(tmp_path):
+    export = label_studio_export()
+    export[0]["annotations"][0]["result"][0]["value"]["labels"] = [None]
+    source = tmp_path / "export.json"
+    source.write_text(json.dumps(export), encoding="utf-8")
+    with pytest.raises(
+        DataError, match=r"field annotations\[0\]\.result\[0\]\.value\.labels"
+    ) as info:
+        convert(source, tmp_path / "x.json", source="label-studio")
+    assert info.value.code == "E135"
+
+
 def test_an_ann_without_its_txt_is_an_error(tmp_path):
     (tmp_path / "in").mkdir()
     (tmp_path / "in" / "a.ann").write_text("", encoding="utf-8")

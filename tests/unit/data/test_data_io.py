@@ -575,6 +575,28 @@ def test_json_nested_too_deeply_is_a_coded_error_not_a_recursion_error(tmp_path,
             read_types(path)
 
 
+@pytest.mark.parametrize("suffix", [".json", ".jsonl"])
+def test_an_integer_longer_than_python_reads_is_a_coded_error(tmp_path, suffix):
+    # json.loads raises a plain ValueError (not JSONDecodeError) past 4300 digits.
+    doc = '{"tokens": ["a"], "entities": [{"type": "X", "start": 0, "end": %s}]}' % ("9" * 5000)
+    path = tmp_path / f"big{suffix}"
+    path.write_text(f"[{doc}]" if suffix == ".json" else f"{doc}\n")
+    with pytest.raises(DataError, match=r"\[E102\].*integer of more than 4300 digits") as info:
+        read_documents(path)
+    assert info.value.file == str(path)
+    if suffix == ".json":
+        with pytest.raises(DataError, match=r"\[E102\].*integer of more than"):
+            read_types(path)
+    else:
+        assert info.value.line == 1
+        good = '{"tokens": ["b"], "entities": [], "relations": []}'
+        path.write_text(f"{doc}\n{good}\n")
+        report = ReadReport()
+        docs = read_documents(path, skip_invalid=True, report=report)
+        assert [d.tokens for d in docs] == [("b",)]
+        assert [(s.code, s.line) for s in report.skipped] == [("E102", 1)]
+
+
 # ---------------------------------------------------------------------------- signals_deferred
 def test_a_signal_during_signals_deferred_is_raised_when_the_block_ends(ctrl_c_raises):
     import os

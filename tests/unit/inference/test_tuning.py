@@ -116,3 +116,7 @@ def test_tune_command_writes_the_record_and_refuses_test_data(eager_checkpoint, 
     test_file.write_text(json.dumps([d.to_dict() for d in GOLD]))
     assert main(["tune", "--model", str(eager_checkpoint), "--data", str(test_file)]) != 0
     assert "never on test" in capsys.readouterr().err
+    # However the split is spelt.
+    for spec in ("conll04:TEST", " conll04:test ", str(tmp_path / "CONLL04_TEST.JSON")):
+        assert main(["tune", "--model", str(eager_checkpoint), "--data", spec]) != 0, spec
+        assert "[E213]" in capsys.readouterr().err, spec

@@ -321,6 +321,8 @@ def test_invalid_body_is_422_with_the_problem(client, body, fragment):
         (b'{"texts": [', "application/json", "the request body is not valid JSON"),
         (b'{"texts": ["a"], "relation_threshold": NaN}', "application/json", "finite number"),
         ('{"texts": ["é"]}'.encode("latin-1"), "application/json", "it must be UTF-8"),
+        (b"[" * 100_000 + b"]" * 100_000, "application/json", "a thousand levels deep"),
+        (b'{"texts": ["a"], "batch_size": ' + b"9" * 5000 + b"}", "application/json", "digits"),
         (b'{"texts": ["a"]}', "text/plain", "Content-Type: application/json"),
     ],
 )

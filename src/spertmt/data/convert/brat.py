@@ -1,10 +1,13 @@
 r"""brat standoff: ``.txt`` + ``.ann`` pairs, read and written.
 
 Read: ``T`` lines (entities: ``T1<TAB>Type START END<TAB>text``) and ``R`` lines (relations:
-``R1<TAB>Type Arg1:T1 Arg2:T2``, the first argument is the head). Everything else brat can
-hold is counted in the report and left out, never silently: discontinuous entities
-(``START END;START END``) and relations to them, events (``E``) and their trigger entities,
-attributes (``A``/``M``), normalisations (``N``), notes (``#``) and equivalences (``*``).
+``R1<TAB>Type Arg1:T1 Arg2:T2``: ``Arg1`` is the head, in either order; with other role names
+the first is). Everything else brat can hold is counted in the report and left out, never
+silently: discontinuous entities (``START END;START END``) and relations to them, events
+(``E``), their trigger entities and relations to them, attributes (``A``/``M``),
+normalisations (``N``), notes (``#``) and equivalences (``*``). Fragments with only
+whitespace holding a line break between them are how brat writes one entity over a line
+break: that entity is read, and written the same way. Lines end at LF, CRLF or CR only.
 Offsets are characters of the ``.txt`` file read as it is on disk (``\r\n`` counts two), and
 each ``T`` line's text must equal the text at its offsets.
 
@@ -15,6 +18,7 @@ types, so the folder opens in brat as it is.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from spertmt.data.convert.chars import CharDocument, CharEntity, CharRelation
@@ -24,6 +28,10 @@ from spertmt.errors import DataError
 from spertmt.schema import TypeSchema
 
 __all__ = ["read_brat", "write_brat"]
+
+_LINE_BREAK = re.compile(r"\r\n|\n|\r")
+"""What ends a line of a ``.ann`` file (not U+2028 or U+0085, which an entity's text may hold)."""
+_LINE_BREAKS = re.compile(r"[\r\n]+")
 
 _SKIPPED_KINDS = {
     "E": "event",
@@ -115,7 +123,7 @@ def _parse_ann(path: Path, content: str, doc: CharDocument, report: ConversionRe
     relations: list[tuple[int, str, str, str, str]] = []
     defined: set[str] = set()
     triggers: set[str] = set()
-    for number, line in enumerate(content.splitlines(), 1):
+    for number, line in enumerate(_LINE_BREAK.split(content), 1):
         if not line.strip():
             continue
         where = f"{path}, line {number}"
@@ -137,33 +145,36 @@ def _parse_ann(path: Path, content: str, doc: CharDocument, report: ConversionRe
             if ann_id in defined:
                 raise fail(f"id {ann_id} is defined twice", ann_id, "E132")
             defined.add(ann_id)
-            fragments = spans.split(";")
-            if len(fragments) > 1:
-                report.skip("discontinuous entity", where)
-                doc.skipped_ids.add(ann_id)
-                continue
-            try:
-                start, end = (int(v) for v in fragments[0].split())
-            except ValueError:
+            offsets = []
+            for fragment in spans.split(";"):
+                try:
+                    start, end = (int(v) for v in fragment.split())
+                except ValueError:
+                    raise fail(
+                        f"offsets {fragment!r} of {ann_id} must be two integers 'START END'",
+                        f"{ann_id}.offsets",
+                    ) from None
+                if not 0 <= start < end <= len(doc.text):
+                    raise fail(
+                        f"span [{start}, {end}) of {ann_id} is outside the "
+                        f"{len(doc.text)} characters of the .txt file (or empty)",
+                        f"{ann_id}.offsets",
+                        "E133",
+                    )
+                offsets.append((start, end))
+            found = " ".join(doc.text[a:b] for a, b in offsets)
+            if found != surface:
                 raise fail(
-                    f"offsets {fragments[0]!r} of {ann_id} must be two integers 'START END'",
-                    f"{ann_id}.offsets",
-                ) from None
-            if not 0 <= start < end <= len(doc.text):
-                raise fail(
-                    f"span [{start}, {end}) of {ann_id} is outside the {len(doc.text)} characters "
-                    "of the .txt file (or empty)",
-                    f"{ann_id}.offsets",
-                    "E133",
-                )
-            if doc.text[start:end] != surface:
-                raise fail(
-                    f"text {surface!r} of {ann_id} differs from {doc.text[start:end]!r} at "
-                    f"[{start}, {end}) of the .txt file; was the .txt re-saved with other line "
-                    "endings or encoding?",
+                    f"text {surface!r} of {ann_id} differs from {found!r} at {spans} of the "
+                    ".txt file; was the .txt re-saved with other line endings or encoding?",
                     f"{ann_id}.text",
                     "E133",
                 )
+            if not _across_lines(doc.text, offsets):
+                report.skip("discontinuous entity", where)
+                doc.skipped_ids.add(ann_id)
+                continue
+            start, end = offsets[0][0], offsets[-1][1]
             doc.entities.append(CharEntity(ann_id, type_, start, end, where))
         elif kind == "R":
             fields = rest.split("\t", 1)[0].split()
@@ -171,7 +182,17 @@ def _parse_ann(path: Path, content: str, doc: CharDocument, report: ConversionRe
                 raise fail(
                     f"relation line {ann_id} must be '{ann_id}<TAB>Type Arg1:T1 Arg2:T2'", ann_id
                 )
-            head, tail = (a.split(":", 1)[1] for a in fields[1:])
+            roles = dict(a.split(":", 1) for a in fields[1:])
+            if set(roles) == {"Arg1", "Arg2"}:
+                head, tail = roles["Arg1"], roles["Arg2"]  # by name, in either order
+            elif len(roles) == 2:
+                (first, head), (second, tail) = roles.items()
+                report.note(
+                    f"relation roles other than Arg1/Arg2 ({first}, {second}): the first "
+                    "read as the head"
+                )
+            else:
+                raise fail(f"relation {ann_id} names the role {fields[1]} twice", ann_id)
             if ann_id in defined:
                 raise fail(f"id {ann_id} is defined twice", ann_id, "E132")
             defined.add(ann_id)
@@ -181,6 +202,9 @@ def _parse_ann(path: Path, content: str, doc: CharDocument, report: ConversionRe
             if kind == "E":
                 trigger = rest.split()[0].partition(":")[2] if rest.split() else ""
                 triggers.add(trigger)
+                # A relation may take an event as argument: it goes with the event.
+                defined.add(ann_id)
+                doc.skipped_ids.add(ann_id)
         else:
             raise fail(
                 f"line starts with {ann_id!r}; brat lines start with T, R, E, A, M, N, # or *",
@@ -251,8 +275,15 @@ def write_brat(
         for entity in doc.entities:
             types_of[entity.id] = entity.type
             entity_types.setdefault(entity.type)
-            surface = doc.text[entity.start : entity.end]
-            lines.append(f"{entity.id}\t{entity.type} {entity.start} {entity.end}\t{surface}")
+            offsets, surface = _fragments(doc.text, entity.start, entity.end)
+            if not offsets:
+                raise DataError(
+                    f"entity {entity.id} covers only line breaks, which brat cannot show",
+                    code="E138",
+                    file=folder,
+                    field=f"document {doc.id}",
+                )
+            lines.append(f"{entity.id}\t{entity.type} {offsets}\t{surface}")
         for k, relation in enumerate(doc.relations, 1):
             heads, tails = relation_args.setdefault(relation.type, (set(), set()))
             heads.add(types_of[relation.head])
@@ -273,6 +304,36 @@ def write_brat(
     conf += ["", "[events]", "", "[attributes]", ""]
     write_text_atomic(folder / "annotation.conf", "\n".join(conf))
     return len(documents)
+
+
+def _across_lines(text: str, offsets: list[tuple[int, int]]) -> bool:
+    """Whether fragments are one entity that brat split at line breaks, not a discontinuous one.
+
+    brat writes an entity over a line break as fragments with only whitespace, holding a line
+    break, between them.
+    """
+    return all(
+        not (gap := text[end:start]).strip() and _LINE_BREAKS.search(gap) is not None
+        for (_, end), (start, _) in zip(offsets, offsets[1:], strict=False)
+    )
+
+
+def _fragments(text: str, start: int, end: int) -> tuple[str, str]:
+    r"""The offsets and text of an entity as brat writes it: split at line breaks.
+
+    A ``.ann`` line cannot hold a line break, so an entity over ``"New\nYork"`` is written as
+    brat does, two fragments ``0 3;4 8`` with the text ``New York`` (read back as one entity).
+    """
+    pieces, position = [], start
+    for match in _LINE_BREAKS.finditer(text, start, end):
+        pieces.append((position, match.start()))
+        position = match.end()
+    pieces.append((position, end))
+    pieces = [(a, b) for a, b in pieces if a < b]
+    return (
+        ";".join(f"{a} {b}" for a, b in pieces),
+        " ".join(text[a:b] for a, b in pieces),
+    )
 
 
 def _safe_name(name: str) -> str:

@@ -23,10 +23,9 @@ from __future__ import annotations
 
 import bisect
 import re
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any, Literal
+from typing import Literal, TypeGuard
 
 from spertmt.data.convert.report import ConversionReport
 from spertmt.errors import DataError
@@ -420,6 +419,19 @@ def spert_to_char_documents(
     return out
 
 
+def is_type_name(value: object) -> TypeGuard[str]:
+    """Whether ``value`` can name an entity or relation type: a non-empty string.
+
+    The rule of the types file (:func:`spertmt.data.io.read_types`), so that a converted file
+    and its derived types file always read back.
+
+    Example:
+        >>> [is_type_name(v) for v in ("Loc", "", None, 3)]
+        [True, False, False, False]
+    """
+    return isinstance(value, str) and value != ""
+
+
 def json_line(record: object) -> str:
     r"""One JSON Lines line: UTF-8 as it is, but U+2028/U+2029 escaped (line breaks to many tools).
 
@@ -434,34 +446,3 @@ def json_line(record: object) -> str:
         .replace("\u2028", "\\u2028")
         .replace("\u2029", "\\u2029")
     )
-
-
-def json_records(path: Path, hint: str) -> Iterator[tuple[int, Any]]:
-    """The JSON value of each non-blank line of a JSON Lines file, with its line number.
-
-    Args:
-        path: The file.
-        hint: What the file should hold, ending the error of a line that is not JSON
-            (``"DyGIE files hold one JSON document per line"``).
-
-    Raises:
-        DataError: E101 for a file that cannot be read as UTF-8 text; E102 for a line that is
-            not JSON, naming the file, the line and the column.
-    """
-    import json
-
-    from spertmt.data.io import read_text
-
-    for number, line in enumerate(read_text(path).split("\n"), 1):
-        if not line.strip():
-            continue
-        try:
-            raw = json.loads(line)
-        except json.JSONDecodeError as error:
-            raise DataError(
-                f"invalid JSON at column {error.colno}: {error.msg}; {hint}",
-                code="E102",
-                file=path,
-                line=number,
-            ) from None
-        yield number, raw

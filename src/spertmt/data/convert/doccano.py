@@ -20,11 +20,11 @@ from spertmt.data.convert.chars import (
     CharDocument,
     CharEntity,
     CharRelation,
+    is_type_name,
     json_line,
-    json_records,
 )
 from spertmt.data.convert.report import ConversionReport
-from spertmt.data.io import write_text_atomic
+from spertmt.data.io import json_lines, write_text_atomic
 from spertmt.errors import DataError
 
 __all__ = ["read_doccano", "write_doccano"]
@@ -49,7 +49,7 @@ def read_doccano(path: str | Path, *, report: ConversionReport) -> list[CharDocu
     path = Path(path)
     docs = [
         _record(raw, path, number, report)
-        for number, raw in json_records(path, "a doccano export holds one JSON record per line")
+        for number, raw in json_lines(path, "a doccano export holds one JSON record per line")
     ]
     report.source_documents += len(docs)
     return docs
@@ -79,10 +79,10 @@ def _record(raw: Any, path: Path, number: int, report: ConversionReport) -> Char
             if not isinstance(item, dict):
                 raise fail(field, "must be an object with id, label, start_offset, end_offset")
             values = [item.get(k) for k in ("label", "start_offset", "end_offset")]
-            if not isinstance(values[0], str) or not all(type(v) is int for v in values[1:]):
+            if not is_type_name(values[0]) or not all(type(v) is int for v in values[1:]):
                 raise fail(
                     field,
-                    "needs a string 'label' and integer 'start_offset' and 'end_offset'",
+                    "needs a non-empty string 'label' and integer 'start_offset' and 'end_offset'",
                 )
             entity_id = str(item.get("id", f"e{j}"))
             doc.entities.append(
@@ -103,9 +103,11 @@ def _record(raw: Any, path: Path, number: int, report: ConversionReport) -> Char
                 not isinstance(item, list)
                 or len(item) != 3
                 or not all(type(v) is int for v in item[:2])
-                or not isinstance(item[2], str)
+                or not is_type_name(item[2])
             ):
-                raise fail(field, "must be [start, end, label] with integer offsets")
+                raise fail(
+                    field, "must be [start, end, label] with integer offsets, a non-empty label"
+                )
             doc.entities.append(CharEntity(f"e{j}", item[2], item[0], item[1], f"{where}, {field}"))
     relations = raw.get("relations") or []
     if not isinstance(relations, list):
@@ -115,7 +117,7 @@ def _record(raw: Any, path: Path, number: int, report: ConversionReport) -> Char
         if not isinstance(item, dict) or "from_id" not in item or "to_id" not in item:
             raise fail(field, "must be an object with from_id, to_id and type")
         type_ = item.get("type", item.get("label"))
-        if not isinstance(type_, str) or not type_:
+        if not is_type_name(type_):
             raise fail(f"{field}.type", "must be a non-empty string")
         doc.relations.append(
             CharRelation(type_, str(item["from_id"]), str(item["to_id"]), f"{where}, {field}")

@@ -21,9 +21,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from spertmt.data.convert.chars import SentenceMode, group_sentences, json_line, json_records
+from spertmt.data.convert.chars import SentenceMode, group_sentences, is_type_name, json_line
 from spertmt.data.convert.report import ConversionReport
-from spertmt.data.io import write_text_atomic
+from spertmt.data.io import json_lines, write_text_atomic
 from spertmt.errors import DataError
 from spertmt.schema import Document, Entity, Relation
 
@@ -58,7 +58,7 @@ def read_dygie(
         )
     path = Path(path)
     out: list[Document] = []
-    for number, raw in json_records(path, "DyGIE files hold one JSON document per line"):
+    for number, raw in json_lines(path, "DyGIE files hold one JSON document per line"):
         report.source_documents += 1
         out.extend(_document(raw, path, number, sentences, report))
     return out
@@ -104,9 +104,11 @@ def _document(
                 not isinstance(item, list)
                 or len(item) < 3
                 or not all(type(v) is int for v in item[:2])
-                or not isinstance(item[2], str)
+                or not is_type_name(item[2])
             ):
-                raise fail(field, "an entity must be [start, end, type] (inclusive end)")
+                raise fail(
+                    field, "an entity must be [start, end, type] (inclusive end, a non-empty type)"
+                )
             start, end = item[0], item[1]
             if not low <= start <= end < high:
                 raise fail(
@@ -128,10 +130,12 @@ def _document(
                 not isinstance(item, list)
                 or len(item) < 5
                 or not all(type(v) is int for v in item[:4])
-                or not isinstance(item[4], str)
+                or not is_type_name(item[4])
             ):
                 raise fail(
-                    field, "a relation must be [head_start, head_end, tail_start, tail_end, type]"
+                    field,
+                    "a relation must be [head_start, head_end, tail_start, tail_end, type] "
+                    "(a non-empty type)",
                 )
             head = index.get((item[0] - low, item[1] - low + 1))
             tail = index.get((item[2] - low, item[3] - low + 1))

@@ -26,7 +26,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from spertmt.data.convert.chars import CharDocument, CharEntity, CharRelation
+from spertmt.data.convert.chars import CharDocument, CharEntity, CharRelation, is_type_name
 from spertmt.data.convert.report import ConversionReport
 from spertmt.data.io import write_text_atomic
 from spertmt.errors import DataError
@@ -123,8 +123,10 @@ def _task(task: Any, path: Path, index: int, report: ConversionReport) -> CharDo
             if not labels:
                 report.skip("relation without a label", f"{where}, {field}")
                 continue
+            if not all(is_type_name(label) for label in labels):
+                raise fail(f"{field}.labels", "labels must be non-empty strings")
             for label in labels:
-                doc.relations.append(CharRelation(str(label), head, tail, f"{where}, {field}"))
+                doc.relations.append(CharRelation(label, head, tail, f"{where}, {field}"))
             continue
         if kind != "labels":
             report.skip(f"Label Studio result of type {kind!r}", f"{where}, {field}")
@@ -148,6 +150,8 @@ def _task(task: Any, path: Path, index: int, report: ConversionReport) -> CharDo
                     "task's text",
                     "E133",
                 )
+        if not all(is_type_name(label) for label in labels):
+            raise fail(f"{field}.value.labels", "labels must be non-empty strings")
         region = str(result.get("id", f"r{j}"))
         if not labels:
             report.skip("region without a label", f"{where}, {field}")
@@ -157,7 +161,7 @@ def _task(task: Any, path: Path, index: int, report: ConversionReport) -> CharDo
             report.note("region with several labels (one entity per label)")
         for k, label in enumerate(labels):
             entity_id = region if k == 0 else f"{region}/{k}"
-            doc.entities.append(CharEntity(entity_id, str(label), start, end, f"{where}, {field}"))
+            doc.entities.append(CharEntity(entity_id, label, start, end, f"{where}, {field}"))
     return doc
 
 
