@@ -24,7 +24,9 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import os
 import re
+import stat
 import sys
 import tempfile
 from collections.abc import Iterator
@@ -153,8 +155,8 @@ class InputDocument:
 class InputStream:
     """A prediction input, read lazily: iterate :meth:`documents`; :meth:`count` validates.
 
-    Build it with :func:`open_prediction_inputs`. A file can be read any number of times;
-    standard input once.
+    Build it with :func:`open_prediction_inputs`. A regular file can be read any number of
+    times; standard input, a pipe or a FIFO (``<(zcat corpus.gz)``) once (:attr:`read_once`).
 
     Attributes:
         path: The input file, or ``-`` for standard input.
@@ -173,12 +175,28 @@ class InputStream:
     given_entities: bool = False
     types: TypeSchema | None = None
     blank_lines: int = field(default=0, init=False)
-    _stdin_read: bool = field(default=False, init=False, repr=False)
+    _read: bool = field(default=False, init=False, repr=False)
 
     @property
     def is_stdin(self) -> bool:
-        """Whether the input is standard input (which can be read once only)."""
+        """Whether the input is standard input."""
         return str(self.path) == STDIN
+
+    @property
+    def read_once(self) -> bool:
+        """Whether the input can be read only once (standard input, a pipe, a FIFO, a device).
+
+        That is standard input, or a file that is neither a regular file nor a folder (a pipe
+        from process substitution, a FIFO). Such an input is not counted or validated ahead,
+        nor resumed: reading it again would find it empty (or wait for ever on a FIFO).
+        """
+        if self.is_stdin:
+            return True
+        try:
+            mode = os.stat(self.path).st_mode
+        except OSError:
+            return False  # missing or unreadable: reading it says so
+        return not (stat.S_ISREG(mode) or stat.S_ISDIR(mode))
 
     def with_types(self, types: TypeSchema) -> InputStream:
         """The same input, with given entities checked against ``types`` (the model's)."""
@@ -190,13 +208,13 @@ class InputStream:
         """Read the whole input once, validating every document; return how many it holds.
 
         Memory stays bounded (one line at a time for text and JSON Lines). For a file only:
-        standard input cannot be read twice.
+        an input that is :attr:`read_once` cannot be read twice.
 
         Raises:
             DataError: As :meth:`documents`, for the first invalid document.
         """
-        if self.is_stdin:
-            raise ValueError("standard input cannot be counted without being consumed")
+        if self.read_once:
+            raise ValueError(f"{self.source} cannot be counted without being consumed")
         total = 0
         for _ in self.documents():
             total += 1
@@ -212,10 +230,10 @@ class InputStream:
                 (with the line), E102-E114 for invalid JSON documents (see
                 :mod:`spertmt.data.io`), when the reading reaches them.
         """
-        if self.is_stdin:
-            if self._stdin_read:
-                raise ValueError("standard input has been read already")
-            self._stdin_read = True
+        if self.read_once:
+            if self._read:
+                raise ValueError(f"{self.source} has been read already")
+            self._read = True
         if self.format == "text":
             if self.whole_file:
                 return self._whole_text()

@@ -1213,17 +1213,31 @@ def sha256_file(path: str | Path) -> str:
     return digest.hexdigest()
 
 
-def check_output_writable(path: str | Path) -> None:
+def check_output_writable(path: str | Path, *, inputs: Iterable[str | Path] = ()) -> None:
     """Prove that ``path`` can be written, before the work that produces it starts.
 
     Creates missing parent folders and writes (then removes) a probe file beside ``path``.
 
+    Args:
+        path: The output file.
+        inputs: The files the work reads: the output must be none of them (also through a
+            link or another spelling of the path).
+
     Raises:
-        DataError: E115 when ``path`` is a folder or its folder cannot be written.
+        DataError: E115 when ``path`` is a folder, one of ``inputs``, or its folder cannot be
+            written.
     """
     path = Path(path)
     if path.is_dir():
         raise DataError("is a folder; give a file name for the output", code="E115", file=path)
+    for source in inputs:
+        if str(source) != "-" and _same_file(path, Path(source)):
+            raise DataError(
+                f"is the input ({source}) too: writing it would replace what is being read; "
+                "give another output file",
+                code="E115",
+                file=path,
+            )
     probe = path.parent / f".{path.name}.write-check"
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -1231,6 +1245,13 @@ def check_output_writable(path: str | Path) -> None:
         probe.unlink()
     except OSError as error:
         raise _cannot_write(path, error) from None
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except OSError:  # one of them does not exist (yet): then they differ
+        return False
 
 
 def _cannot_write(path: Path, error: OSError) -> DataError:

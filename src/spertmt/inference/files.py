@@ -13,6 +13,7 @@ import dataclasses
 import hashlib
 import itertools
 import json
+import stat
 import sys
 import time
 from collections.abc import Generator, Mapping, Sequence
@@ -274,15 +275,16 @@ def predict_file(
             "jsonl with -o)",
             code="E211",
         )
-    if resume and stream.is_stdin:
+    if resume and stream.read_once:
         raise ConfigError(
-            "--resume needs an input file: standard input cannot be checked to be the input of "
-            "the stopped run, nor read again from its start",
+            f"--resume needs an input file: {stream.source} (standard input or a pipe) cannot "
+            "be checked to be the input of the stopped run, nor read again from its start",
             code="E211",
         )
     record = None
     if output_path is not None:
-        check_output_writable(output_path)  # before the model loads and the work is done
+        # Before the model loads and the work is done.
+        check_output_writable(output_path, inputs=[input_path])
         if out_format == "jsonl":
             record = run_record(
                 model_dir,
@@ -300,7 +302,7 @@ def predict_file(
                 check_resumable(output_path, record)
 
     # Bad input fails before the model loads, except given entities, which need its types.
-    total = None if given_entities or stream.is_stdin else stream.count()
+    total = None if given_entities or stream.read_once else stream.count()
     model = SpertMT.from_pretrained(
         model_dir,
         device=device,
@@ -311,7 +313,7 @@ def predict_file(
     )
     if given_entities:
         stream = stream.with_types(model.types)
-        total = None if stream.is_stdin else stream.count()
+        total = None if stream.read_once else stream.count()
     started = time.perf_counter()
     wanted = total if total is None or part is None else part.size(total)
     tally = _Tally()
@@ -458,9 +460,10 @@ def run_record(
     head: str | None = None
     try:
         info = source.stat()
-        with open(source, "rb") as handle:
-            head = hashlib.sha256(handle.read(_HEAD_BYTES)).hexdigest()
-        size, mtime = info.st_size, info.st_mtime_ns
+        if stat.S_ISREG(info.st_mode):  # a pipe or FIFO would be consumed (or block) here
+            with open(source, "rb") as handle:
+                head = hashlib.sha256(handle.read(_HEAD_BYTES)).hexdigest()
+            size, mtime = info.st_size, info.st_mtime_ns
     except OSError:
         pass
     model = Path(model_dir)

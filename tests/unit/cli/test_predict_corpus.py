@@ -282,6 +282,61 @@ def test_resume_needs_jsonl_output_to_a_file_and_an_input_file(
     assert "[E211]" in err and "standard input" in err
 
 
+@POSIX
+@pytest.mark.parametrize("output", ["o.jsonl", "o.json"])
+def test_a_fifo_input_is_read_once_and_predicted(eager_checkpoint, tmp_path, output):
+    # A pipe (process substitution, a FIFO) can be read only once: it must not be counted or
+    # hashed first, which left nothing to predict (or blocked for ever on the FIFO).
+    import threading
+
+    fifo = tmp_path / "in.txt"
+    os.mkfifo(fifo)
+
+    def feed() -> None:
+        with open(fifo, "w", encoding="utf-8") as handle:
+            handle.write("John lives in Paris .\n\nAnna works for Acme .\n")
+
+    writer = threading.Thread(target=feed, daemon=True)
+    writer.start()
+    out = tmp_path / output
+    assert predict(eager_checkpoint, fifo, "-o", out) == 0
+    writer.join(timeout=10)
+    text = out.read_text(encoding="utf-8")
+    docs = (
+        [json.loads(line) for line in text.splitlines()]
+        if output.endswith("l")
+        else json.loads(text)
+    )
+    assert [d["tokens"][0] for d in docs] == ["John", "Anna"]
+    assert open_prediction_inputs(fifo).read_once
+    assert not open_prediction_inputs(tmp_path / output).read_once
+
+
+def test_resume_refuses_a_fifo_input(eager_checkpoint, tmp_path, capsys):
+    fifo = tmp_path / "in.txt"
+    os.mkfifo(fifo)
+    assert predict(eager_checkpoint, fifo, "-o", tmp_path / "o.jsonl", "--resume") == 1
+    err = capsys.readouterr().err
+    assert "[E211]" in err and "a pipe" in err
+
+
+@pytest.mark.parametrize("name", ["same.txt", "same.jsonl"])
+def test_an_output_that_is_the_input_is_refused_and_the_input_kept(
+    eager_checkpoint, tmp_path, capsys, name
+):
+    source = write_text_corpus(tmp_path / "same.txt", 3)
+    if name.endswith(".jsonl"):
+        source = write_jsonl_corpus(tmp_path / name, 3)
+    before = source.read_bytes()
+    link = tmp_path / f"link-{name}"
+    link.symlink_to(source)
+    for target in (source, link, tmp_path / "." / name):
+        assert predict(eager_checkpoint, source, "-o", target) == 1, target
+        err = capsys.readouterr().err
+        assert "[E115]" in err and "is the input" in err
+    assert source.read_bytes() == before
+
+
 # --------------------------------------------------------------------------- real signals
 @pytest.fixture(scope="module")
 def long_corpus(tmp_path_factory):

@@ -288,6 +288,21 @@ def test_a_label_studio_label_that_is_not_a_string_is_an_error(tmp_path):
     assert info.value.code == "E135"
 
 
+def test_a_conversion_never_writes_over_its_input(tmp_path):
+    source = write_jsonl(tmp_path / "in.jsonl", DYGIE)
+    before = source.read_bytes()
+    with pytest.raises(DataError, match="is the input") as info:
+        convert(source, source, source="dygie", target="dygie")
+    assert info.value.code == "E115" and source.read_bytes() == before
+    brat = write_brat_sample(tmp_path / "brat")
+    ann = (brat / "a.ann").read_bytes()
+    for given in (brat, brat / "a.ann"):
+        with pytest.raises(DataError, match="folder the input is read from") as info:
+            convert(given, brat, source="brat", target="brat")
+        assert info.value.code == "E115"
+    assert (brat / "a.ann").read_bytes() == ann
+
+
 def test_an_ann_without_its_txt_is_an_error(tmp_path):
     (tmp_path / "in").mkdir()
     (tmp_path / "in" / "a.ann").write_text("", encoding="utf-8")

@@ -31,6 +31,8 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
+import os
 import re
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -42,7 +44,13 @@ from spertmt.data.convert.chars import (
     spert_to_char_documents,
 )
 from spertmt.data.convert.report import ConversionReport
-from spertmt.data.io import read_documents, read_types, write_documents, write_text_atomic
+from spertmt.data.io import (
+    check_output_writable,
+    read_documents,
+    read_types,
+    write_documents,
+    write_text_atomic,
+)
 from spertmt.errors import DataError
 from spertmt.schema import Document, Entity, EntityType, Relation, RelationType, TypeSchema
 
@@ -272,6 +280,7 @@ def convert(
             'symmetric in that file ("symmetric": true)',
             code="E130",
         )
+    _refuse_writing_the_input(input, output, target)
     docs = _dedupe(_read(source, input, sentences, report, given), report)
     if given is not None:
         _check_types(docs, given, str(input))
@@ -314,3 +323,19 @@ def convert(
     report.entities = sum(len(d.entities) for d in docs)
     report.relations = sum(len(d.relations) for d in docs)
     return report
+
+
+def _refuse_writing_the_input(input: Path, output: Path, target: str) -> None:
+    """E115 when the output would replace the input (a brat output folder: the one read)."""
+    if target != "brat":
+        check_output_writable(output, inputs=[input])
+        return
+    folder = input if input.is_dir() else input.parent
+    with contextlib.suppress(OSError):
+        if output.is_dir() and os.path.samefile(output, folder):
+            raise DataError(
+                f"is the folder the input is read from ({input}): writing brat files there "
+                "would replace them; give another output folder",
+                code="E115",
+                file=output,
+            )
