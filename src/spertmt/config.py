@@ -461,50 +461,76 @@ def validate(config: RunConfig) -> None:
     Raises:
         ConfigError: Naming the offending key.
     """
-    m, t = config.model, config.train
+    t = config.train
+    validate_model(config.model)
     positive_ints: dict[str, int] = {
-        "model.max_span_width": m.max_span_width,
-        "model.width_embedding_dim": m.width_embedding_dim,
-        "model.max_width_embeddings": m.max_width_embeddings,
-        "model.max_pairs_per_chunk": m.max_pairs_per_chunk,
-        "model.word_shape_dim": m.word_shape_dim,
         "train.epochs": t.epochs,
         "train.batch_size": t.batch_size,
         "train.gradient_accumulation": t.gradient_accumulation,
         "eval.batch_size": config.eval.batch_size,
     }
-    for key, count in positive_ints.items():
-        if count < 1:
-            raise ConfigError(f"must be at least 1, got {count}", code="E206", key=key)
-    unit_interval: dict[str, float] = {
-        "model.dropout": m.dropout,
-        "train.warmup_fraction": t.warmup_fraction,
-    }
-    for key, value in unit_interval.items():
-        if not 0.0 <= value <= 1.0:
-            raise ConfigError(f"must lie in [0, 1], got {value}", code="E206", key=key)
-    non_negative: dict[str, float] = {
-        "model.lambda_entity": m.lambda_entity,
-        "model.lambda_iou": m.lambda_iou,
-        "model.lambda_relation": m.lambda_relation,
-        "train.lr": t.lr,
-        "train.weight_decay": t.weight_decay,
-        "train.max_grad_norm": t.max_grad_norm,
-        "train.adam_eps": t.adam_eps,
-        "train.neg_entity_count": t.neg_entity_count,
-        "train.neg_relation_count": t.neg_relation_count,
-        "train.eval_every": t.eval_every,
-        "train.checkpoint_every": t.checkpoint_every,
-    }
-    for key, value in non_negative.items():
-        if value < 0:
-            raise ConfigError(f"must not be negative, got {value}", code="E206", key=key)
+    _check_at_least_one(positive_ints)
+    if not 0.0 <= t.warmup_fraction <= 1.0:
+        raise ConfigError(
+            f"must lie in [0, 1], got {t.warmup_fraction}", code="E206", key="train.warmup_fraction"
+        )
+    _check_not_negative(
+        {
+            "train.lr": t.lr,
+            "train.weight_decay": t.weight_decay,
+            "train.max_grad_norm": t.max_grad_norm,
+            "train.adam_eps": t.adam_eps,
+            "train.neg_entity_count": t.neg_entity_count,
+            "train.neg_relation_count": t.neg_relation_count,
+            "train.eval_every": t.eval_every,
+            "train.checkpoint_every": t.checkpoint_every,
+        }
+    )
     _check_rule(config.decision)
+
+
+def validate_model(m: ModelConfig) -> None:
+    """The model section's part of :func:`validate` (also run on a checkpoint's config.json).
+
+    Raises:
+        ConfigError: E206 for a value out of range, E214 for a switch without its
+            prerequisite, naming the key.
+    """
+    _check_at_least_one(
+        {
+            "model.max_span_width": m.max_span_width,
+            "model.width_embedding_dim": m.width_embedding_dim,
+            "model.max_width_embeddings": m.max_width_embeddings,
+            "model.max_pairs_per_chunk": m.max_pairs_per_chunk,
+            "model.word_shape_dim": m.word_shape_dim,
+        }
+    )
+    if not 0.0 <= m.dropout <= 1.0:
+        raise ConfigError(f"must lie in [0, 1], got {m.dropout}", code="E206", key="model.dropout")
+    _check_not_negative(
+        {
+            "model.lambda_entity": m.lambda_entity,
+            "model.lambda_iou": m.lambda_iou,
+            "model.lambda_relation": m.lambda_relation,
+        }
+    )
     _check_switches(m)
     if m.max_length is not None and m.max_length < 8:
         raise ConfigError(
             f"must be at least 8 pieces, got {m.max_length}", code="E206", key="model.max_length"
         )
+
+
+def _check_at_least_one(values: dict[str, int]) -> None:
+    for key, count in values.items():
+        if count < 1:
+            raise ConfigError(f"must be at least 1, got {count}", code="E206", key=key)
+
+
+def _check_not_negative(values: dict[str, float]) -> None:
+    for key, value in values.items():
+        if value < 0:
+            raise ConfigError(f"must not be negative, got {value}", code="E206", key=key)
 
 
 def _check_switches(m: ModelConfig) -> None:

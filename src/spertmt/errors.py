@@ -241,7 +241,7 @@ CATALOGUE: dict[str, str] = {
     "E300": "A checkpoint problem with no more specific code (the CheckpointError default).",
     "E301": "The checkpoint folder does not exist or is not a spertmt checkpoint.",
     "E302": "The checkpoint folder lacks a required file (an incomplete copy).",
-    "E303": "The checkpoint's config.json is unreadable, malformed or names a removed variant.",
+    "E303": "A checkpoint's config, trainer state or training record is malformed or outdated.",
     "E304": "The checkpoint or its trainer state has no, or an unsupported, format_version.",
     "E305": "The checkpoint's weights do not match the model its config.json describes.",
     "E306": "The checkpoint's weights or optimizer file is not a readable safetensors file.",

@@ -54,6 +54,7 @@ from spertmt.config import (
     decision_rule_from_dict,
     model_config_from_dict,
     split_legacy_model_section,
+    validate_model,
 )
 from spertmt.data.io import sha256_file, share_like_a_new_file, signals_deferred
 from spertmt.errors import CheckpointError, ConfigError
@@ -172,6 +173,50 @@ def types_from_records(records: dict[str, Any]) -> TypeSchema:
         tuple(EntityType(**t) for t in records["entities"]),
         tuple(RelationType(**t) for t in records["relations"]),
     )
+
+
+def _config_validation_errors() -> tuple[type[Exception], ...]:
+    # transformers' configs validate their fields through huggingface_hub's strict dataclasses,
+    # whose error is no ValueError.
+    try:
+        from huggingface_hub.errors import StrictDataclassError
+    except ImportError:  # an older huggingface_hub: the config raises TypeError/ValueError
+        return ()
+    return (StrictDataclassError,)
+
+
+_ENCODER_CONFIG_ERRORS: tuple[type[Exception], ...] = (
+    KeyError,
+    TypeError,
+    ValueError,
+    *_config_validation_errors(),
+)
+
+
+def _check_types_section(types: TypeSchema) -> None:
+    """ValueError unless the types section is sound, as the types file would be.
+
+    Every type has a unique non-empty string name and string texts, and a relation's
+    ``symmetric`` is true or false: a duplicate would relabel every prediction.
+    """
+    for kind, items in (("entity", types.entity_types), ("relation", types.relation_types)):
+        names = [t.name for t in items]
+        for item in items:
+            if not all(isinstance(v, str) for v in (item.name, item.short, item.verbose)):
+                raise ValueError(
+                    f"{kind} type {item.name!r} has a name or text that is not a string"
+                )
+            if not item.name:
+                raise ValueError(f"an {kind} type has an empty name")
+        if len(set(names)) != len(names):
+            twice = sorted({n for n in names if names.count(n) > 1})
+            raise ValueError(f"{kind} type {twice[0]!r} is listed twice")
+    for relation in types.relation_types:
+        if not isinstance(relation.symmetric, bool):
+            raise ValueError(
+                f"relation type {relation.name!r} has symmetric {relation.symmetric!r}, "
+                "not true or false"
+            )
 
 
 def _json_text(data: Any, what: str, *, sort_keys: bool = True) -> str:
@@ -497,7 +542,7 @@ def read_checkpoint_config(path: str | Path) -> dict[str, Any]:
 def _load_weights(model: torch.nn.Module, folder: Path) -> None:
     try:
         missing, unexpected = load_model(model, folder / WEIGHTS_FILE, strict=False)
-    except SafetensorError as error:
+    except (SafetensorError, OSError) as error:  # OSError: a folder, an unreadable file
         raise CheckpointError(
             f"{WEIGHTS_FILE} is not a readable safetensors file ({error}); copy it again",
             code="E306",
@@ -567,6 +612,7 @@ def load_checkpoint(
     try:
         model_section, legacy_rule = split_legacy_model_section(config["model"])
         model_config = model_config_from_dict(model_section)
+        validate_model(model_config)  # a hand-edited value fails here, not inside a kernel
         if config["format_version"] >= 2 and "decision" not in config:
             raise ConfigError("the decision section is missing", code="E303", key="decision")
         decision = config.get("decision", legacy_rule)
@@ -577,16 +623,25 @@ def load_checkpoint(
         raise CheckpointError(f"config.json: {error.message}", code="E303", path=folder) from None
     try:
         types = types_from_records(config["types"])
-    except (KeyError, TypeError) as error:
+        _check_types_section(types)
+    except (KeyError, TypeError, ValueError) as error:
         raise CheckpointError(
             f"config.json has a malformed types section ({error}); save the checkpoint again",
             code="E303",
             path=folder,
         ) from None
     with torch.random.fork_rng(devices=[]):
-        model = SpertMTModel.build_from_encoder_config(
-            model_config, types, config["encoder"]["config"]
-        )
+        try:
+            model = SpertMTModel.build_from_encoder_config(
+                model_config, types, config["encoder"]["config"]
+            )
+        except _ENCODER_CONFIG_ERRORS as error:  # a hand-edited encoder config
+            raise CheckpointError(
+                f"config.json has a malformed encoder.config section ({type(error).__name__}: "
+                f"{error}); save the checkpoint again",
+                code="E303",
+                path=folder,
+            ) from None
     _load_weights(model, folder)  # first: a file of other weights is named key by key
     recorded = config.get("weights_sha256")
     if verify and recorded is not None and sha256_file(folder / WEIGHTS_FILE) != recorded:
@@ -691,10 +746,17 @@ def load_training_state(
     """
     folder = Path(path)
     read_checkpoint_config(folder)
-    if not (folder / OPTIMIZER_FILE).is_file() or not (folder / TRAINER_STATE_FILE).is_file():
+    missing = [f for f in (OPTIMIZER_FILE, TRAINER_STATE_FILE) if not (folder / f).is_file()]
+    if missing:
+        hint = (
+            "it was damaged or cut short: train the run again without --resume, or resume "
+            "from a copy of the run folder"
+            if len(missing) == 1
+            else "it is a final model, not a resumable checkpoint. Resume from <run>/checkpoint "
+            "instead"
+        )
         raise CheckpointError(
-            f"holds no training state ({OPTIMIZER_FILE} and {TRAINER_STATE_FILE}); it is a final "
-            "model, not a resumable checkpoint. Resume from <run>/checkpoint instead",
+            f"holds no training state (no {' and no '.join(missing)}); {hint}",
             code="E307",
             path=folder,
         )
@@ -717,8 +779,21 @@ def load_training_state(
             code="E306",
             path=folder,
         ) from None
-    _restore_optimizer(optimizer, tensors, state["optimizer"], folder)
-    if scheduler is not None and state.get("scheduler") is not None:
-        scheduler.load_state_dict(state["scheduler"])
-    _restore_rng(tensors, state["rng"], rng)
-    return dict(state.get("trainer", {}))
+    part = "optimizer"
+    try:
+        _restore_optimizer(optimizer, tensors, state["optimizer"], folder)
+        part = "scheduler"
+        if scheduler is not None and state.get("scheduler") is not None:
+            scheduler.load_state_dict(state["scheduler"])
+        part = "rng"
+        _restore_rng(tensors, state["rng"], rng)
+        part = "trainer"
+        return dict(state.get("trainer", {}))
+    except (KeyError, TypeError, ValueError, IndexError, AttributeError, RuntimeError) as error:
+        # A hand-edited or damaged trainer_state.json (a missing or malformed section).
+        raise CheckpointError(
+            f"{TRAINER_STATE_FILE}, field {part}: missing or malformed ({type(error).__name__}: "
+            f"{error}); the checkpoint cannot be resumed, train again without --resume",
+            code="E303",
+            path=folder,
+        ) from None

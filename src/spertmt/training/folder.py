@@ -404,6 +404,18 @@ def check_resumable(config: RunConfig, data: RunData, record: dict[str, Any], fo
         CheckpointError: E310 for another configuration, E312 for changed data files.
 
     """
+    if (
+        not isinstance(record, dict)
+        or not isinstance(record.get("config", {}), dict)
+        or not isinstance(record.get("data", {}), dict)
+        or not all(isinstance(v, dict) for v in record.get("data", {}).values())
+    ):
+        raise CheckpointError(
+            "training.json is malformed: it must be an object whose config and data are "
+            "objects; the checkpoint cannot be checked, train again without --resume",
+            code="E303",
+            path=folder,
+        )
     _refuse_other_config(record.get("config", {}), config, folder, "the checkpoint's")
     saved_data = record.get("data", {})
     for role, entry in data.fingerprint().items():

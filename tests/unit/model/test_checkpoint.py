@@ -576,6 +576,81 @@ def test_final_model_is_not_resumable(tmp_path):
         load_training_state(tmp_path / "ckpt", optimizer=optimizer)
 
 
+@pytest.mark.parametrize(
+    ("edit", "fragment"),
+    [
+        (lambda state: state.pop("optimizer"), "field optimizer"),
+        (lambda state: state.pop("rng"), "field rng"),
+        (lambda state: state["rng"].update(python=[3, [1, 2], None]), "field rng"),
+        (lambda state: state.update(scheduler={"x": 1}), "field scheduler"),
+    ],
+)
+def test_a_damaged_trainer_state_is_a_coded_error(tmp_path, edit, fragment):
+    rng = np.random.default_rng(0)
+    model = StandIn()
+    optimizer, scheduler = make_optimizer(model)
+    run_steps(model, optimizer, scheduler, rng, 1)
+    folder = tmp_path / "ckpt"
+    save_checkpoint(
+        folder,
+        model,
+        StandInTokenizer(),
+        types=TYPES,
+        model_config=ModelConfig(),
+        optimizer=optimizer,
+        scheduler=scheduler,
+        trainer_state={"epoch": 1},
+        rng=rng,
+    )
+    state = json.loads((folder / TRAINER_STATE_FILE).read_text())
+    edit(state)
+    (folder / TRAINER_STATE_FILE).write_text(json.dumps(state))
+    fresh, fresh_scheduler = make_optimizer(StandIn())
+    with pytest.raises(CheckpointError, match=rf"\[E303\] .*{TRAINER_STATE_FILE}, {fragment}"):
+        load_training_state(folder, optimizer=fresh, scheduler=fresh_scheduler, rng=rng)
+
+
+def test_a_checkpoint_that_lost_one_training_file_says_so(tmp_path):
+    model = StandIn()
+    optimizer, scheduler = make_optimizer(model)
+    folder = tmp_path / "checkpoint"
+    save_checkpoint(
+        folder, model, StandInTokenizer(), types=TYPES, model_config=ModelConfig(),
+        optimizer=optimizer, scheduler=scheduler, trainer_state={"epoch": 0},
+    )  # fmt: skip
+    (folder / OPTIMIZER_FILE).unlink()
+    with pytest.raises(CheckpointError, match=r"\[E307\].*no optimizer.*damaged") as info:
+        load_training_state(folder, optimizer=optimizer)
+    assert "Resume from <run>/checkpoint" not in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("edit", "fragment"),
+    [
+        (lambda c: c["model"].update(max_span_width=0), "model.max_span_width"),
+        (lambda c: c["model"].update(max_span_width=-1), "model.max_span_width"),
+        (lambda c: c["model"].update(dropout=7), "model.dropout"),
+        (lambda c: c["types"]["entities"].append(dict(c["types"]["entities"][0])), "twice"),
+        (lambda c: c["types"]["relations"][0].update(symmetric="no"), "not true or false"),
+        (lambda c: c["types"]["entities"][0].update(name=1), "not a string"),
+        (lambda c: c["encoder"]["config"].update(hidden_size="32"), "encoder.config"),
+    ],
+)
+def test_a_hand_edited_config_json_is_refused_naming_what(saved, tmp_path, edit, fragment):
+    broken = with_config(saved, tmp_path, edit)
+    with pytest.raises(CheckpointError, match=r"\[E303\]") as info:
+        load_checkpoint(broken)
+    assert fragment in str(info.value) and info.value.path == str(broken)
+
+
+def test_weights_that_are_a_folder_are_a_coded_error(saved, tmp_path):
+    broken = copy_of(saved, tmp_path)
+    (broken / WEIGHTS_FILE).unlink()
+    (broken / WEIGHTS_FILE).mkdir()
+    with pytest.raises(CheckpointError, match=r"\[E306\]"):
+        load_checkpoint(broken, verify=False)
+
+
 def test_checkpoint_files_are_readable_as_the_umask_allows(tiny_model, tmp_path):
     import os
     import stat

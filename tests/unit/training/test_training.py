@@ -441,6 +441,15 @@ def test_resume_refuses_another_configuration(straight_run, tiny_bert_dir, tiny_
         train(changed, output_dir=straight.output_dir, resume=True, progress=False)
 
 
+@pytest.mark.parametrize("record", [[], {"config": [], "data": {}}, {"data": {"train": 3}}])
+def test_resume_refuses_a_malformed_training_record(straight_run, record):
+    from spertmt.training.folder import check_resumable
+
+    config, straight = straight_run
+    with pytest.raises(CheckpointError, match=r"\[E303\].*: training\.json is malformed"):
+        check_resumable(config, None, record, straight.output_dir)  # type: ignore[arg-type]
+
+
 def test_resume_may_extend_the_epochs(straight_run, tiny_bert_dir, tiny_data, tmp_path):
     import shutil
 
