@@ -642,6 +642,67 @@ def _headline(rows: list[dict[str, Any]]) -> list[str]:
     return lines
 
 
+REQUIRED = ("dataset", "encoder", "variant", "epochs", "seed")
+"""Fields every result record holds besides ``metrics``."""
+
+
+def read_record(path: Path) -> dict | None:
+    """A result record (``None`` for the other JSON files of the folder: speed, tables).
+
+    Raises:
+        SystemExit: For a file that is not JSON, or a record (it has ``metrics``) that lacks a
+            field the report needs, naming the file: a table must not silently skip a run.
+    """
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:
+        raise SystemExit(f"{path}: not a readable JSON file ({error}); fix or remove it") from None
+    if not isinstance(record, dict) or "metrics" not in record:
+        return None
+    missing = [key for key in REQUIRED if key not in record]
+    settings = record["metrics"]
+    if not isinstance(settings, dict) or not all(
+        isinstance(settings.get(name), dict) for name in ("entity", "relation_strict")
+    ):
+        missing.append("metrics.entity/relation_strict")
+    if missing:
+        raise SystemExit(f"{path}: a result record without {', '.join(missing)}; fix or remove it")
+    return record
+
+
+def dirty_section(groups: dict[tuple[str, str, str, int], list[dict]]) -> list[str]:
+    """The report's list of records written from a tree with uncommitted changes.
+
+    Their ``git_commit`` ends in ``-dirty``: the code that produced them was that commit plus
+    changes that are not recorded (``changed_files`` names the files, where the record has
+    it). They count in the tables like the others; this list says which they are.
+    """
+    dirty = sorted(
+        (Path(r["_path"]).name, str(r["git_commit"]), r.get("changed_files"))
+        for rs in groups.values()
+        for r in rs
+        if str(r.get("git_commit", "")).endswith("-dirty")
+    )
+    if not dirty:
+        return []
+    lines = [
+        "",
+        "## Records from a working tree with uncommitted changes",
+        "",
+        f"{len(dirty)} of the records were written from a tree with uncommitted changes"
+        " (their `git_commit` ends in `-dirty`): the code was that commit plus changes the record"
+        " does not hold, except where it lists `changed_files` or a note above says what they"
+        " were. They are counted in the tables above; rerun one with"
+        " `python benchmarks/run_experiments.py ... --force --only VARIANT` from a clean tree to"
+        " replace it.",
+        "",
+    ]
+    for name, commit, changed in dirty:
+        files = f" (changed: {', '.join(changed)})" if changed else ""
+        lines.append(f"- `{name}`: {commit}{files}")
+    return lines
+
+
 def write_report(*, plots: bool = True, readme: bool = False) -> None:
     """Regenerate docs/results.md and benchmarks/results/table.json from every result file.
 
@@ -653,8 +714,8 @@ def write_report(*, plots: bool = True, readme: bool = False) -> None:
     groups: dict[tuple[str, str, str, int], list[dict]] = defaultdict(list)
     every: list[dict] = []
     for path in sorted(RESULTS.glob("*.json")):
-        record = json.loads(path.read_text(encoding="utf-8"))
-        if not isinstance(record, dict) or "metrics" not in record:
+        record = read_record(path)
+        if record is None:
             continue
         record = _pooled_folds(record)
         record["_path"] = str(path)
@@ -730,6 +791,7 @@ def write_report(*, plots: bool = True, readme: bool = False) -> None:
     if notes:
         lines += ["", "## Notes on individual runs", ""]
         lines += [f"- `{name}`: {text}" for name, text in notes]
+    lines += dirty_section(groups)
     lines += [
         "",
         "## Commands",
