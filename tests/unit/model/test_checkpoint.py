@@ -548,11 +548,10 @@ def test_training_state_round_trip_continues_bit_for_bit(tmp_path):
     assert meta_state["optimizer"]["param_groups"][1]["weight_decay"] == 0.0
 
 
-def test_training_state_that_does_not_fit_the_optimizer(tmp_path):
-    model = StandIn()
-    optimizer, scheduler = make_optimizer(model)
+def save_resumable(folder: Path, model, optimizer, scheduler, rng=None) -> Path:
+    """A resumable checkpoint of the stand-in model at epoch 0."""
     save_checkpoint(
-        tmp_path / "ckpt",
+        folder,
         model,
         StandInTokenizer(),
         types=TYPES,
@@ -560,7 +559,15 @@ def test_training_state_that_does_not_fit_the_optimizer(tmp_path):
         optimizer=optimizer,
         scheduler=scheduler,
         trainer_state={"epoch": 0},
+        rng=rng,
     )
+    return folder
+
+
+def test_training_state_that_does_not_fit_the_optimizer(tmp_path):
+    model = StandIn()
+    optimizer, scheduler = make_optimizer(model)
+    save_resumable(tmp_path / "ckpt", model, optimizer, scheduler)
     other = torch.optim.AdamW(model.parameters())  # one group instead of two
     with pytest.raises(CheckpointError, match=r"\[E309\].*does not fit"):
         load_training_state(tmp_path / "ckpt", optimizer=other)
@@ -590,18 +597,7 @@ def test_a_damaged_trainer_state_is_a_coded_error(tmp_path, edit, fragment):
     model = StandIn()
     optimizer, scheduler = make_optimizer(model)
     run_steps(model, optimizer, scheduler, rng, 1)
-    folder = tmp_path / "ckpt"
-    save_checkpoint(
-        folder,
-        model,
-        StandInTokenizer(),
-        types=TYPES,
-        model_config=ModelConfig(),
-        optimizer=optimizer,
-        scheduler=scheduler,
-        trainer_state={"epoch": 1},
-        rng=rng,
-    )
+    folder = save_resumable(tmp_path / "ckpt", model, optimizer, scheduler, rng)
     state = json.loads((folder / TRAINER_STATE_FILE).read_text())
     edit(state)
     (folder / TRAINER_STATE_FILE).write_text(json.dumps(state))
@@ -613,11 +609,7 @@ def test_a_damaged_trainer_state_is_a_coded_error(tmp_path, edit, fragment):
 def test_a_checkpoint_that_lost_one_training_file_says_so(tmp_path):
     model = StandIn()
     optimizer, scheduler = make_optimizer(model)
-    folder = tmp_path / "checkpoint"
-    save_checkpoint(
-        folder, model, StandInTokenizer(), types=TYPES, model_config=ModelConfig(),
-        optimizer=optimizer, scheduler=scheduler, trainer_state={"epoch": 0},
-    )  # fmt: skip
+    folder = save_resumable(tmp_path / "checkpoint", model, optimizer, scheduler)
     (folder / OPTIMIZER_FILE).unlink()
     with pytest.raises(CheckpointError, match=r"\[E307\].*no optimizer.*damaged") as info:
         load_training_state(folder, optimizer=optimizer)
