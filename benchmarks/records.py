@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import platform
+import re
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -75,6 +76,30 @@ def cpu_flags(
     except OSError:
         pass
     return []
+
+
+def cpu_slug(cpu: str) -> str:
+    """A CPU model as a file-name part: its first three words, trademarks and core counts out.
+
+    Example:
+        >>> cpu_slug("Intel(R) Xeon(R) Platinum 8488C CPU")
+        'intel-xeon-platinum'
+        >>> cpu_slug("AMD EPYC 9R14 96-Core Processor")
+        'amd-epyc-9r14'
+    """
+    words = re.sub(r"\(R\)|\(TM\)|CPU|Processor|\d+-Core", " ", cpu).split()
+    return "-".join(w.lower() for w in words[:3]) or "cpu"
+
+
+def load_average() -> list[float]:
+    """The 1, 5 and 15 minute load averages (empty where the system has none): what else
+    competed for the cores while a speed was measured."""
+    import os
+
+    try:
+        return [round(x, 2) for x in os.getloadavg()]
+    except OSError:
+        return []
 
 
 def hardware() -> dict[str, Any]:

@@ -36,7 +36,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import shlex
 import subprocess
 import sys
@@ -49,7 +48,16 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(HERE))
 
-from records import RESULTS, git_commit, hardware, shown, versions, write_json  # noqa: E402
+from records import (  # noqa: E402
+    RESULTS,
+    cpu_slug,
+    git_commit,
+    hardware,
+    load_average,
+    shown,
+    versions,
+    write_json,
+)
 
 SETTINGS: dict[str, tuple[str, list[str]]] = {
     "spert": ("configs/spert.toml", []),
@@ -261,18 +269,6 @@ def _in_child(kind: str, spec: dict[str, Any], threads: int) -> dict[str, Any]:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def _load() -> list[float]:
-    try:
-        return [round(x, 2) for x in os.getloadavg()]
-    except OSError:
-        return []
-
-
-def _cpu_slug(cpu: str) -> str:
-    words = re.sub(r"\(R\)|\(TM\)|CPU|Processor|\d+-Core", " ", cpu).split()
-    return "-".join(w.lower() for w in words[:3]) or "cpu"
-
-
 def run(args: argparse.Namespace) -> Path:
     import torch
 
@@ -290,7 +286,7 @@ def run(args: argparse.Namespace) -> Path:
         "versions": versions(),
         "fraction": args.fraction,
         "warmup_batches": args.warmup,
-        "load_average_before": _load(),
+        "load_average_before": load_average(),
         "settings": {},
     }
     for name in [] if args.prediction_only else args.settings:
@@ -332,11 +328,9 @@ def run(args: argparse.Namespace) -> Path:
                 "precision": precision,
             }
             record["prediction"][label] = _in_child("predict", spec, args.threads)
-    record["load_average_after"] = _load()
+    record["load_average_after"] = load_average()
     suffix = "_quick" if args.quick else ""
-    out = (
-        args.output or RESULTS / f"train_speed_{_cpu_slug(record['hardware']['cpu'])}{suffix}.json"
-    )
+    out = args.output or RESULTS / f"train_speed_{cpu_slug(record['hardware']['cpu'])}{suffix}.json"
     write_json(out, record)
     print(summary(record))
     print(f"wrote {shown(out)}", file=sys.stderr)
