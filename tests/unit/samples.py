@@ -1,17 +1,61 @@
-"""Small shared test data: a type schema with one asymmetric and one symmetric relation, and a
-tiny checkpoint whose predictions are never empty."""
+"""Small shared test data: a type schema with one asymmetric and one symmetric relation, a
+tiny checkpoint whose predictions are never empty, and a tiny training config on files."""
 
+import json
 from pathlib import Path
 
 import torch
 
 from spertmt.config import DecisionRule, ModelConfig
-from spertmt.schema import EntityType, RelationType, TypeSchema
+from spertmt.schema import Document, Entity, EntityType, Relation, RelationType, TypeSchema
 
 TYPES = TypeSchema(
     (EntityType("Peop", "P", "People"), EntityType("Loc", "L", "Location")),
     (RelationType("Live_In", "LI", "Live in"), RelationType("Near", "N", "Near", symmetric=True)),
 )
+
+
+def lives_in(count: int) -> list[Document]:
+    """``count`` sentences "<name> lives in <city> ." with their two entities and relation."""
+    names, cities = ["John", "Anna", "Paul"], ["Paris", "Rome", "Oslo", "Lima"]
+    return [
+        Document(
+            (names[i % 3], "lives", "in", cities[i % 4], "."),
+            (Entity("Peop", 0, 1), Entity("Loc", 3, 4)),
+            (Relation("Live_In", 0, 1),),
+        )
+        for i in range(count)
+    ]
+
+
+def write_training_config(
+    folder: Path, encoder: Path, train: str, *, model: str = "", sizes=(4, 3, 3)
+) -> Path:
+    """Write ``TYPES``, train/dev/test files of :func:`lives_in` sentences (``sizes``) and a
+    config over them into ``folder``; ``train`` and ``model`` are extra TOML lines of those
+    sections. Returns the config file."""
+    (folder / "types.json").write_text(json.dumps(TYPES.to_dict()))
+    for split, count in zip(("train", "dev", "test"), sizes, strict=True):
+        (folder / f"{split}.json").write_text(json.dumps([d.to_dict() for d in lives_in(count)]))
+    config = folder / "tiny.toml"
+    config.write_text(
+        f"""
+[model]
+encoder = "{encoder}"
+{model}
+
+[data]
+train = "{folder / "train.json"}"
+dev = "{folder / "dev.json"}"
+test = "{folder / "test.json"}"
+types = "{folder / "types.json"}"
+
+[train]
+device = "cpu"
+{train}
+"""
+    )
+    return config
 
 
 def build_model(tiny_bert_dir, **config):

@@ -6,28 +6,13 @@ import sys
 from pathlib import Path
 
 import pytest
-from samples import TYPES
-
-from spertmt.schema import Document, Entity, Relation
+from samples import TYPES, lives_in, write_training_config
 
 ROOT = Path(__file__).resolve().parents[3]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 import records  # noqa: E402
 import report  # noqa: E402
 import run_experiments  # noqa: E402
-
-
-def docs(count: int) -> list[Document]:
-    names, cities = ["John", "Anna", "Paul"], ["Paris", "Rome", "Oslo", "Lima"]
-    return [
-        Document(
-            (names[i % 3], "lives", "in", cities[i % 4], "."),
-            (Entity("Peop", 0, 1), Entity("Loc", 3, 4)),
-            (Relation("Live_In", 0, 1),),
-        )
-        for i in range(count)
-    ]
-
 
 VARIANTS = """
 [grids]
@@ -64,29 +49,11 @@ description = "a variant the library no longer has"
 @pytest.fixture()
 def bench(tiny_bert_dir, tmp_path, monkeypatch):
     """A tiny config and experiment; records and runs go to tmp_path, not the repository."""
-    (tmp_path / "types.json").write_text(json.dumps(TYPES.to_dict()))
-    for split, count in (("train", 4), ("dev", 3), ("test", 3)):
-        (tmp_path / f"{split}.json").write_text(json.dumps([d.to_dict() for d in docs(count)]))
-    config = tmp_path / "tiny.toml"
-    config.write_text(
-        f"""
-[model]
-encoder = "{tiny_bert_dir}"
-max_span_width = 3
-
-[data]
-train = "{tmp_path / "train.json"}"
-dev = "{tmp_path / "dev.json"}"
-test = "{tmp_path / "test.json"}"
-types = "{tmp_path / "types.json"}"
-
-[train]
-epochs = 1
-neg_entity_count = 5
-neg_relation_count = 5
-device = "cpu"
-eval_every = 0
-"""
+    config = write_training_config(
+        tmp_path,
+        tiny_bert_dir,
+        "epochs = 1\nneg_entity_count = 5\nneg_relation_count = 5\neval_every = 0",
+        model="max_span_width = 3",
     )
     (tmp_path / "experiments").mkdir()
     experiment = tmp_path / "experiments" / "tiny.toml"
@@ -386,7 +353,7 @@ def folds_bench(bench, monkeypatch):
     for fold in (0, 1):
         for split, count in (("train", 4), ("test", 2 + fold)):
             path = data / f"ade_split_{fold}_{split}.json"
-            path.write_text(json.dumps([d.to_dict() for d in docs(count)]))
+            path.write_text(json.dumps([d.to_dict() for d in lives_in(count)]))
     monkeypatch.setenv("SPERTMT_DATA_DIR", str(tmp / "data"))
     config = tmp / "tiny.toml"
     text = config.read_text()

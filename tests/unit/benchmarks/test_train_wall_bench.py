@@ -5,53 +5,15 @@ import subprocess
 import sys
 from pathlib import Path
 
-from spertmt.schema import Document, Entity, EntityType, Relation, RelationType, TypeSchema
+from samples import write_training_config
 
 ROOT = Path(__file__).resolve().parents[3]
 SCRIPT = ROOT / "benchmarks" / "train_wall.py"
-TYPES = TypeSchema(
-    (EntityType("Peop", "P", "People"), EntityType("Loc", "L", "Location")),
-    (RelationType("Live_In", "LI", "Live in"),),
-)
-
-
-def _docs(count: int, offset: int = 0) -> list[dict]:
-    names, cities = ["John", "Anna", "Paul", "Mary", "Omar"], ["Paris", "Rome", "Oslo", "Lima"]
-    return [
-        Document(
-            (names[(i + offset) % 5], "lives", "in", cities[(i + offset) % 4], "."),
-            (Entity("Peop", 0, 1), Entity("Loc", 3, 4)),
-            (Relation("Live_In", 0, 1),),
-        ).to_dict()
-        for i in range(count)
-    ]
 
 
 def _config(folder: Path, encoder: Path) -> Path:
-    (folder / "types.json").write_text(json.dumps(TYPES.to_dict()))
-    for split, docs in (("train", _docs(5)), ("dev", _docs(2, 1)), ("test", _docs(3, 2))):
-        (folder / f"{split}.json").write_text(json.dumps(docs))
-    config = folder / "tiny.toml"
-    config.write_text(
-        f"""
-[model]
-encoder = "{encoder}"
-
-[data]
-train = "{folder / "train.json"}"
-dev = "{folder / "dev.json"}"
-test = "{folder / "test.json"}"
-types = "{folder / "types.json"}"
-
-[train]
-epochs = 3
-eval_every = 1
-neg_entity_count = 10
-neg_relation_count = 10
-device = "cpu"
-"""
-    )
-    return config
+    train = "epochs = 3\neval_every = 1\nneg_entity_count = 10\nneg_relation_count = 10"
+    return write_training_config(folder, encoder, train, sizes=(5, 2, 3))
 
 
 def _run(*args: str) -> subprocess.CompletedProcess:
