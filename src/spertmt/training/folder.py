@@ -406,18 +406,19 @@ def check_resumable(config: RunConfig, data: RunData, record: dict[str, Any], fo
     """
     if (
         not isinstance(record, dict)
-        or not isinstance(record.get("config", {}), dict)
-        or not isinstance(record.get("data", {}), dict)
-        or not all(isinstance(v, dict) for v in record.get("data", {}).values())
+        or not isinstance(record.get("config"), dict)
+        or not isinstance(record.get("data"), dict)
+        or not all(isinstance(v, dict) for v in record["data"].values())
     ):
         raise CheckpointError(
             "training.json is malformed: it must be an object whose config and data are "
-            "objects; the checkpoint cannot be checked, train again without --resume",
+            "objects (the run's configuration and its data files' SHA-256); without them the "
+            "checkpoint cannot be checked against this run, train again without --resume",
             code="E303",
             path=folder,
         )
-    _refuse_other_config(record.get("config", {}), config, folder, "the checkpoint's")
-    saved_data = record.get("data", {})
+    _refuse_other_config(record["config"], config, folder, "the checkpoint's")
+    saved_data = record["data"]
     for role, entry in data.fingerprint().items():
         before = saved_data.get(role, {}).get("sha256")
         if before is not None and before != entry["sha256"]:

@@ -441,7 +441,12 @@ def test_resume_refuses_another_configuration(straight_run, tiny_bert_dir, tiny_
         train(changed, output_dir=straight.output_dir, resume=True, progress=False)
 
 
-@pytest.mark.parametrize("record", [[], {"config": [], "data": {}}, {"data": {"train": 3}}])
+@pytest.mark.parametrize(
+    "record",
+    # not an object; a config that is no table; a data entry that is no table; no data
+    # fingerprint (the data could not be checked); no config
+    [[], {"config": [], "data": {}}, {"data": {"train": 3}}, {"config": {}}, {"data": {}}],
+)
 def test_resume_refuses_a_malformed_training_record(straight_run, record):
     from spertmt.training.folder import check_resumable
 
