@@ -1231,7 +1231,7 @@ def check_output_writable(path: str | Path, *, inputs: Iterable[str | Path] = ()
     if path.is_dir():
         raise DataError("is a folder; give a file name for the output", code="E115", file=path)
     for source in inputs:
-        if str(source) != "-" and _same_file(path, Path(source)):
+        if str(source) != "-" and same_file(path, Path(source)):
             raise DataError(
                 f"is the input ({source}) too: writing it would replace what is being read; "
                 "give another output file",
@@ -1247,7 +1247,11 @@ def check_output_writable(path: str | Path, *, inputs: Iterable[str | Path] = ()
         raise _cannot_write(path, error) from None
 
 
-def _same_file(a: Path, b: Path) -> bool:
+def same_file(a: str | Path, b: str | Path) -> bool:
+    """Whether two paths name one file or folder, through links or other spellings.
+
+    False when either does not exist (yet).
+    """
     try:
         return os.path.samefile(a, b)
     except OSError:  # one of them does not exist (yet): then they differ

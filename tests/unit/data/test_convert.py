@@ -301,6 +301,18 @@ def test_a_conversion_never_writes_over_its_input(tmp_path):
             convert(given, brat, source="brat", target="brat")
         assert info.value.code == "E115"
     assert (brat / "a.ann").read_bytes() == ann
+    with pytest.raises(DataError, match="is the input") as info:
+        convert(source, source, source="dygie", target="brat")
+    assert info.value.code == "E115" and source.read_bytes() == before
+
+
+def test_brat_files_may_go_beside_an_input_of_another_format(tmp_path):
+    # brat writes only .txt, .ann and annotation.conf: the folder of a DyGIE file is fine
+    source = write_jsonl(tmp_path / "in.jsonl", DYGIE)
+    before = source.read_bytes()
+    report = convert(source, tmp_path, source="dygie", target="brat")
+    assert report.documents >= 1 and source.read_bytes() == before
+    assert (tmp_path / "annotation.conf").is_file() and list(tmp_path.glob("*.ann"))
 
 
 def test_an_ann_without_its_txt_is_an_error(tmp_path):

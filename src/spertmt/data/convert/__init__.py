@@ -31,8 +31,6 @@ Example:
 
 from __future__ import annotations
 
-import contextlib
-import os
 import re
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -48,6 +46,7 @@ from spertmt.data.io import (
     check_output_writable,
     read_documents,
     read_types,
+    same_file,
     write_documents,
     write_text_atomic,
 )
@@ -280,7 +279,7 @@ def convert(
             'symmetric in that file ("symmetric": true)',
             code="E130",
         )
-    _refuse_writing_the_input(input, output, target)
+    _refuse_writing_the_input(input, output, source, target)
     docs = _dedupe(_read(source, input, sentences, report, given), report)
     if given is not None:
         _check_types(docs, given, str(input))
@@ -325,17 +324,30 @@ def convert(
     return report
 
 
-def _refuse_writing_the_input(input: Path, output: Path, target: str) -> None:
-    """E115 when the output would replace the input (a brat output folder: the one read)."""
+def _refuse_writing_the_input(input: Path, output: Path, source: str, target: str) -> None:
+    """E115 when the output would replace the input.
+
+    A brat output folder holds only ``.txt``, ``.ann`` and ``annotation.conf`` files: it may
+    be the folder of an input in another format (nothing read is replaced), but not the brat
+    folder being read, nor the input file itself.
+    """
     if target != "brat":
         check_output_writable(output, inputs=[input])
         return
-    folder = input if input.is_dir() else input.parent
-    with contextlib.suppress(OSError):
-        if output.is_dir() and os.path.samefile(output, folder):
+    if source != "brat":
+        if same_file(output, input):
             raise DataError(
-                f"is the folder the input is read from ({input}): writing brat files there "
-                "would replace them; give another output folder",
+                f"is the input ({input}): give a folder for the brat files",
                 code="E115",
                 file=output,
             )
+        return
+    folder = input if input.is_dir() else input.parent
+    if output.is_dir() and same_file(output, folder):
+        raise DataError(
+            f"is the folder the input is read from ({input}): writing brat files there "
+            "would replace them; give another output folder",
+            code="E115",
+            file=output,
+        )
+
