@@ -18,6 +18,7 @@ import torch
 from spertmt.config import RunConfig
 from spertmt.errors import CheckpointError
 from spertmt.model.checkpoint import (
+    TRAINER_STATE_FILE,
     load_checkpoint,
     load_training_state,
     save_checkpoint,
@@ -82,9 +83,30 @@ def restore_training_state(
 
     """
     state = load_training_state(checkpoint_dir, optimizer=optimizer, scheduler=scheduler, rng=rng)
+    counts = [state.get(key) for key in ("epoch", "global_step")]
+    for key, value in zip(("epoch", "global_step"), counts, strict=True):
+        if type(value) is not int or value < 0:
+            raise _damaged_trainer_state(checkpoint_dir, key, f"{value!r} is not a count")
+    dev = state.get("dev")
+    if dev is not None and not isinstance(dev, dict):
+        raise _damaged_trainer_state(checkpoint_dir, "dev", "not an object")
     if scaler is not None and state.get("grad_scaler"):
-        scaler.load_state_dict(state["grad_scaler"])
-    return int(state["epoch"]), int(state["global_step"]), state.get("dev")
+        try:
+            scaler.load_state_dict(state["grad_scaler"])
+        except (KeyError, TypeError, ValueError, AttributeError, RuntimeError) as error:
+            raise _damaged_trainer_state(
+                checkpoint_dir, "grad_scaler", f"{type(error).__name__}: {error}"
+            ) from None
+    return counts[0], counts[1], dev
+
+
+def _damaged_trainer_state(folder: Path, key: str, why: str) -> CheckpointError:
+    return CheckpointError(
+        f"{TRAINER_STATE_FILE}, field trainer.{key}: missing or malformed ({why}); the "
+        "checkpoint cannot be resumed, train again without --resume",
+        code="E303",
+        path=folder,
+    )
 
 
 @dataclass(frozen=True)

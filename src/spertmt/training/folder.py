@@ -421,7 +421,15 @@ def check_resumable(config: RunConfig, data: RunData, record: dict[str, Any], fo
     saved_data = record["data"]
     for role, entry in data.fingerprint().items():
         before = saved_data.get(role, {}).get("sha256")
-        if before is not None and before != entry["sha256"]:
+        if not isinstance(before, str):
+            raise CheckpointError(
+                f"training.json, field data.{role}.sha256: missing or not a string, so the "
+                f"{role} data cannot be checked against the checkpoint; train again without "
+                "--resume",
+                code="E303",
+                path=folder,
+            )
+        if before != entry["sha256"]:
             raise CheckpointError(
                 f"cannot resume: the {role} data {entry['file']} changed since the checkpoint "
                 "was written (SHA-256 differs); restore the original file or start a new run",

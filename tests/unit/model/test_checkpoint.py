@@ -606,6 +606,38 @@ def test_a_damaged_trainer_state_is_a_coded_error(tmp_path, edit, fragment):
         load_training_state(folder, optimizer=fresh, scheduler=fresh_scheduler, rng=rng)
 
 
+@pytest.mark.parametrize(
+    ("trainer", "field"),
+    [
+        (None, "trainer.epoch"),  # the section is gone
+        ({"global_step": 3}, "trainer.epoch"),
+        ({"epoch": "x", "global_step": 3}, "trainer.epoch"),
+        ({"epoch": 1, "global_step": -2}, "trainer.global_step"),
+        ({"epoch": True, "global_step": 3}, "trainer.epoch"),
+        ({"epoch": 1, "global_step": 3, "dev": [1]}, "trainer.dev"),
+        ({"epoch": 1, "global_step": 3, "grad_scaler": {"scale": "big"}}, "trainer.grad_scaler"),
+    ],
+)
+def test_a_damaged_trainer_section_is_a_coded_error(tmp_path, trainer, field):
+    from spertmt.training.checkpointing import restore_training_state
+
+    model = StandIn()
+    optimizer, scheduler = make_optimizer(model)
+    folder = save_resumable(tmp_path / "ckpt", model, optimizer, scheduler)
+    state = json.loads((folder / TRAINER_STATE_FILE).read_text())
+    if trainer is None:
+        state.pop("trainer")
+    else:
+        state["trainer"] = trainer
+    (folder / TRAINER_STATE_FILE).write_text(json.dumps(state))
+    scaler = torch.amp.GradScaler("cpu")
+    with pytest.raises(CheckpointError, match=rf"\[E303\] .*{TRAINER_STATE_FILE}, field {field}"):
+        restore_training_state(
+            folder, optimizer=optimizer, scheduler=scheduler, rng=np.random.default_rng(0),
+            scaler=scaler,
+        )  # fmt: skip
+
+
 def test_a_checkpoint_that_lost_one_training_file_says_so(tmp_path):
     model = StandIn()
     optimizer, scheduler = make_optimizer(model)

@@ -455,6 +455,23 @@ def test_resume_refuses_a_malformed_training_record(straight_run, record):
         check_resumable(config, None, record, straight.output_dir)  # type: ignore[arg-type]
 
 
+@pytest.mark.parametrize("entry", [None, {}, {"sha256": 5}])
+def test_resume_refuses_a_training_record_without_a_data_hash(straight_run, tiny_data, entry):
+    from spertmt.training.data import load_run_data
+    from spertmt.training.folder import check_resumable
+
+    config, straight = straight_run
+    data = load_run_data(config.data)
+    record = json.loads((straight.output_dir / "checkpoint" / "training.json").read_text())
+    check_resumable(config, data, record, straight.output_dir)  # as written: resumable
+    if entry is None:
+        del record["data"]["train"]
+    else:
+        record["data"]["train"] = entry
+    with pytest.raises(CheckpointError, match=r"\[E303\].*field data\.train\.sha256"):
+        check_resumable(config, data, record, straight.output_dir)
+
+
 def test_resume_may_extend_the_epochs(straight_run, tiny_bert_dir, tiny_data, tmp_path):
     import shutil
 
