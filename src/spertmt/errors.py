@@ -166,7 +166,9 @@ CATALOGUE: dict[str, str] = {
     "E112": "A document uses an entity type that the types file does not declare.",
     "E113": "A document uses a relation type that the types file does not declare.",
     "E114": "The types file is malformed (a missing section or values of the wrong type).",
-    "E115": "A data or predictions file cannot be written (format, access, disk), or it is the input.",
+    "E115": (
+        "A data or predictions file cannot be written (format, access, disk), or it is the input."
+    ),
     # E12x: datasets by name and their download (spertmt.data.datasets).
     "E120": "The dataset name is not a known dataset.",
     "E121": "A known dataset's files are not in the data folder.",
@@ -185,7 +187,9 @@ CATALOGUE: dict[str, str] = {
     "E135": "A doccano record or Label Studio task is malformed (text, labels or offsets).",
     "E136": "The brat input holds no .txt/.ann pair, or an .ann file has no .txt beside it.",
     "E137": "A file given as a spaCy DocBin is not one.",
-    "E138": "A type name or an entity cannot be written in the target format (brat: one-word types).",
+    "E138": (
+        "A type name or an entity cannot be written in the target format (brat: one-word types)."
+    ),
     # E15x: evaluation, predictions against gold (spertmt.evaluation.metrics, spertmt evaluate).
     "E150": "Predictions and gold hold different numbers of documents.",
     "E151": "A predicted document's tokens differ from those of its gold document.",

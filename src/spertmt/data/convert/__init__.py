@@ -350,4 +350,3 @@ def _refuse_writing_the_input(input: Path, output: Path, source: str, target: st
             code="E115",
             file=output,
         )
-
