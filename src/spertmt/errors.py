@@ -186,7 +186,9 @@ CATALOGUE: dict[str, str] = {
     "E134": "A DyGIE/PURE document is malformed (sentences, ner and relations do not fit).",
     "E135": "A doccano record or Label Studio task is malformed (text, labels or offsets).",
     "E136": "The brat input holds no .txt/.ann pair, or an .ann file has no .txt beside it.",
-    "E137": "A file given as a spaCy DocBin is not one.",
+    "E137": (
+        "A file given as a spaCy DocBin is not one, or a relation or label in one is malformed."
+    ),
     "E138": (
         "A type name or an entity cannot be written in the target format (brat: one-word types)."
     ),

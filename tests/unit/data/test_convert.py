@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -557,6 +558,63 @@ def test_a_file_that_is_not_a_docbin_is_an_error(tmp_path):
     with pytest.raises(DataError) as info:
         convert(tmp_path / "x.spacy", tmp_path / "o.json", source="spacy")
     assert info.value.code == "E137"
+
+
+def _docbin_with(tmp_path, words, ents, relations):
+    from spacy.tokens import Doc, DocBin, Span
+    from spacy.vocab import Vocab
+
+    from spertmt.data.convert.docbin import register_relations_extension
+
+    register_relations_extension()
+    doc = Doc(Vocab(), words=words)
+    doc.ents = [Span(doc, a, b, label=label) for a, b, label in ents]
+    doc._.relations = relations
+    docbin = DocBin(store_user_data=True)
+    docbin.add(doc)
+    path = tmp_path / "hostile.spacy"
+    docbin.to_disk(path)
+    return path
+
+
+@pytest.mark.parametrize(
+    ("words", "ents", "relations", "code", "fragment"),
+    [
+        # an entity over a whitespace token: no SpERT token there
+        (["Ann", " ", "met", "Bob"], [(1, 3, "Peop")], [], "E133", "whitespace token"),
+        # a relation whose tail names no span of the document
+        (
+            ["Ann", "met", "Bob"],
+            [(0, 1, "Peop"), (2, 3, "Peop")],
+            [{"head": [0, 1, "Peop"], "tail": [1, 2, "X"], "type": "Met"}],
+            "E132",
+            "has a tail (1, 2, 'X') that is no entity",
+        ),
+        (
+            ["Ann", "met", "Bob"],
+            [(0, 1, "Peop"), (2, 3, "Peop")],
+            [{"head": 7, "tail": [2, 3, "Peop"], "type": "Met"}],
+            "E132",
+            "head 7",
+        ),
+        (
+            ["Ann", "met", "Bob"],
+            [(0, 1, "Peop"), (2, 3, "Peop")],
+            [{"head": [0, 1, "Peop"], "tail": [2, 3, "Peop"], "type": ""}],
+            "E137",
+            "non-empty type name",
+        ),
+        (["Ann", "met", "Bob"], [(0, 1, "Peop")], ["Met"], "E137", "relation 0 is not"),
+    ],
+)
+def test_a_hostile_docbin_is_a_coded_error_naming_the_document(
+    tmp_path, words, ents, relations, code, fragment
+):
+    source = _docbin_with(tmp_path, words, ents, relations)
+    with pytest.raises(DataError, match=re.escape(fragment)) as info:
+        convert(source, tmp_path / "o.json", source="spacy")
+    assert info.value.code == code and "document 0" in str(info.value)
+    assert "hostile.spacy" in str(info.value) and not (tmp_path / "o.json").exists()
 
 
 # ------------------------------------------------------------------------------ types

@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from spertmt.data.convert.chars import token_offsets_in
+from spertmt.data.convert.chars import is_type_name, token_offsets_in
 from spertmt.data.io import write_bytes_atomic
 from spertmt.errors import DataError
 from spertmt.schema import Document, Entity, Relation
@@ -121,9 +121,30 @@ def document_to_doc(document: Document, vocab: Vocab) -> Doc:
     return doc
 
 
-def doc_to_document(doc: Doc) -> Document:
-    """Read one spaCy ``Doc`` back into a SpERT document (whitespace tokens dropped)."""
+def doc_to_document(doc: Doc, *, file: str | Path | None = None, number: int = 0) -> Document:
+    """Read one spaCy ``Doc`` back into a SpERT document (whitespace tokens dropped).
+
+    Args:
+        doc: The ``Doc``.
+        file: The DocBin it came from (named in errors).
+        number: The ``Doc``'s place in that file, from 0 (named in errors).
+
+    Raises:
+        DataError: ``E133`` for an entity that starts or ends on a whitespace token (it has no
+            SpERT token there), ``E132`` for a relation whose head or tail is no entity of the
+            document, ``E137`` for a relation that is not ``{"head", "tail", "type"}`` with
+            a non-empty type name, or an entity label that is empty.
+    """
     register_relations_extension()
+    where = f"document {number}" + (
+        f" (orig_id {doc.user_data['spertmt_orig_id']!r})"
+        if "spertmt_orig_id" in doc.user_data
+        else ""
+    )
+
+    def bad(message: str, code: str) -> DataError:
+        return DataError(message, code=code, file=file, field=where)
+
     index: dict[int, int] = {}
     tokens: list[str] = []
     for token in doc:
@@ -139,6 +160,15 @@ def doc_to_document(doc: Doc) -> Document:
         key = (span.start, span.end, span.label_)
         if key in entity_index:
             continue
+        if not is_type_name(span.label_):
+            raise bad(f"the entity at tokens {span.start}-{span.end} has no label", "E137")
+        if span.start not in index or span.end - 1 not in index:
+            raise bad(
+                f"entity {span.label_} {span.text!r} (tokens {span.start}-{span.end}) starts "
+                "or ends on a whitespace token, which a SpERT document has no token for; "
+                "trim the span to its words",
+                "E133",
+            )
         entity_index[key] = len(entities)
         start, end = index[span.start], index[span.end - 1] + 1
         if has_text:
@@ -155,10 +185,26 @@ def doc_to_document(doc: Doc) -> Document:
         else:
             entities.append(Entity(span.label_, start, end))
     relations = []
-    for relation in doc._.relations or []:
-        head = entity_index[tuple(relation["head"])]  # type: ignore[arg-type]
-        tail = entity_index[tuple(relation["tail"])]  # type: ignore[arg-type]
-        relations.append(Relation(relation["type"], head, tail, score=relation.get("score")))
+    for k, relation in enumerate(doc._.relations or []):
+        if not isinstance(relation, dict) or not is_type_name(relation.get("type")):
+            raise bad(
+                f"relation {k} is not an object with head, tail and a non-empty type name",
+                "E137",
+            )
+        ends = []
+        for role in ("head", "tail"):
+            span = relation.get(role)
+            try:
+                ends.append(entity_index[tuple(span)])  # type: ignore[arg-type]
+            except (KeyError, TypeError):
+                raise bad(
+                    f"relation {k} ({relation['type']}) has a {role} {span!r} that is no "
+                    'entity of the document (doc.ents or doc.spans["spertmt"] as '
+                    "[start, end, label])",
+                    "E132",
+                ) from None
+        score = relation.get("score")
+        relations.append(Relation(relation["type"], ends[0], ends[1], score=score))
     return Document(
         tuple(tokens),
         tuple(entities),
@@ -211,4 +257,4 @@ def read_docbin(path: str | Path) -> list[Document]:
             code="E137",
             file=path,
         ) from None
-    return [doc_to_document(doc) for doc in docs]
+    return [doc_to_document(doc, file=path, number=k) for k, doc in enumerate(docs)]
