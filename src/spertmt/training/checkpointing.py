@@ -83,10 +83,12 @@ def restore_training_state(
 
     """
     state = load_training_state(checkpoint_dir, optimizer=optimizer, scheduler=scheduler, rng=rng)
-    counts = [state.get(key) for key in ("epoch", "global_step")]
-    for key, value in zip(("epoch", "global_step"), counts, strict=True):
+    counts: list[int] = []
+    for key in ("epoch", "global_step"):
+        value = state.get(key)
         if type(value) is not int or value < 0:
             raise _damaged_trainer_state(checkpoint_dir, key, f"{value!r} is not a count")
+        counts.append(value)
     dev = state.get("dev")
     if dev is not None and not isinstance(dev, dict):
         raise _damaged_trainer_state(checkpoint_dir, "dev", "not an object")
