@@ -42,7 +42,8 @@ def write_brat_sample(folder: Path) -> Path:
     w_start, w_end = _span(TEXT, "works")
     r_start, r_end = _span(TEXT, "Rome")
     lines += [
-        f"T6\tOrg {w_start} {w_end};{r_start} {r_end}\tworks Rome",  # discontinuous
+        # discontinuous, its fragments joined by an exporter's own mark (skipped unread)
+        f"T6\tOrg {w_start} {w_end};{r_start} {r_end}\tworks … Rome",
         f"T7\tWork {w_start} {w_end}\tworks",  # an event trigger
         "R1\tLive_In Arg1:T1 Arg2:T2",
         "R2\tWork_For Arg1:T3 Arg2:T4",
