@@ -91,7 +91,10 @@ class PredictionInputs:
 
 
 def input_format_of(path: str | Path, requested: str | None = None) -> InputFormat:
-    """Decide how to read ``path``: ``requested`` if given, else by suffix (stdin: text).
+    """Decide how to read ``path``: ``requested`` if given, else by suffix.
+
+    Standard input, and a pipe or FIFO whose name has no suffix (``<(zcat corpus.gz)``), are
+    read as raw text unless ``requested`` says otherwise.
 
     Args:
         path: The input path, or ``-`` for standard input.
@@ -119,6 +122,8 @@ def input_format_of(path: str | Path, requested: str | None = None) -> InputForm
     if str(path) == STDIN:
         return "text"
     suffix = Path(path).suffix.lower()
+    if not suffix and _is_stream(Path(path)):
+        return "text"  # a pipe from process substitution (/dev/fd/63) has no suffix: as stdin
     if suffix not in _SUFFIX_FORMATS:
         raise ConfigError(
             f"{path}: cannot tell the input format from the suffix {suffix!r}; name the file "
@@ -126,6 +131,18 @@ def input_format_of(path: str | Path, requested: str | None = None) -> InputForm
             code="E210",
         )
     return _SUFFIX_FORMATS[suffix]
+
+
+def _is_stream(path: Path) -> bool:
+    """Whether ``path`` is neither a regular file nor a folder: a pipe, a FIFO, a device.
+
+    False for a path that is missing or unreadable (reading it says so).
+    """
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return False
+    return not (stat.S_ISREG(mode) or stat.S_ISDIR(mode))
 
 
 @dataclass(frozen=True)
@@ -190,13 +207,7 @@ class InputStream:
         from process substitution, a FIFO). Such an input is not counted or validated ahead,
         nor resumed: reading it again would find it empty (or wait for ever on a FIFO).
         """
-        if self.is_stdin:
-            return True
-        try:
-            mode = os.stat(self.path).st_mode
-        except OSError:
-            return False  # missing or unreadable: reading it says so
-        return not (stat.S_ISREG(mode) or stat.S_ISDIR(mode))
+        return self.is_stdin or _is_stream(Path(self.path))
 
     def with_types(self, types: TypeSchema) -> InputStream:
         """The same input, with given entities checked against ``types`` (the model's)."""

@@ -312,6 +312,28 @@ def test_a_fifo_input_is_read_once_and_predicted(eager_checkpoint, tmp_path, out
     assert not open_prediction_inputs(tmp_path / output).read_once
 
 
+@POSIX
+def test_a_pipe_without_a_suffix_is_read_as_raw_text(eager_checkpoint, tmp_path, capsys):
+    # what <(zcat corpus.txt.gz) gives: /dev/fd/63, no suffix to tell the format by
+    import subprocess
+
+    writer = subprocess.Popen(["printf", "John lives in Paris .\\nAnna works for Acme .\\n"],
+                              stdout=subprocess.PIPE)  # fmt: skip
+    assert writer.stdout is not None
+    out = tmp_path / "o.jsonl"
+    try:
+        assert predict(eager_checkpoint, f"/dev/fd/{writer.stdout.fileno()}", "-o", out) == 0
+    finally:
+        writer.stdout.close()
+        writer.wait(timeout=10)
+    docs = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+    assert [d["tokens"][0] for d in docs] == ["John", "Anna"]
+    regular = tmp_path / "corpus"  # a regular file without a suffix is still refused
+    regular.write_text("John lives in Paris .\n", encoding="utf-8")
+    assert predict(eager_checkpoint, regular, "-o", tmp_path / "r.jsonl") == 1
+    assert "[E210]" in capsys.readouterr().err
+
+
 def test_resume_refuses_a_fifo_input(eager_checkpoint, tmp_path, capsys):
     fifo = tmp_path / "in.txt"
     os.mkfifo(fifo)
