@@ -55,9 +55,9 @@ def tune_command(
     spec = data.strip()
     _refuse_test(spec.rsplit(":", 1)[-1] if ":" in spec else Path(spec).stem)
     chosen = parse_grid(grid) if grid else None
-    loaded = SpertMT.from_pretrained(model, device=device)
     resolved = resolve_dataset(data, data_dir=data_dir, types=checkpoint_types_file(model))
-    _refuse_test(resolved.path.stem)  # whatever the spelling, the file it names
+    _refuse_test(resolved.path.stem)  # whatever the spelling, the file it names; before loading
+    loaded = SpertMT.from_pretrained(model, device=device)
     gold = read_documents(resolved.path, types=loaded.types)
 
     def show(row) -> None:
