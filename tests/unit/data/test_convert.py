@@ -317,6 +317,17 @@ def test_brat_files_may_go_beside_an_input_of_another_format(tmp_path):
     assert (tmp_path / "annotation.conf").is_file() and list(tmp_path.glob("*.ann"))
 
 
+def test_a_bom_starts_the_txt_offsets_but_not_the_ann_lines(tmp_path):
+    # brat counts a .txt's byte-order mark as a character; an .ann's is an editor's, dropped
+    folder = tmp_path / "bom"
+    folder.mkdir()
+    (folder / "a.txt").write_bytes("\ufeffAnn lives in Rome .".encode())
+    (folder / "a.ann").write_bytes("\ufeffT1\tPeop 1 4\tAnn\nT2\tLoc 14 18\tRome\n".encode())
+    convert(folder, tmp_path / "o.json", source="brat")
+    (doc,) = read_documents(tmp_path / "o.json", types=read_types(tmp_path / "o_types.json"))
+    assert [(e.type, e.text) for e in doc.entities] == [("Peop", "Ann"), ("Loc", "Rome")]
+
+
 def test_an_ann_without_its_txt_is_an_error(tmp_path):
     (tmp_path / "in").mkdir()
     (tmp_path / "in" / "a.ann").write_text("", encoding="utf-8")

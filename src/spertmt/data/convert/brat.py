@@ -43,10 +43,11 @@ _SKIPPED_KINDS = {
 }
 
 
-def _read(path: Path) -> str:
+def _read(path: Path, *, keep_bom: bool) -> str:
     # newline="": brat counts "\r\n" as two characters; universal newlines would shift offsets.
-    # A byte-order mark is a character of brat's offsets too: it stays.
-    return read_text(path, "a brat .txt or .ann file", newline="", bom=False)
+    # A byte-order mark of the .txt is a character of brat's offsets too: it stays. One at the
+    # start of an .ann (a Windows editor's) is no part of its first line: it goes.
+    return read_text(path, "a brat .txt or .ann file", newline="", bom=not keep_bom)
 
 
 def _pairs(path: Path) -> list[tuple[str, Path, Path | None]]:
@@ -108,12 +109,12 @@ def read_brat(path: str | Path, *, report: ConversionReport) -> list[CharDocumen
     """
     docs = []
     for doc_id, text_path, ann_path in _pairs(Path(path)):
-        text = _read(text_path)
+        text = _read(text_path, keep_bom=True)
         doc = CharDocument(doc_id, text, where=str(text_path), file=str(ann_path or text_path))
         if ann_path is None:
             report.note("brat .txt file without .ann (read without annotations)")
         else:
-            _parse_ann(ann_path, _read(ann_path), doc, report)
+            _parse_ann(ann_path, _read(ann_path, keep_bom=False), doc, report)
         docs.append(doc)
     report.source_documents += len(docs)
     return docs
