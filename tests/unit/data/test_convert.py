@@ -188,8 +188,17 @@ def test_a_type_name_brat_cannot_hold_is_an_error(tmp_path):
     assert info.value.code == "E138"
 
 
-def test_an_entity_over_a_line_break_is_written_and_read_as_brat_does(tmp_path):
-    text = "New\nYork is big."
+@pytest.mark.parametrize(
+    ("text", "york", "fragments"),
+    [
+        ("New\nYork is big.", 4, "0 3;4 8"),
+        ("New\n  \nYork is big.", 7, "0 3;7 11"),  # no fragment of only spaces between breaks
+    ],
+)
+def test_an_entity_over_a_line_break_is_written_and_read_as_brat_does(
+    tmp_path, text, york, fragments
+):
+    rest = york + 5
     (tmp_path / "in.jsonl").write_text(
         json.dumps(
             {
@@ -197,18 +206,20 @@ def test_an_entity_over_a_line_break_is_written_and_read_as_brat_does(tmp_path):
                 "entities": [{"type": "Loc", "start": 0, "end": 2}],
                 "relations": [],
                 "text": text,
-                "char_offsets": [[0, 3], [4, 8], [9, 11], [12, 15], [15, 16]],
+                "char_offsets": [[0, 3], [york, york + 4], [rest, rest + 2],
+                                 [rest + 3, rest + 6], [rest + 6, rest + 7]],
             }
         )
         + "\n",
         encoding="utf-8",
-    )
+    )  # fmt: skip
     convert(tmp_path / "in.jsonl", tmp_path / "brat", source="spert", target="brat")
     (ann,) = (tmp_path / "brat").glob("*.ann")
-    assert ann.read_text(encoding="utf-8") == "T1\tLoc 0 3;4 8\tNew York\n"
+    assert ann.read_text(encoding="utf-8") == f"T1\tLoc {fragments}\tNew York\n"
     report = convert(tmp_path / "brat", tmp_path / "back.json", source="brat")
     (doc,) = read_documents(tmp_path / "back.json")
-    assert [(e.text, e.char_start, e.char_end) for e in doc.entities] == [("New\nYork", 0, 8)]
+    entity = text[: york + 4]
+    assert [(e.text, e.char_start, e.char_end) for e in doc.entities] == [(entity, 0, york + 4)]
     assert not report.skipped
 
 

@@ -326,13 +326,18 @@ def _fragments(text: str, start: int, end: int) -> tuple[str, str]:
 
     A ``.ann`` line cannot hold a line break, so an entity over ``"New\nYork"`` is written as
     brat does, two fragments ``0 3;4 8`` with the text ``New York`` (read back as one entity).
+    A piece of only spaces between two line breaks is no fragment.
+
+    Example:
+        >>> _fragments("New\n  \nYork", 0, 11)
+        ('0 3;7 11', 'New York')
     """
     pieces, position = [], start
     for match in _LINE_BREAKS.finditer(text, start, end):
         pieces.append((position, match.start()))
         position = match.end()
     pieces.append((position, end))
-    pieces = [(a, b) for a, b in pieces if a < b]
+    pieces = [(a, b) for a, b in pieces if text[a:b].strip()]  # brat writes no blank fragment
     return (
         ";".join(f"{a} {b}" for a, b in pieces),
         " ".join(text[a:b] for a, b in pieces),
