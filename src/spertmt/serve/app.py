@@ -31,13 +31,13 @@ import sys
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Literal, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 
 from fastapi import FastAPI, Request
 from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response
-from pydantic import BaseModel, ConfigDict, Field, StrictStr, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictStr, create_model, model_validator
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -61,6 +61,9 @@ __all__ = [
 _LIMIT_STATUS = {"E521": 413, "E522": 413, "E528": 413, "E529": 413}
 """HTTP status of the error codes that are not ``422``."""
 _MAX_LISTED_PROBLEMS = 5
+_MAX_RETURNED_PROBLEMS = 50
+"""At most this many problems of an invalid request are described in its ``errors`` (and a
+last entry says how many more): a large invalid body has one problem per bad item."""
 _REQUEST_THREADS = 4
 """Threads that split requests into sentences and write answers. That work holds Python's
 lock, so more threads would not make it faster, only keep more memory (an allocator arena
@@ -519,12 +522,8 @@ def build_app(
         """Types, encoder, versions, decision rule and request limits."""
         return info
 
-    @app.post(
-        "/predict",
-        response_model=PredictResponse,
-        responses=_ERRORS,
-        summary="Predict entities and relations",
-    )
+    request_model = limited_request_model(max_texts, max_words)
+
     async def predict(body: PredictRequest, request: Request) -> Response:
         """Predict entities and relations for raw texts or token lists.
 
@@ -546,7 +545,34 @@ def build_app(
             return Response(status_code=499)
         return await in_thread(_answer, plans, predicted, rule, model.config)
 
+    predict.__annotations__["body"] = request_model  # the limits of this server, in its schema
+    app.post(
+        "/predict",
+        response_model=PredictResponse,
+        responses=_ERRORS,
+        summary="Predict entities and relations",
+    )(predict)
     return app
+
+
+def limited_request_model(max_texts: int, max_words: int) -> type[PredictRequest]:
+    """:class:`PredictRequest` with the server's count limits in its schema.
+
+    A list over ``max_texts`` inputs (or a token list over ``max_words`` words) then fails at
+    its length, before any of its items is validated: a body of a million bad items would
+    otherwise be validated and described item by item on the event loop (seconds and a
+    gigabyte for one request). The handler answers such a failure as the limit it is (413
+    ``E521``/``E529``).
+    """
+    fields = PredictRequest.model_fields
+    words = Annotated[list[StrictStr], Field(max_length=max_words)]
+    model: type[PredictRequest] = create_model(
+        "PredictRequest",
+        __base__=PredictRequest,
+        texts=(Annotated[list[StrictStr], Field(max_length=max_texts)] | None, fields["texts"]),
+        tokens=(Annotated[list[words], Field(max_length=max_texts)] | None, fields["tokens"]),
+    )
+    return model
 
 
 def _plans(inputs: Sequence[Any], types: TypeSchema) -> list[Plan]:
@@ -592,11 +618,7 @@ def _checked_inputs(request: PredictRequest, limits: Limits) -> list[Any]:
         field, inputs = "tokens", request.tokens
         lengths = [sum(map(len, words)) + max(len(words) - 1, 0) for words in request.tokens]
     if len(inputs) > limits.max_texts:
-        raise InputError(
-            f"{field} holds {len(inputs)} inputs; this server accepts at most "
-            f"{limits.max_texts} per request (--max-texts): split them over several requests",
-            code="E521",
-        )
+        raise _too_many_inputs(field, len(inputs), limits.max_texts)
     for index, length in enumerate(lengths):
         if length > limits.max_chars:
             unit = "characters" if field == "texts" else "characters (words joined by spaces)"
@@ -615,12 +637,7 @@ def _checked_inputs(request: PredictRequest, limits: Limits) -> list[Any]:
     if request.tokens is not None:
         for index, words in enumerate(request.tokens):
             if len(words) > limits.max_words:
-                raise InputError(
-                    f"tokens[{index}] has {len(words)} words; this server accepts at most "
-                    f"{limits.max_words} in one token list (--max-words), which the model "
-                    "reads as one sentence: split it into sentences, or send it as text",
-                    code="E529",
-                )
+                raise _too_many_words(index, len(words), limits.max_words)
     if request.batch_size is not None and request.batch_size > limits.max_batch_size:
         raise InputError(
             f"batch_size {request.batch_size} is above this server's {limits.max_batch_size} "
@@ -628,6 +645,23 @@ def _checked_inputs(request: PredictRequest, limits: Limits) -> list[Any]:
             code="E523",
         )
     return list(inputs)
+
+
+def _too_many_inputs(field: str, count: int, limit: int) -> InputError:
+    return InputError(
+        f"{field} holds {count} inputs; this server accepts at most {limit} per request "
+        "(--max-texts): split them over several requests",
+        code="E521",
+    )
+
+
+def _too_many_words(index: int, count: int, limit: int) -> InputError:
+    return InputError(
+        f"tokens[{index}] has {count} words; this server accepts at most {limit} in one token "
+        "list (--max-words), which the model reads as one sentence: split it into sentences, "
+        "or send it as text",
+        code="E529",
+    )
 
 
 def _info(model: SpertMT, limits: Limits, batching: BatchingInfo) -> InfoResponse:
@@ -843,11 +877,33 @@ async def _http_error(request: Request, error: Exception) -> Response:
 
 async def _validation_error(request: Request, error: Exception) -> JSONResponse:
     assert isinstance(error, RequestValidationError)
-    problems = [_describe(problem) for problem in error.errors()]
+    found = error.errors()
+    for problem in found:
+        limit = _count_limit(problem)
+        if limit is not None:
+            return await _input_error(request, limit)
+    problems = [_describe(problem) for problem in found[:_MAX_RETURNED_PROBLEMS]]
     message = "; ".join(problems[:_MAX_LISTED_PROBLEMS])
-    if len(problems) > _MAX_LISTED_PROBLEMS:
-        message += f"; and {len(problems) - _MAX_LISTED_PROBLEMS} more (see errors)"
+    if len(found) > _MAX_LISTED_PROBLEMS:
+        message += f"; and {len(found) - _MAX_LISTED_PROBLEMS} more (see errors)"
+    if len(found) > _MAX_RETURNED_PROBLEMS:
+        problems.append(f"and {len(found) - _MAX_RETURNED_PROBLEMS} more")
     return _error(422, "E520", message, problems)
+
+
+def _count_limit(problem: dict[str, Any]) -> InputError | None:
+    """The 413 a ``too_long`` problem of :func:`limited_request_model` stands for, else None."""
+    if problem.get("type") != "too_long":
+        return None
+    loc, ctx = list(problem.get("loc", ())), problem.get("ctx") or {}
+    count, limit = ctx.get("actual_length"), ctx.get("max_length")
+    if not isinstance(limit, int):
+        return None
+    if loc in (["body", "texts"], ["body", "tokens"]):
+        return _too_many_inputs(loc[1], count if isinstance(count, int) else limit + 1, limit)
+    if len(loc) == 3 and loc[:2] == ["body", "tokens"] and isinstance(loc[2], int):
+        return _too_many_words(loc[2], count if isinstance(count, int) else limit + 1, limit)
+    return None
 
 
 def _describe(problem: dict[str, Any]) -> str:

@@ -43,6 +43,44 @@ def test_the_request_budget_is_checked_before_any_work(eager_api, monkeypatch):
 
 
 @pytest.mark.parametrize(
+    ("body", "code", "fragment"),
+    [
+        # bad items beyond the count limit: answered by the limit, none of them described
+        ({"texts": [1] * 200_000}, "E521", "texts holds 200000 inputs"),
+        ({"tokens": [[1] * 200_000]}, "E529", "tokens[0] has 200000 words"),
+        ({"tokens": [["a"]] * 9}, "E521", "tokens holds 9 inputs"),
+    ],
+)
+def test_a_request_over_a_count_limit_is_413_before_its_items_are_validated(
+    eager_api, body, code, fragment
+):
+    app = create_app(eager_api, max_texts=8, max_words=50)
+    with TestClient(app) as client:
+        started = time.perf_counter()
+        over = client.post("/predict", json=body)
+        took = time.perf_counter() - started
+        assert client.get("/health").status_code == 200
+    error = over.json()["error"]
+    assert over.status_code == 413 and error["code"] == code and fragment in error["message"]
+    assert "errors" not in error and took < 5  # describing 200 000 items took 2-3 s alone
+
+
+def test_an_invalid_request_lists_a_bounded_number_of_problems(eager_api):
+    app = create_app(eager_api, max_texts=8, max_words=500)
+    with TestClient(app) as client:
+        bad = client.post("/predict", json={"tokens": [[1] * 400] * 8})
+        schema = client.get("/openapi.json").json()["components"]["schemas"]["PredictRequest"]
+    error = bad.json()["error"]
+    assert bad.status_code == 422 and error["code"] == "E520"
+    assert "and 3195 more (see errors)" in error["message"]
+    assert len(error["errors"]) == 51 and error["errors"][-1] == "and 3150 more"
+    assert error["errors"][0].startswith("tokens[0][0]: Input should be a valid string")
+    assert {"type": "array", "maxItems": 8}.items() <= schema["properties"]["texts"]["anyOf"][
+        0
+    ].items()
+
+
+@pytest.mark.parametrize(
     ("options", "fragment"),
     [
         ({"max_words": 0}, "max_words must be a positive integer"),
