@@ -50,7 +50,13 @@ if TYPE_CHECKING:
     from spertmt.runtime.engines import Projections, Runtime
     from spertmt.runtime.precision import Precision
 
-__all__ = ["DECISION_OPTIONS", "MAX_SENTENCE_WORDS", "PredictInput", "SpertMT"]
+__all__ = [
+    "DECISION_OPTIONS",
+    "MAX_SENTENCE_WORDS",
+    "PredictInput",
+    "SpertMT",
+    "check_batch_size",
+]
 
 DECISION_OPTIONS = tuple(f.name for f in dataclasses.fields(DecisionRule))
 """The decision-rule fields that :meth:`SpertMT.predict`, :meth:`~SpertMT.pipe` and
@@ -730,12 +736,15 @@ class SpertMT:
     ) -> DecisionRule:
         """Check a call's options at once (before any input is read); return its rule."""
         chosen = self.rule_for(rule, **decision)
-        self._check_batch_size(batch_size)
+        check_batch_size(batch_size)
         return chosen
 
-    @staticmethod
-    def _check_batch_size(batch_size: Any) -> None:
-        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-            raise InputError(
-                f"batch_size must be a positive integer, got {batch_size!r}", code="E505"
-            )
+
+def check_batch_size(batch_size: Any) -> None:
+    """``E505`` unless ``batch_size`` is a positive integer (checked before any input is read).
+
+    Raises:
+        InputError: ``E505`` for zero, a negative number, a bool or a non-integer.
+    """
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise InputError(f"batch_size must be a positive integer, got {batch_size!r}", code="E505")

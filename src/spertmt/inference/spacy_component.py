@@ -88,8 +88,11 @@ class SpertMTComponent:
         self.batch_size = batch_size
         self.spans_key = spans_key
         self.decision = {k: v for k, v in (decision or {}).items() if v is not None}
-        # Fail at construction, not on the first document, for a bad rule option.
+        # Fail at construction, not on the first document, for a bad rule option or batch size.
+        from spertmt.inference.api import check_batch_size
+
         model.rule_for(**self.decision)
+        check_batch_size(batch_size)
 
     # ------------------------------------------------------------------ spaCy API
     def __call__(self, doc: Doc) -> Doc:
@@ -169,6 +172,8 @@ class SpertMTComponent:
                 doc.spans[self.spans_key].attrs["scores"] = scores
             else:
                 doc.ents = made
+                if self.spans_key in doc.spans:  # an earlier pass's overlapping entities
+                    del doc.spans[self.spans_key]
             doc._.relations = relations
 
 

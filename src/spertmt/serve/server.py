@@ -403,8 +403,10 @@ def _listen(host: str, port: int, *, reuse_port: bool = False) -> socket.socket:
         except OSError:
             listener.close()
             raise
-    except OSError as error:
-        reason = error.strerror or str(error)
+    except (OSError, ValueError, OverflowError) as error:
+        # OSError: a busy port, an unknown host; UnicodeError (a ValueError): a host name no
+        # resolver takes ("a..b", a label over 63 characters); OverflowError: a port over 65535
+        reason = getattr(error, "strerror", None) or str(error) or type(error).__name__
         raise ConfigError(
             f"cannot listen on {host}:{port}: {reason}; choose another --host or --port "
             "(--port 0 picks a free one)",

@@ -100,3 +100,16 @@ def test_a_missing_model_or_a_bad_option_fails_when_the_pipe_is_added(eager_chec
     with pytest.raises(InputError, match="entity_overlap") as info:
         make_nlp(eager_checkpoint, entity_overlap="sometimes")
     assert info.value.code == "E505"
+    for size in (0, -3):
+        with pytest.raises(InputError, match="batch_size must be a positive integer") as info:
+            make_nlp(eager_checkpoint, batch_size=size)
+        assert info.value.code == "E505"
+
+
+def test_a_second_pass_leaves_no_overlapping_spans_of_the_first(eager_checkpoint):
+    # the first pass keeps overlapping spans (doc.spans); the second, resolving overlaps,
+    # writes doc.ents: the first pass's spans must not stay beside them
+    doc = make_nlp(eager_checkpoint)(TEXTS[1])
+    assert doc.spans.get("spertmt") and not doc.ents
+    again = make_nlp(eager_checkpoint, entity_overlap="resolve")(doc)
+    assert list(again.ents) and "spertmt" not in again.spans

@@ -249,3 +249,10 @@ def test_reuse_port_lets_several_servers_listen_on_one_port():
             _listen("127.0.0.1", port)  # without --reuse-port the port is taken
     finally:
         first.close()
+
+
+@pytest.mark.parametrize("host", ["a..b", "x" * 70])
+def test_a_host_name_no_resolver_takes_is_a_clear_error(host):
+    # the resolver's idna codec raises UnicodeError, not OSError: it was a traceback
+    with pytest.raises(ConfigError, match=r"\[E221\] cannot listen on .*choose another --host"):
+        _listen(host, 0)
