@@ -45,6 +45,7 @@ from spertmt.config import DecisionRule, ModelConfig
 from spertmt.errors import InputError
 from spertmt.inference.api import DECISION_OPTIONS, MAX_SENTENCE_WORDS, SpertMT
 from spertmt.inference.planning import Plan, merge, plan_input
+from spertmt.inference.predictor import PairLimitError
 from spertmt.schema import TypeSchema
 from spertmt.serve.batching import Batcher, client_gone
 from spertmt.version import __version__
@@ -535,12 +536,16 @@ def build_app(
         inputs = _checked_inputs(body, limits)
         rule = model.rule_for(**{name: getattr(body, name) for name in DECISION_OPTIONS})
         plans = await in_thread(_plans, inputs, model.types)
-        predicted = await batcher.predict(
-            [unit for plan in plans for unit in plan.units],
-            rule=rule,
-            batch_size=body.batch_size or batch_size,
-            disconnected=lambda: client_gone(request.receive),
-        )
+        try:
+            predicted = await batcher.predict(
+                [unit for plan in plans for unit in plan.units],
+                rule=rule,
+                batch_size=body.batch_size or batch_size,
+                disconnected=lambda: client_gone(request.receive),
+            )
+        except PairLimitError as error:  # this request's own input: named as the client sent it
+            field = "texts" if body.texts is not None else "tokens"
+            raise _named_unit(error, plans, field) from None
         if predicted is None:  # nobody is listening any more; 499 as proxies log it
             return Response(status_code=499)
         return await in_thread(_answer, plans, predicted, rule, model.config)
@@ -578,6 +583,19 @@ def limited_request_model(max_texts: int, max_words: int) -> type[PredictRequest
 def _plans(inputs: Sequence[Any], types: TypeSchema) -> list[Plan]:
     """Each input's model units (sentences), as ``SpertMT.predict`` plans them."""
     return [plan_input(item, index, None, types) for index, item in enumerate(inputs)]
+
+
+def _named_unit(error: PairLimitError, plans: Sequence[Plan], field: str) -> PairLimitError:
+    """``error`` (its ``position``: a unit of the request) naming the input and sentence."""
+    position = error.position
+    for index, plan in enumerate(plans):
+        if position < len(plan.units):
+            where = f"{field}[{index}]"
+            if len(plan.units) > 1:
+                where += f", sentence {position + 1}"
+            return error.moved(where, index)
+        position -= len(plan.units)
+    return error
 
 
 def _answer(

@@ -45,6 +45,7 @@ from dataclasses import dataclass, field
 from typing import Any, cast
 
 from spertmt.config import DecisionRule
+from spertmt.inference.predictor import PairLimitError
 from spertmt.schema import Document
 
 __all__ = ["BatchStats", "Batcher", "UnitPredictor", "client_gone"]
@@ -261,8 +262,9 @@ class Batcher:
             ]
             if not group:
                 continue
-            units = [job.units[index] for job, index in group]
-            predicted = self._predict(units, rule=step.rule, batch_size=step.batch_size)
+            units, predicted = self._predict_group(group, step)
+            if not group:
+                continue
             if len(predicted) != len(units):
                 raise RuntimeError(
                     f"the model returned {len(predicted)} documents for {len(units)}"
@@ -274,6 +276,28 @@ class Batcher:
                 job.finished += 1
                 if job.finished == len(job.units) and not job.cancelled:
                     self._deliver(job, job.outputs)
+
+    def _predict_group(
+        self, group: list[tuple[_Job, int]], step: _Pass
+    ) -> tuple[list[Document], list[Document]]:
+        """Predict one forward pass's units; ``(units, predictions)``.
+
+        A unit that is bad input of its own (``E508``: its entities make too many pairs)
+        fails only its request, with the error naming the unit by its place in that request
+        (``position``); the group's other units are predicted without it. ``group`` loses
+        the failed request's slots in place.
+        """
+        while True:
+            units = [job.units[index] for job, index in group]
+            if not units:
+                return [], []
+            try:
+                return units, self._predict(units, rule=step.rule, batch_size=step.batch_size)
+            except PairLimitError as error:
+                job, index = group[error.position]
+                job.cancelled = True
+                self._deliver(job, error.moved(f"unit {index}", index))
+                group[:] = [slot for slot in group if slot[0] is not job]
 
     def _next_pass(self) -> _Pass | None:
         """Wait for work and choose the next pass; ``None`` once closed."""

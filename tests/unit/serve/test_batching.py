@@ -280,3 +280,29 @@ def test_batched_requests_get_what_each_would_get_alone(eager_api):
         alone = eager_api.predict(inputs, batch_size=body.get("batch_size", 32), **decision)
         assert_same_answers(answer.json()["documents"], [doc.to_dict() for doc in alone])
         assert answer.json()["decision"] == dataclasses.asdict(eager_api.rule_for(**decision))
+
+
+def test_one_request_over_the_pair_limit_fails_alone_and_is_named_as_sent(eager_api, monkeypatch):
+    # E508 is bad input of one request: the others batched with it are answered as alone
+    import spertmt.inference.api as api
+
+    monkeypatch.setattr(api, "MAX_PAIRS", 2000)  # the eager model keeps ~150 spans of 40 words
+    words = [f"w{i}" for i in range(40)]
+    bodies = [
+        {"texts": ["Ann met Bob."]},
+        {"texts": ["Rome is old.", "Ann met Bob. " + " ".join(words) + " ."]},
+        {"tokens": [["Ann", "met", "Bob"]]},
+    ]
+    app = create_app(eager_api, batch_wait_ms=300, max_batch_requests=32)
+    with TestClient(app) as client, ThreadPoolExecutor(len(bodies)) as pool:
+        futures = [pool.submit(client.post, "/predict", json=body) for body in bodies]
+        answers = [future.result(120) for future in futures]
+        stats = app.state.batcher.stats
+    assert stats.passes < len(bodies)  # they shared a pass
+    assert [answer.status_code for answer in answers] == [200, 422, 200]
+    error = answers[1].json()["error"]
+    assert error["code"] == "E508"
+    assert error["message"].startswith("texts[1], sentence 2: ")
+    for body, answer in zip(bodies[::2], answers[::2], strict=True):
+        inputs = body.get("texts") or body.get("tokens")
+        assert len(answer.json()["documents"]) == len(eager_api.predict(inputs))
