@@ -218,9 +218,11 @@ def predict_command(
     rate = (
         f"; {predicted} in {summary.seconds:.1f} s ({summary.documents_per_second:.1f} documents/s)"
     )
+    counted = f"{_count(summary.entities, 'entity')}, {_count(summary.relations, 'relation')}"
+    if summary.resumed:  # the stopped run's documents are kept as written, not read again
+        counted += f" in the {predicted} predicted now"
     typer.echo(
-        f"wrote {_count(summary.documents, 'document')}{kept} "
-        f"({_count(summary.entities, 'entity')}, {_count(summary.relations, 'relation')}) "
+        f"wrote {_count(summary.documents, 'document')}{kept} ({counted}) "
         f"as {summary.output_format} to {where}{skipped}{rate}",
         err=True,
     )

@@ -204,7 +204,9 @@ def test_resume_continues_a_stopped_run_to_the_uninterrupted_file(
     assert predict(eager_checkpoint, text_corpus, "-o", out, "--batch-size", "2", "--resume") == 0
     assert lines_of(out) == whole_run
     assert not partial.exists() and not Path(f"{partial}.json").exists()
-    assert "wrote 61 documents, 32 of them from the stopped run" in capsys.readouterr().err
+    report = capsys.readouterr().err
+    assert "wrote 61 documents, 32 of them from the stopped run" in report
+    assert "relations in the 29 predicted now) as jsonl" in report  # what the counts cover
 
 
 def test_resume_cuts_a_torn_last_line_and_redoes_its_document(
