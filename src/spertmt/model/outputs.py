@@ -94,6 +94,10 @@ class SpanState:
         words: Range-max table over the word states ``[B, W, H']``.
         pooled: ``[B, S, H']`` span max-pools.
         width: ``[B, S, 25]`` span width embeddings.
+
+    Scored under 16-bit autocast outside autograd, ``words`` and ``pooled`` hold the autocast
+    type (what the linear layers that read them would round them to anyway); ``score_pairs``
+    outside that autocast turns them back to fp32.
     """
 
     spans: torch.Tensor

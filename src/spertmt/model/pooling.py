@@ -59,6 +59,20 @@ class RangeMax:
             step *= 2
         self.table = torch.stack(levels)  # [L, B, W, H]
 
+    @property
+    def dtype(self) -> torch.dtype:
+        """The type of the table's values."""
+        return self.table.dtype
+
+    def to(self, dtype: torch.dtype) -> RangeMax:
+        """The same table with its values in ``dtype`` (itself if they already are)."""
+        if dtype == self.table.dtype:
+            return self
+        converted = RangeMax.__new__(RangeMax)
+        converted.batch, converted.width, converted.size = self.batch, self.width, self.size
+        converted.table = self.table.to(dtype)
+        return converted
+
     def query(self, ranges: torch.Tensor, empty_value: float = 0.0) -> torch.Tensor:
         """Maxima over word ranges.
 

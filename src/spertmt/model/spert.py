@@ -144,6 +144,12 @@ class SpertMTModel(nn.Module):
         words = word_max_pool(hidden, batch.piece_word, batch.word_mask.shape[1])
         if self.shape_embedding is not None:
             words = torch.cat([words, self.shape_embedding(batch.shapes)], dim=-1)
+        low = _inference_autocast_dtype(words.device.type)
+        if low is not None:
+            # Every use of the pooled word states is a linear layer, which autocast feeds in
+            # ``low``; rounding is monotone, so max-pooling rounded states gives exactly the
+            # rounded max-pool those layers would see, at half the memory traffic.
+            words = words.to(low)
         return RangeMax(words), cls
 
     def _span_parts(
@@ -369,6 +375,9 @@ class SpertMTModel(nn.Module):
             pairs, pair_mask = entity_pairs(keep)
             ranges, spans = state.words, state.spans
             pooled, width, entity_logits = state.pooled, state.width, state.entities.logits
+            if pooled.dtype != width.dtype and not torch.is_autocast_enabled(pooled.device.type):
+                # A span stage run under autocast, its pairs outside it: full precision.
+                ranges, pooled = ranges.to(width.dtype), pooled.to(width.dtype)
             rows = max(1, pairs.shape[0])
             chunk = max(1, self.config.max_pairs_per_chunk // rows)
             terms = None
@@ -401,6 +410,17 @@ class SpertMTModel(nn.Module):
             )
             relation_binary = torch.cat(binary_chunks, dim=1) if binary_chunks else None
         return PairScores(pairs, pair_mask, relation_logits, relation_binary)
+
+
+def _inference_autocast_dtype(device_type: str) -> torch.dtype | None:
+    """The 16-bit type autocast runs in, outside autograd (``None`` otherwise).
+
+    Training keeps the pooled states in fp32: ties between rounded values would split the
+    max-pool's gradient.
+    """
+    if torch.is_grad_enabled() or not torch.is_autocast_enabled(device_type):
+        return None
+    return torch.get_autocast_dtype(device_type)
 
 
 def _take(values: torch.Tensor, which: torch.Tensor) -> torch.Tensor:

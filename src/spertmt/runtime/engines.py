@@ -20,6 +20,10 @@ in PyTorch keeps one implementation of SpERT's span and pair logic.
   hidden states match PyTorch's within :data:`spertmt.runtime.export.ONNX_ATOL`. Needs the ``onnx``
   extra (``pip install 'spertmt[onnx]'``).
 
+Without either, :func:`prepare_for_inference` lets the float encoder's linear layers keep their
+16-bit copies under autocast (:class:`AutocastCachedLinear`: the same results, without casting
+every weight again for every batch).
+
 :func:`prepare_for_inference` applies either to a loaded model; ``SpertMT.from_pretrained``,
 ``spertmt predict`` and ``spertmt evaluate --model`` call it with their ``quantize``/``onnx``
 options.
@@ -51,10 +55,12 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ONNX_FILE",
+    "AutocastCachedLinear",
     "Bf16Linear",
     "OnnxEncoder",
     "Runtime",
     "attach_onnx_encoder",
+    "cache_autocast_casts",
     "import_onnxruntime",
     "prepare_for_inference",
     "quantize_encoder",
@@ -150,6 +156,59 @@ class Bf16Linear(nn.Module):
         return f"in_features={self.in_features}, out_features={self.out_features}, bf16"
 
 
+class AutocastCachedLinear(nn.Linear):
+    """An ``nn.Linear`` that keeps its 16-bit copy between batches under autocast.
+
+    Under :func:`torch.autocast` every call of a linear layer casts its fp32 weight and bias
+    to the autocast type again; over an encoder that is the whole model rewritten once per
+    batch. Outside autograd this layer keeps the cast copy and reuses it while the weight is
+    unchanged (same storage, same version counter: an optimiser step or a load bumps it), and
+    rounds the input as autocast would, so its output is bit for bit autocast's. With grad
+    enabled, or without autocast, it is ``nn.Linear``. :func:`prepare_for_inference` turns the
+    float encoder's linear layers into this class in place (the parameters and the state dict
+    stay the same).
+
+    Example:
+        >>> layer = nn.Linear(4, 2)
+        >>> cache_autocast_casts(layer) is layer, type(layer).__name__
+        (True, 'AutocastCachedLinear')
+    """
+
+    _low_copy: tuple[tuple[object, ...], torch.Tensor, torch.Tensor | None] | None = None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``nn.Linear``'s product; under autocast outside autograd, with the cached copy."""
+        kind = x.device.type
+        if torch.is_grad_enabled() or not torch.is_autocast_enabled(kind):
+            return super().forward(x)
+        dtype = torch.get_autocast_dtype(kind)
+        weight, bias = self._low(dtype)
+        return nn.functional.linear(x.to(dtype), weight, bias)
+
+    def _low(self, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor | None]:
+        bias = self.bias
+        key = (
+            dtype,
+            self.weight.data_ptr(),
+            self.weight._version,
+            None if bias is None else (bias.data_ptr(), bias._version),
+        )
+        cached = self._low_copy
+        if cached is None or cached[0] != key:
+            low_bias = None if bias is None else bias.detach().to(dtype)
+            cached = (key, self.weight.detach().to(dtype), low_bias)
+            self._low_copy = cached  # one assignment: a concurrent reader sees old or new
+        return cached[1], cached[2]
+
+
+def cache_autocast_casts(module: nn.Module) -> nn.Module:
+    """Make every plain ``nn.Linear`` in ``module`` an :class:`AutocastCachedLinear`, in place."""
+    for layer in module.modules():
+        if type(layer) is nn.Linear:
+            layer.__class__ = AutocastCachedLinear
+    return module
+
+
 def _stays_float(name: str) -> bool:
     """Whether the encoder's linear layer ``name`` is a feed-forward output projection."""
     return name.endswith(FLOAT_LINEARS) and not name.endswith("attention.output.dense")
@@ -198,6 +257,10 @@ def quantize_encoder(model: SpertMTModel, *, projections: Projections = "fp32") 
         from torch.ao.quantization import default_dynamic_qconfig, quantize_dynamic
 
         encoder = model.encoder.model.eval()
+        for layer in encoder.modules():  # quantize_dynamic converts plain nn.Linear only
+            if type(layer) is AutocastCachedLinear:
+                layer.__dict__.pop("_low_copy", None)
+                layer.__class__ = nn.Linear  # type: ignore[assignment]  # back to its base
         chosen = {
             name: default_dynamic_qconfig
             for name, module in encoder.named_modules()
@@ -396,4 +459,6 @@ def prepare_for_inference(
         quantize_encoder(model, projections=projections)
     elif onnx is not None:
         attach_onnx_encoder(model, onnx, checkpoint_dir=checkpoint_dir)
+    else:
+        cache_autocast_casts(model.encoder)
     return model.eval()

@@ -56,3 +56,13 @@ def test_span_pooling_over_words_equals_pooling_over_pieces():
         for e in range(s + 1, 5):
             expected = hidden[0, word_pieces[s][0] : word_pieces[e - 1][1]].max(0).values
             assert torch.equal(ranges.query(torch.tensor([[[s, e]]]))[0, 0], expected)
+
+
+def test_range_max_to_another_type_converts_the_table_once():
+    x = torch.randn(2, 5, 3)
+    table = RangeMax(x)
+    assert table.to(torch.float32) is table
+    low = table.to(torch.bfloat16)
+    assert low.dtype == torch.bfloat16 and table.dtype == torch.float32
+    ranges = torch.tensor([[[0, 5], [1, 3]], [[2, 4], [3, 3]]])
+    assert torch.equal(low.query(ranges), table.query(ranges).to(torch.bfloat16))

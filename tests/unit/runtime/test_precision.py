@@ -142,3 +142,87 @@ def test_predict_command_refuses_fp16_on_the_cpu_in_one_line(eager_checkpoint, t
     err = capsys.readouterr().err
     assert "[E234] fp16 runs on CUDA only" in err and "Traceback" not in err
     assert not (tmp_path / "out.jsonl").exists()
+
+
+def test_bf16_pools_rounded_states_and_scores_exactly_what_fp32_pooling_scores(
+    eager_checkpoint, native, monkeypatch
+):
+    from spertmt import SpertMT
+    from spertmt.model import spert as spert_module
+
+    native(True)
+    bf16 = SpertMT.from_pretrained(eager_checkpoint, device="cpu", precision="bf16")
+    text = [
+        "John Smith lives in Paris .".split(),
+        "Anna works for Acme in Rome near Milan .".split(),
+    ]
+    rounded = [d.to_dict() for d in bf16.predict(text)]
+    # The path before: word states pooled in fp32, rounded by each linear layer instead.
+    monkeypatch.setattr(spert_module, "_inference_autocast_dtype", lambda device_type: None)
+    pooled_in_fp32 = [d.to_dict() for d in bf16.predict(text)]
+    assert rounded == pooled_in_fp32
+    assert sum(len(d["relations"]) for d in rounded) > 0  # the pair stage took part
+
+
+def test_a_span_stage_under_autocast_keeps_16_bit_pools_and_pairs_outside_it_work(eager_api):
+    from spertmt.encoding.features import pad_id, prepare_documents
+    from spertmt.sampling import inference_batch
+    from spertmt.schema import Document
+
+    model = eager_api.model
+    words = ("Anna", "works", "in", "Rome")
+    prepared = prepare_documents([Document(tokens=words)], eager_api.tokenizer)
+    batch = inference_batch(prepared, model.config, pad_id=pad_id(eager_api.tokenizer))
+    keep = batch.span_mask.clone()
+    with torch.inference_mode():
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            state = model.score_spans(batch)
+            inside = model.score_pairs(state, keep)
+        assert state.pooled.dtype == torch.bfloat16 and state.words.dtype == torch.bfloat16
+        outside = model.score_pairs(state, keep)
+        fp32 = model.score_spans(batch)
+    assert fp32.pooled.dtype == torch.float32
+    assert outside.logits.dtype == torch.float32
+    assert torch.allclose(outside.logits, inside.logits, atol=0.05)
+
+
+# ------------------------------------------------------------------ cached 16-bit weights
+def test_a_cached_linear_answers_bit_for_bit_as_autocast_and_follows_weight_updates():
+    from torch import nn
+
+    from spertmt.runtime.engines import AutocastCachedLinear, cache_autocast_casts
+
+    torch.manual_seed(0)
+    plain = nn.Linear(16, 8)
+    cached = cache_autocast_casts(nn.Sequential(nn.Linear(16, 8)))[0]
+    cached.load_state_dict(plain.state_dict())
+    assert type(cached) is AutocastCachedLinear
+    x = torch.randn(5, 16)
+    with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16):
+        expected, got = plain(x), cached(x)
+        again = cached(x)
+    assert got.dtype == torch.bfloat16 and torch.equal(got, expected) and torch.equal(again, got)
+    with torch.no_grad():
+        cached.weight.mul_(2.0)  # an in-place update (an optimiser step) bumps the version
+        plain.weight.mul_(2.0)
+    with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16):
+        assert torch.equal(cached(x), plain(x))
+    with torch.inference_mode():  # no autocast: nn.Linear in fp32
+        assert torch.equal(cached(x), plain(x)) and cached(x).dtype == torch.float32
+    out = cached(x.requires_grad_())  # with autograd: nn.Linear, gradients flow
+    out.sum().backward()
+    assert cached.weight.grad is not None
+
+
+def test_a_float_checkpoint_caches_casts_and_quantising_it_later_still_converts(eager_checkpoint):
+    from spertmt import SpertMT
+    from spertmt.runtime.engines import AutocastCachedLinear, quantize_encoder, runtime_of
+
+    loaded = SpertMT.from_pretrained(eager_checkpoint, device="cpu")
+    layers = [m for m in loaded.model.encoder.modules() if isinstance(m, torch.nn.Linear)]
+    assert layers and all(type(m) is AutocastCachedLinear for m in layers)
+    assert runtime_of(loaded.model) == "torch"
+    quantize_encoder(loaded.model)
+    assert runtime_of(loaded.model) == "torch-int8"
+    left = [m for m in loaded.model.encoder.modules() if type(m) is AutocastCachedLinear]
+    assert left == []
