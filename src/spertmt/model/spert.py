@@ -41,6 +41,7 @@ from torch import nn
 from spertmt.config import ModelConfig
 from spertmt.encoding.encoders import WindowedEncoder, encoder_from_config, load_encoder
 from spertmt.encoding.features import NUM_WORD_SHAPES
+from spertmt.model.embedding import use_row_gradients
 from spertmt.model.losses import compute_losses
 from spertmt.model.outputs import EntityScores, PairScores, SpanState, SpertMTOutput
 from spertmt.model.pairs import entity_pairs, kept_spans
@@ -78,6 +79,7 @@ class SpertMTModel(nn.Module):
         self.config = config
         self.types = types
         self.encoder = WindowedEncoder(encoder, max_length=config.max_length)
+        use_row_gradients(encoder.get_input_embeddings())  # see spertmt.model.embedding
         hidden = int(encoder.config.hidden_size)
         self.num_entity_classes = len(types.entity_types) + 1
         self.num_relation_types = len(types.relation_types)

@@ -23,6 +23,7 @@ import numpy as np
 import torch
 
 from spertmt.config import RunConfig, TrainConfig
+from spertmt.model.embedding import kept_gradients
 from spertmt.runtime.precision import Precision
 from spertmt.schema import Document, TypeSchema
 
@@ -329,6 +330,23 @@ class CallbackList(TrainingCallback):
 # ---------------------------------------------------------------------------------- epoch
 
 
+def clear_gradients(optimizer: torch.optim.Optimizer, kept: set[int]) -> None:
+    """Drop every gradient (``zero_grad(set_to_none=True)``) but zero those in ``kept``.
+
+    ``kept`` holds ``id()`` of parameters whose dense gradient stays allocated between steps
+    (:func:`spertmt.model.embedding.kept_gradients`: the word embedding, whose backward then
+    adds only the rows a batch used).
+    """
+    for group in optimizer.param_groups:
+        for p in group["params"]:
+            if p.grad is None:
+                continue
+            if id(p) in kept:
+                p.grad.detach_().zero_()
+            else:
+                p.grad = None
+
+
 def train_epoch(
     model: torch.nn.Module,
     optimizer: torch.optim.Optimizer,
@@ -380,7 +398,8 @@ def train_epoch(
     accumulation = train.gradient_accumulation * world
     trained = [p for p in model.parameters() if p.requires_grad] if several else []
     group_losses: list[dict[str, float]] = []
-    optimizer.zero_grad(set_to_none=True)
+    kept = kept_gradients(model)
+    clear_gradients(optimizer, kept)
     for index, item in enumerate(batches):
         group_start = index - index % accumulation
         group_size = min(accumulation, num_batches - group_start)
@@ -408,7 +427,7 @@ def train_epoch(
             scaler.step(optimizer)  # skipped when the scaled gradients overflowed
             scaler.update()
         scheduler.step()
-        optimizer.zero_grad(set_to_none=True)
+        clear_gradients(optimizer, kept)
         global_step += 1
         if callback is not None:
             lr = float(scheduler.get_last_lr()[0])

@@ -656,3 +656,28 @@ def test_a_fresh_run_only_removes_leftovers_and_restores_nothing(tmp_path):
     removed = recover_interrupted_writes(tmp_path, restore=False)
     assert [p.name for p in removed] == [".checkpoint.old-1"]
     assert not (tmp_path / "checkpoint").exists()
+
+
+def test_row_gradients_of_the_word_embedding_train_the_weights_nn_embedding_trains(
+    tiny_bert_dir, tiny_data, tmp_path, monkeypatch
+):
+    """The kept, in-place word-embedding gradient changes no weight beyond float rounding."""
+    from spertmt.model import spert as spert_module
+
+    config = tiny_config(tiny_bert_dir, tiny_data, **{"train.gradient_accumulation": "2"})
+    train(config, output_dir=tmp_path / "rows", progress=False)
+    monkeypatch.setattr(spert_module, "use_row_gradients", lambda embedding: embedding)
+    train(config, output_dir=tmp_path / "plain", progress=False)
+    rows, plain = final_weights(tmp_path / "rows"), final_weights(tmp_path / "plain")
+    assert rows.keys() == plain.keys()
+    key = "encoder.model.embeddings.word_embeddings.weight"
+    moved = (plain[key] - final_weights_untrained(tiny_bert_dir)).abs().max()
+    assert (rows[key] - plain[key]).abs().max() < 1e-3 * moved
+    for name in rows:
+        torch.testing.assert_close(rows[name], plain[name], rtol=0, atol=1e-6)
+
+
+def final_weights_untrained(tiny_bert_dir) -> torch.Tensor:
+    from transformers import AutoModel
+
+    return AutoModel.from_pretrained(tiny_bert_dir).get_input_embeddings().weight.detach()
