@@ -307,9 +307,19 @@ COMPARISONS_NAME = "comparisons.json"
 """The Headline as data, beside the records: ``benchmarks/results/comparisons.json``."""
 
 
-def _score(record: dict, metric: tuple[str, str]) -> float:
+def _score(record: dict, metric: tuple[str, str], split: str = "test") -> float:
+    """A record's F1 for ``metric`` on ``split`` (a comparison's split, see
+    :data:`run_experiments.COMPARISON_SPLITS`); a record without that split's scores is named."""
+    from run_experiments import COMPARISON_SPLITS
+
     setting, average = metric
-    return float(record["metrics"][setting][average]["f1"])
+    scores = record.get(COMPARISON_SPLITS[split])
+    if scores is None:
+        raise SystemExit(
+            f"{Path(record.get('_path', '?')).name}: no {COMPARISON_SPLITS[split]} "
+            f"to compare on {split}"
+        )
+    return float(scores[setting][average]["f1"])
 
 
 FOLD_KEY = "fold {fold} seed {seed}"
@@ -387,8 +397,8 @@ def paired_comparison(
     seeds = sorted(set(variant) & set(baseline))
     metrics = []
     for metric in (comparison.metric, *comparison.also):
-        ours = [_score(variant[seed], metric) for seed in seeds]
-        theirs = [_score(baseline[seed], metric) for seed in seeds]
+        ours = [_score(variant[seed], metric, comparison.split) for seed in seeds]
+        theirs = [_score(baseline[seed], metric, comparison.split) for seed in seeds]
         differences = [a - b for a, b in zip(ours, theirs, strict=True)]
 
         def mean(values: list[float]) -> float | None:
@@ -396,7 +406,8 @@ def paired_comparison(
 
         metrics.append(
             {
-                "metric": f"{metric[0]} {metric[1]} F1",
+                "metric": f"{metric[0]} {metric[1]} F1"
+                + ("" if comparison.split == "test" else f" ({comparison.split})"),
                 "variant": _rounded(ours),
                 "baseline": _rounded(theirs),
                 "differences": _rounded(differences),
@@ -404,9 +415,12 @@ def paired_comparison(
                 "baseline_mean": mean(theirs),
                 "mean": mean(differences),
                 "std": round(statistics.stdev(differences), 2) if len(seeds) > 1 else None,
+                # per-document counts are recorded for the test split only
                 "bootstrap": _bootstrap(
                     metric, [variant[s] for s in seeds], [baseline[s] for s in seeds]
-                ),
+                )
+                if comparison.split == "test"
+                else None,
             }
         )
 
@@ -429,6 +443,7 @@ def paired_comparison(
         "note": comparison.note,
         "variant": comparison.variant,
         "baseline": comparison.baseline,
+        "split": comparison.split,
         "seeds": seeds,
         "unpaired_seeds": {
             "variant": sorted(set(variant) - set(baseline)),
@@ -587,7 +602,8 @@ def _headline(rows: list[dict[str, Any]]) -> list[str]:
         "## Headline",
         "",
         "Declared as `[[comparison]]` in `benchmarks/experiments/` and paired by seed: both",
-        "variants' test scores on the seeds both have (mean in brackets), the differences",
+        "variants' test scores (dev where the metric says so) on the seeds both have (mean in",
+        "brackets), the differences",
         "variant − baseline per seed (from unrounded scores) and their mean ± sample std; where",
         "the records hold per-document counts, a paired bootstrap over test documents",
         f"({BOOTSTRAP_RESAMPLES:,} resamples, the same documents for both sides and every seed)",

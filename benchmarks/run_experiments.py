@@ -135,7 +135,11 @@ class Comparison:
     writes it to ``benchmarks/results/comparisons.json``. Metrics are ``(setting, average)``
     pairs, e.g. ``("relation_strict", "micro")``; written ``"relation_strict.micro"`` in TOML.
     ``headline`` marks the comparison that is the dataset's entry of
-    ``benchmarks/results/headline.json`` (at most one per experiment file).
+    ``benchmarks/results/headline.json`` (at most one per experiment file). ``split`` is the
+    split whose scores are compared: ``"test"`` (the records' ``metrics``) or ``"dev"`` (their
+    ``dev_metrics``: the final model's dev scores under its training config's decision rule,
+    so only for variants that are not re-scored, without ``run_of`` or ``tune``); a headline
+    compares test scores.
     """
 
     name: str
@@ -146,6 +150,7 @@ class Comparison:
     also: tuple[tuple[str, str], ...] = (("entity", "micro"),)
     note: str = ""
     headline: bool = False
+    split: str = "test"
 
 
 @dataclass(frozen=True)
@@ -169,6 +174,8 @@ class Experiment:
 
 _FIELDS = {f.name for f in dataclasses.fields(Variant)}
 _COMPARISON_FIELDS = {f.name for f in dataclasses.fields(Comparison)}
+COMPARISON_SPLITS = {"test": "metrics", "dev": "dev_metrics"}
+"""A comparison's ``split`` and the record field that holds its scores."""
 _TOP_LEVEL = {"dataset", "grids", "variant", "comparison", "also_no_overlap", "tune_metric"}
 
 
@@ -225,6 +232,20 @@ def _comparisons(path: Path, data: dict[str, Any], variants: list[Variant]) -> l
         if isinstance(also, str) or not isinstance(also, list):
             raise SystemExit(f'{where}: also is a list of metrics, e.g. ["entity.micro"]')
         metric = parse_metric(raw["metric"], where)
+        split = raw.get("split", "test")
+        if split not in COMPARISON_SPLITS:
+            raise SystemExit(f"{where}: split {split!r} is not one of {list(COMPARISON_SPLITS)}")
+        if split != "test" and raw.get("headline", False):
+            raise SystemExit(f"{where}: a headline compares test scores, not {split}")
+        if split == "dev":
+            for side in ("variant", "baseline"):
+                rescored = next(v for v in variants if v.name == raw[side])
+                if rescored.run_of or rescored.tune is not None:
+                    raise SystemExit(
+                        f"{where}: {side} {raw[side]!r} is re-scored (run_of or tune): its "
+                        "records' dev scores are of its training's decision rule, not of the "
+                        "rule its test scores use; compare it on test"
+                    )
         comparisons.append(
             Comparison(
                 name=raw["name"],
@@ -235,6 +256,7 @@ def _comparisons(path: Path, data: dict[str, Any], variants: list[Variant]) -> l
                 also=tuple(m for m in (parse_metric(text, where) for text in also) if m != metric),
                 note=raw.get("note", ""),
                 headline=bool(raw.get("headline", False)),
+                split=split,
             )
         )
     headlines = [c.name for c in comparisons if c.headline]

@@ -338,3 +338,73 @@ def test_only_one_comparison_of_a_file_may_be_the_headline(tmp_path):
     )
     with pytest.raises(SystemExit, match="only one comparison may be the headline"):
         run_experiments.load_experiment(experiment_file(tmp_path, text))
+
+
+def test_a_comparison_scores_test_unless_it_names_dev(tmp_path):
+    text = VARIANTS + COMPARISON + COMPARISON.replace('"fair"', '"fair-dev"') + 'split = "dev"\n'
+    test, dev = run_experiments.load_experiment(experiment_file(tmp_path, text)).comparisons
+    assert (test.split, dev.split) == ("test", "dev")
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        ('split = "train"\n', r"split 'train' is not one of \['test', 'dev'\]"),
+        ('split = "dev"\nheadline = true\n', "a headline compares test scores, not dev"),
+    ],
+)
+def test_a_bad_split_is_refused(tmp_path, extra, message):
+    with pytest.raises(SystemExit, match=message):
+        run_experiments.load_experiment(experiment_file(tmp_path, VARIANTS + COMPARISON + extra))
+
+
+def test_a_re_scored_variant_cannot_be_compared_on_dev(tmp_path):
+    rescored = (
+        '\n[[variant]]\nname = "old-tuned"\nremoved = "x"\nseeds = [2]\ntune = "t"\n'
+        'description = "old, thresholds chosen on dev"\n'
+    )
+    text = (
+        "grids = { t = { relation_threshold = [0.4, 0.5] } }\n"
+        + VARIANTS
+        + rescored
+        + COMPARISON.replace('baseline = "old"', 'baseline = "old-tuned"')
+        + 'split = "dev"\n'
+    )
+    with pytest.raises(SystemExit, match="baseline 'old-tuned' is re-scored"):
+        run_experiments.load_experiment(experiment_file(tmp_path, text))
+    on_test = text.replace('split = "dev"\n', "")
+    (comparison,) = run_experiments.load_experiment(experiment_file(tmp_path, on_test)).comparisons
+    assert comparison.split == "test"
+
+
+def dev_scored(variant, seed, dev_relation, dev_entity, test_counts):
+    """A record with per-document test counts and its own dev scores."""
+    made = counted(variant, seed, test_counts)
+    made["dev_metrics"] = {
+        "relation_strict": {"micro": {"f1": dev_relation}},
+        "entity": {"micro": {"f1": dev_entity}},
+    }
+    return made
+
+
+def test_a_dev_comparison_pairs_dev_scores_without_a_bootstrap():
+    dev = Comparison("fair-dev", "on dev", "new", "old", ("relation_strict", "micro"), split="dev")
+    new = [dev_scored("new", s, 60.0 + s, 80.0, [(3, 4, 4), (2, 2, 3)]) for s in (1, 2)]
+    old = [dev_scored("old", s, 59.0, 81.0, [(2, 4, 4), (1, 2, 3)]) for s in (1, 2)]
+    row = report.paired_comparison(dev, new, old)
+    relation, entity = row["metrics"]
+    assert row["split"] == "dev"
+    assert relation["metric"] == "relation_strict micro F1 (dev)"
+    assert relation["variant"] == [61.0, 62.0] and relation["differences"] == [2.0, 3.0]
+    assert relation["bootstrap"] is None  # the per-document counts are of test
+    assert entity["metric"] == "entity micro F1 (dev)" and entity["mean"] == -1.0
+    on_test = report.paired_comparison(FAIR, new, old)
+    assert on_test["split"] == "test" and on_test["metrics"][0]["bootstrap"] is not None
+
+
+def test_a_record_without_dev_scores_is_named():
+    dev = Comparison("fair-dev", "on dev", "new", "old", ("relation_strict", "micro"), split="dev")
+    old_record = record("old", 1, 60.0, 80.0, _path="results/toy-test_old_minilm_seed1.json")
+    del old_record["dev_metrics"]
+    with pytest.raises(SystemExit, match="toy-test_old_minilm_seed1.json: no dev_metrics"):
+        report.paired_comparison(dev, [record("new", 1, 61.0, 80.0)], [old_record])
