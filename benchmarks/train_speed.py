@@ -21,14 +21,21 @@ checkpoint: sentences/s at batch 32 (median of 3 passes) and entity / relation s
 F1 in fp32, bf16 (where native), int8 and int8+bf16 (``--quantize --precision bf16``: int8
 with the feed-forward output projections in bf16; where native).
 
-Writes ``benchmarks/results/train_speed_<cpu>.json`` (command, commit, CPU model and flags,
-threads, load average, versions, every number) and prints a summary. Speeds are comparable
-only within one run (machines differ from day to day); the ratios to ``spert`` are the result.
+``--device cuda`` runs the same measurements on the GPU (issue 15's GPU benchmark): every
+phase is timed after a ``torch.cuda.synchronize()``, the peak GPU memory is recorded beside the
+process's, bf16 counts as native where ``torch.cuda.is_bf16_supported()``, the profile ranks
+operators by their time on the GPU, and int8 (a CPU runtime) is skipped.
+
+Writes ``benchmarks/results/train_speed_<cpu>.json`` (``train_speed_<gpu>.json`` on CUDA)
+(command, commit, CPU model and flags, the GPU, threads, load average, versions, every number)
+and prints a summary. Speeds are comparable only within one run (machines differ from day to
+day); the ratios to ``spert`` are the result.
 
 Usage::
 
     SPERTMT_DATA_DIR=../shared/data python benchmarks/train_speed.py --threads 2 --profile
     python benchmarks/train_speed.py --quick       # smoke test: a few batches, numbers meaningless
+    SPERTMT_DATA_DIR=../shared/data python benchmarks/train_speed.py --device cuda --profile
 """
 
 from __future__ import annotations
@@ -78,15 +85,21 @@ PREDICT_REPEATS = 3
 
 # ---------------------------------------------------------------------------------- child
 class PhaseTimer:
-    """Wall time of the phases of a training step, by wrapping the calls that make them."""
+    """Wall time of the phases of a training step, by wrapping the calls that make them.
 
-    def __init__(self) -> None:
+    ``sync`` (``torch.cuda.synchronize`` on a GPU) runs before each phase's end is read, so
+    that a phase's time is that of its kernels and not of their launch."""
+
+    def __init__(self, sync: Any = None) -> None:
         self.seconds = dict.fromkeys(PHASES[:-1], 0.0)
         self._undo: list[Any] = []
         self.on = False
+        self.sync = sync
 
     def _add(self, phase: str, start: float) -> None:
         if self.on:
+            if self.sync is not None:
+                self.sync()
             self.seconds[phase] += time.perf_counter() - start
 
     def wrap(self, owner: Any, name: str, phase: str) -> None:
@@ -132,13 +145,15 @@ def _child(spec: dict[str, Any]) -> dict[str, Any]:
         spec["config"], overrides=[*spec["overrides"], "data.dev=none", "data.test=none"]
     )
     setup = config.train
-    device = torch.device("cpu")
+    device = torch.device(spec.get("device", "cpu"))
+    on_gpu = device.type == "cuda"
+    sync = torch.cuda.synchronize if on_gpu else None
     precision = resolve_precision(setup.precision, device, key="train.precision")
     torch.manual_seed(setup.seed)
     rng = np.random.default_rng(setup.seed)
     data = load_run_data(config.data)
     docs = data.train.documents
-    model = SpertMTModel.build(config.model, data.types)
+    model = SpertMTModel.build(config.model, data.types).to(device)
     sampler = BatchSampler.prepare(
         docs, load_tokenizer(config.model.encoder), data.types, config, device
     )
@@ -146,8 +161,9 @@ def _child(spec: dict[str, Any]) -> dict[str, Any]:
     warmup = min(int(spec["warmup"]), len(order) - 1)
     count = max(1, min(len(order) - warmup, round(len(order) * float(spec["fraction"]))))
     optimizer, scheduler = build_optimizer(model, setup, total_steps=len(order))
+    scaler = torch.amp.GradScaler(device.type) if precision.needs_loss_scaling else None
 
-    timer = PhaseTimer()
+    timer = PhaseTimer(sync)
     timer.wrap(model, "forward", "forward")
     timer.wrap(torch.Tensor, "backward", "backward")
     timer.wrap(torch.nn.utils, "clip_grad_norm_", "clip")
@@ -164,24 +180,31 @@ def _child(spec: dict[str, Any]) -> dict[str, Any]:
             train=setup,
             global_step=step,
             precision=precision,
+            scaler=scaler,
         )
+        if sync is not None:
+            sync()
         return step, time.perf_counter() - start
 
     step, _ = run(order[:warmup], 0)  # the first steps allocate and warm caches: not timed
+    if on_gpu:
+        torch.cuda.reset_peak_memory_stats(device)
     timed_batches = order[warmup : warmup + count]
     timer.on = True
     step, seconds = run(timed_batches, step)
     timer.on = False
     peak_rss = _peak_rss_mb()  # before the profiler, whose records take memory of their own
+    peak_gpu = round(torch.cuda.max_memory_allocated(device) / 2**20, 1) if on_gpu else None
     profile = None
     if spec.get("profile"):
         from torch.profiler import ProfilerActivity
         from torch.profiler import profile as torch_profile
 
         profiled = order[warmup + count : warmup + count + PROFILED_BATCHES]
-        with torch_profile(activities=[ProfilerActivity.CPU]) as prof:
+        activities = [ProfilerActivity.CPU, *([ProfilerActivity.CUDA] if on_gpu else [])]
+        with torch_profile(activities=activities) as prof:
             run(profiled, step)
-        profile = _top_ops(prof, 12)
+        profile = _top_ops(prof, 12, on_gpu=on_gpu)
     timer.restore()
     sentences = int(sum(len(b) for b in timed_batches))
     phases = {**timer.seconds, "rest": max(0.0, seconds - sum(timer.seconds.values()))}
@@ -201,6 +224,7 @@ def _child(spec: dict[str, Any]) -> dict[str, Any]:
         "phase_share": {k: round(v / seconds, 3) for k, v in phases.items()},
         "ms_per_step": {k: round(1000 * v / len(timed_batches), 2) for k, v in phases.items()},
         "peak_rss_mb": peak_rss,
+        **({"peak_gpu_mb": peak_gpu} if on_gpu else {}),
         "profiled_batches": PROFILED_BATCHES if profile is not None else 0,
     }
     if profile is not None:
@@ -208,15 +232,22 @@ def _child(spec: dict[str, Any]) -> dict[str, Any]:
     return record
 
 
-def _top_ops(prof: Any, top: int) -> list[dict[str, Any]]:
-    rows = sorted(prof.key_averages(), key=lambda e: e.self_cpu_time_total, reverse=True)
-    total = sum(e.self_cpu_time_total for e in rows) or 1
+def _top_ops(prof: Any, top: int, *, on_gpu: bool = False) -> list[dict[str, Any]]:
+    """The ``top`` operators by self time: on the CPU, or on the GPU for a CUDA run (whose
+    ``share`` is then of the GPU's time)."""
+
+    def own(event: Any) -> float:
+        return event.self_device_time_total if on_gpu else event.self_cpu_time_total
+
+    rows = sorted(prof.key_averages(), key=own, reverse=True)
+    total = sum(own(e) for e in rows) or 1
     return [
         {
             "op": e.key,
             "calls": e.count,
             "self_cpu_ms": round(e.self_cpu_time_total / 1000, 1),
-            "share": round(e.self_cpu_time_total / total, 3),
+            **({"self_gpu_ms": round(e.self_device_time_total / 1000, 1)} if on_gpu else {}),
+            "share": round(own(e) / total, 3),
         }
         for e in rows[:top]
     ]
@@ -226,7 +257,10 @@ def _child_predict(spec: dict[str, Any]) -> dict[str, Any]:
     from spertmt import SpertMT
 
     api = SpertMT.from_pretrained(
-        spec["model"], device="cpu", quantize=spec["quantize"], precision=spec["precision"]
+        spec["model"],
+        device=spec.get("device", "cpu"),
+        quantize=spec["quantize"],
+        precision=spec["precision"],
     )
     from spertmt.data.datasets import resolve_dataset
     from spertmt.data.io import read_documents
@@ -269,19 +303,39 @@ def _in_child(kind: str, spec: dict[str, Any], threads: int) -> dict[str, Any]:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def run(args: argparse.Namespace) -> Path:
+def bf16_native(device: str) -> tuple[bool, str]:
+    """Whether ``device`` runs bf16 natively, and what says so (the CPU's flags, the GPU)."""
     import torch
 
     from spertmt.runtime.precision import cpu_bf16_native
 
+    if not device.startswith("cuda"):
+        return cpu_bf16_native()
+    name = torch.cuda.get_device_name(torch.device(device))
+    if torch.cuda.is_bf16_supported():
+        return True, f"bf16 on {name}"
+    return False, f"{name} has no bf16"
+
+
+def run(args: argparse.Namespace) -> Path:
+    import torch
+
+    from spertmt.errors import ConfigError
+    from spertmt.runtime.devices import resolve_device
+
+    try:
+        resolve_device(args.device, key="--device")
+    except ConfigError as error:
+        raise SystemExit(f"train_speed.py: {error}") from None
     torch.set_num_threads(args.threads)
-    native, how = cpu_bf16_native()
+    native, how = bf16_native(args.device)
     record: dict[str, Any] = {
         "command": "python benchmarks/"
         + " ".join(map(shlex.quote, [Path(__file__).name, *args.argv])),
         "commit": git_commit(),
         "hardware": hardware(),
         "cpu_bf16": how,
+        "device": args.device,
         "threads": args.threads,
         "versions": versions(),
         "fraction": args.fraction,
@@ -300,6 +354,7 @@ def run(args: argparse.Namespace) -> Path:
             "fraction": args.fraction,
             "warmup": args.warmup,
             "profile": args.profile and name in ("spert", "fast"),
+            "device": args.device,
         }
         print(f"training: {name} ...", file=sys.stderr, flush=True)
         record["settings"][name] = _in_child("train", spec, args.threads)
@@ -320,17 +375,22 @@ def run(args: argparse.Namespace) -> Path:
             if precision == "bf16" and not native:
                 record["prediction"][label] = {"skipped": f"no native bf16 ({how})"}
                 continue
+            if quantize and args.device != "cpu":
+                record["prediction"][label] = {"skipped": "int8 is a CPU runtime"}
+                continue
             print(f"prediction: {label} ...", file=sys.stderr, flush=True)
             spec = {
                 "model": str(args.model),
                 "data": args.data,
                 "quantize": quantize,
                 "precision": precision,
+                "device": args.device,
             }
             record["prediction"][label] = _in_child("predict", spec, args.threads)
     record["load_average_after"] = load_average()
     suffix = "_quick" if args.quick else ""
-    out = args.output or RESULTS / f"train_speed_{cpu_slug(record['hardware']['cpu'])}{suffix}.json"
+    machine = record["hardware"]["gpu"] if args.device != "cpu" else record["hardware"]["cpu"]
+    out = args.output or RESULTS / f"train_speed_{cpu_slug(machine)}{suffix}.json"
     write_json(out, record)
     print(summary(record))
     print(f"wrote {shown(out)}", file=sys.stderr)
@@ -342,7 +402,12 @@ def summary(record: dict[str, Any]) -> str:
     hw = record["hardware"]
     lines = [
         f"{hw['cpu']} ({', '.join(hw['cpu_flags'])}), {record['threads']} thread(s), "
-        f"commit {record['commit'][:12]}",
+        + (
+            f"on {hw.get('gpu', record['device'])}, "
+            if record.get("device", "cpu") != "cpu"
+            else ""
+        )
+        + f"commit {record['commit'][:12]}",
         "",
         "| setting | precision | batch | sentences/s | × spert | epoch (s) | peak RSS (MB) | "
         "sampling / forward / backward / clip / optimiser / rest (% of a step) |",
@@ -356,7 +421,9 @@ def summary(record: dict[str, Any]) -> str:
         lines.append(
             f"| {name} | {v['precision']} | {v['batch_size']} | {v['sentences_per_s']:.1f} | "
             f"{v.get('speed_vs_spert', 1.0):.2f} | {v['epoch_seconds']:.0f} | "
-            f"{v['peak_rss_mb']:.0f} | {shares} |"
+            f"{v['peak_rss_mb']:.0f}"
+            + (f" (GPU {v['peak_gpu_mb']:.0f})" if "peak_gpu_mb" in v else "")
+            + f" | {shares} |"
         )
     prediction = record.get("prediction")
     if prediction:
@@ -400,6 +467,9 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
         "--prediction-only", action="store_true", help="with --model: no training settings"
     )
     parser.add_argument("--data", default="conll04:test", help="prediction data (conll04:test)")
+    parser.add_argument(
+        "--device", default="cpu", help="cpu (default), cuda or cuda:N: where to train and predict"
+    )
     parser.add_argument("--output", type=Path, help="the JSON file to write")
     parser.add_argument("--quick", action="store_true", help="smoke test: 4 timed batches")
     parser.add_argument("--child", nargs=2, metavar=("KIND", "SPEC"), help=argparse.SUPPRESS)
