@@ -330,6 +330,11 @@ def test_one_variant_name_means_one_thing_across_experiment_files(bench):
         report.variant_descriptions()
 
 
+def test_the_committed_experiment_files_give_each_variant_name_one_meaning():
+    descriptions = report.variant_descriptions()  # raises where two files disagree
+    assert {"spert", "spert-fast", "spertmt-fast"} <= set(descriptions)
+
+
 FOLDS = """
 dataset = "ade"
 also_no_overlap = true
