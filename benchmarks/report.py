@@ -406,8 +406,7 @@ def paired_comparison(
 
         metrics.append(
             {
-                "metric": f"{metric[0]} {metric[1]} F1"
-                + ("" if comparison.split == "test" else f" ({comparison.split})"),
+                "metric": f"{metric[0]} {metric[1]} F1",
                 "variant": _rounded(ours),
                 "baseline": _rounded(theirs),
                 "differences": _rounded(differences),
@@ -602,10 +601,10 @@ def _headline(rows: list[dict[str, Any]]) -> list[str]:
         "## Headline",
         "",
         "Declared as `[[comparison]]` in `benchmarks/experiments/` and paired by seed: both",
-        "variants' test scores (dev where the metric says so) on the seeds both have (mean in",
-        "brackets), the differences",
-        "variant − baseline per seed (from unrounded scores) and their mean ± sample std; where",
-        "the records hold per-document counts, a paired bootstrap over test documents",
+        "variants' test scores (dev scores where the data column says dev) on the seeds both have",
+        "(mean in brackets), the differences variant − baseline per seed (from unrounded scores)",
+        "and their mean ± sample std; where the records hold per-document counts, a paired",
+        "bootstrap over test documents",
         f"({BOOTSTRAP_RESAMPLES:,} resamples, the same documents for both sides and every seed)",
         "gives the 95% interval of that mean.",
         "Positive: the variant is better. As data: `benchmarks/results/comparisons.json`.",
@@ -631,16 +630,24 @@ def _headline(rows: list[dict[str, Any]]) -> list[str]:
                 return "–"
             return ", ".join(f"{v:.2f}" for v in values) + f" ({mean:.2f})"
 
+        split = row.get("split", "test")
+
+        def label(metric: str, split: str = split) -> str:
+            return _LABELS.get(metric, metric) + ("" if split == "test" else f" ({split})")
+
+        data = str(row["dataset"])
+        if split != "test" and data.endswith(":test"):
+            data = data[: -len("test")] + split
         others = "; ".join(
-            f"{_LABELS.get(entry['metric'], entry['metric'])}: "
+            f"{label(entry['metric'])}: "
             + ", ".join(_signed(d) for d in entry["differences"])
             + f" → {_mean_std(entry)}"
             for entry in also
             if entry["mean"] is not None
         )
         lines.append(
-            f"| {number} | {row['label']} | {row['dataset']}, {row['encoder']}, "
-            f"{row['epochs']} epochs | {_LABELS.get(main['metric'], main['metric'])} | {seeds} "
+            f"| {number} | {row['label']} | {data}, {row['encoder']}, "
+            f"{row['epochs']} epochs | {label(main['metric'])} | {seeds} "
             f"| `{row['variant']}`: {per_seed(main['variant'], main['variant_mean'])} "
             f"| `{row['baseline']}`: {per_seed(main['baseline'], main['baseline_mean'])} "
             f"| {', '.join(_signed(d) for d in main['differences']) or '–'} "

@@ -394,10 +394,10 @@ def test_a_dev_comparison_pairs_dev_scores_without_a_bootstrap():
     row = report.paired_comparison(dev, new, old)
     relation, entity = row["metrics"]
     assert row["split"] == "dev"
-    assert relation["metric"] == "relation_strict micro F1 (dev)"
+    assert relation["metric"] == "relation_strict micro F1"
     assert relation["variant"] == [61.0, 62.0] and relation["differences"] == [2.0, 3.0]
     assert relation["bootstrap"] is None  # the per-document counts are of test
-    assert entity["metric"] == "entity micro F1 (dev)" and entity["mean"] == -1.0
+    assert entity["metric"] == "entity micro F1" and entity["mean"] == -1.0
     on_test = report.paired_comparison(FAIR, new, old)
     assert on_test["split"] == "test" and on_test["metrics"][0]["bootstrap"] is not None
 
@@ -408,3 +408,21 @@ def test_a_record_without_dev_scores_is_named():
     del old_record["dev_metrics"]
     with pytest.raises(SystemExit, match="toy-test_old_minilm_seed1.json: no dev_metrics"):
         report.paired_comparison(dev, [record("new", 1, 61.0, 80.0)], [old_record])
+
+
+def test_a_dev_row_of_the_headline_says_dev_in_its_data_and_metric():
+    dev = Comparison("fair-dev", "on dev", "new", "old", ("relation_strict", "micro"), split="dev")
+    row = {
+        **report.paired_comparison(
+            dev,
+            [dev_scored("new", 1, 61.0, 80.0, [(1, 2, 2)])],
+            [dev_scored("old", 1, 60.0, 81.0, [(1, 2, 2)])],
+        ),
+        "label": "on dev",
+        "dataset": "toy:test",
+        "encoder": "minilm",
+        "epochs": 20,
+    }
+    (line,) = [text for text in report._headline([row]) if text.startswith("| 1 |")]
+    assert "| toy:dev, minilm, 20 epochs | Rel. strict F1 (micro) (dev) |" in line
+    assert "Entity F1 (micro) (dev): \u22121.00" in line
