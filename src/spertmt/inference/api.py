@@ -573,32 +573,53 @@ class SpertMT:
             71.47
 
         """
-        from spertmt.data.datasets import resolve_dataset
-        from spertmt.data.io import read_documents
         from spertmt.evaluation.metrics import evaluate_documents
 
         chosen = self._call_options(rule, decision, batch_size)
         arithmetic = self._resolve_precision(precision)
-        if isinstance(docs_or_path, (str, Path)):
-            types_file = None
-            if self._metadata is not None:
-                types_file = checkpoint_types_file(self._metadata.path)
-            resolved = resolve_dataset(docs_or_path, data_dir=data_dir, types=types_file)
-            gold = read_documents(resolved.path, types=self.types)
-        else:
-            gold = list(docs_or_path)
-            for index, doc in enumerate(gold):
-                if not isinstance(doc, Document):
-                    raise InputError(
-                        f"input {index} is a {type(doc).__name__}, not a Document; evaluate() "
-                        "takes gold Documents or the path of a data file",
-                        code="E501",
-                    )
+        gold = self.gold_documents(docs_or_path, data_dir=data_dir)
         with self._lock:
             predictions = self._predictor.predict(
                 gold, rule=chosen, batch_size=batch_size, progress=progress, precision=arithmetic
             )
         return evaluate_documents(gold, predictions, self.types, no_overlap=no_overlap)
+
+    def gold_documents(
+        self, docs_or_path: str | Path | Sequence[Document], *, data_dir: str | Path | None = None
+    ) -> list[Document]:
+        """The gold documents :meth:`evaluate` scores: read and checked as it reads them.
+
+        Args:
+            docs_or_path: Gold documents, a SpERT JSON/JSONL file, or a built-in dataset split.
+            data_dir: Folder of the built-in datasets (default ``$SPERTMT_DATA_DIR`` or the
+                cache).
+
+        Returns:
+            The documents, validated against the model's types.
+
+        Raises:
+            DataError: For a missing or invalid file, an unknown dataset, or gold types the
+                model does not know.
+            InputError: ``E501`` when a list element is not a :class:`Document`.
+        """
+        from spertmt.data.datasets import resolve_dataset
+        from spertmt.data.io import read_documents
+
+        if isinstance(docs_or_path, (str, Path)):
+            types_file = None
+            if self._metadata is not None:
+                types_file = checkpoint_types_file(self._metadata.path)
+            resolved = resolve_dataset(docs_or_path, data_dir=data_dir, types=types_file)
+            return read_documents(resolved.path, types=self.types)
+        gold = list(docs_or_path)
+        for index, doc in enumerate(gold):
+            if not isinstance(doc, Document):
+                raise InputError(
+                    f"input {index} is a {type(doc).__name__}, not a Document; evaluate() "
+                    "takes gold Documents or the path of a data file",
+                    code="E501",
+                )
+        return gold
 
     # ------------------------------------------------------------------ internals
     def _run(

@@ -713,11 +713,11 @@ def evaluate_checkpoint(
         precision=precision,
         **dict(decision or {}),
     )
+    gold = model.gold_documents(data, data_dir=data_dir)  # read first: the bar's total
     with _progress_bar(enabled=progress) as bar:
-        task = bar.add_task(f"scoring {escape(str(data))}", total=None)
+        task = bar.add_task(f"scoring {escape(str(data))}", total=len(gold))
         return model.evaluate(
-            data,
-            data_dir=data_dir,
+            gold,
             no_overlap=no_overlap,
             batch_size=batch_size,
             progress=lambda done: bar.advance(task, done),

@@ -147,3 +147,36 @@ def test_decision_options_go_with_checkpoint_mode(eager_checkpoint, eager_api, t
     code = run("--gold", GOLD, "--pred", PRED, "--types", TYPES, "--entity-overlap", "resolve")
     assert code == 2
     assert "decision-rule options go with --model" in capsys.readouterr().err
+
+
+def test_checkpoint_scoring_shows_progress_out_of_the_document_count(
+    eager_checkpoint, tmp_path, monkeypatch
+):
+    from spertmt.data.io import write_documents
+    from spertmt.inference import files
+    from spertmt.schema import Document, Entity
+
+    gold = [
+        Document(("Anna", "moved", "to", "Rome"), (Entity("Peop", 0, 1), Entity("Loc", 3, 4)))
+    ] * 5
+    write_documents(tmp_path / "gold.json", gold)
+    seen = []
+
+    class Bar:
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            return False
+
+        def add_task(self, description, total):
+            seen.append(("task", total))
+            return 0
+
+        def advance(self, task, done):
+            seen.append(("advance", done))
+
+    monkeypatch.setattr(files, "_progress_bar", lambda enabled: Bar())
+    files.evaluate_checkpoint(eager_checkpoint, str(tmp_path / "gold.json"), batch_size=2)
+    assert seen[0] == ("task", 5)
+    assert sum(done for kind, done in seen[1:] if kind == "advance") == 5
