@@ -117,6 +117,19 @@ def _cpu_flags() -> set[str]:
     return set()
 
 
+def cuda_bf16_native(device: torch.device) -> bool:
+    """Whether the GPU of ``device`` computes bf16 in hardware.
+
+    That is compute capability 8.0 or later (Ampere on), or a ROCm build. A GPU on which torch
+    would only emulate bf16 (which ``torch.cuda.is_bf16_supported()`` counts by default) does
+    not count: there bf16 is slower than fp32.
+    """
+    if torch.version.hip:
+        return True
+    major, _minor = torch.cuda.get_device_capability(device)
+    return major >= 8
+
+
 def resolve_precision(
     name: str,
     device: torch.device,
@@ -174,16 +187,20 @@ def resolve_precision(
             key=key,
         )
     if kind == "cuda":
-        bf16 = torch.cuda.is_bf16_supported()
+        bf16 = cuda_bf16_native(device)
         if name == "auto":
             return (
                 Precision("bf16", kind, "auto: bf16, the GPU supports it")
                 if bf16
-                else Precision("fp32", kind, "auto: fp32, the GPU has no bf16")
+                else Precision(
+                    "fp32", kind, "auto: fp32, the GPU has no bf16 in hardware (capability < 8.0)"
+                )
             )
         if name == "bf16" and not bf16:
             raise ConfigError(
-                "this GPU does not support bf16; use fp16 (with loss scaling) or fp32",
+                "this GPU does not support bf16 in hardware (compute capability below 8.0, "
+                "where torch would emulate it, slower than fp32); use fp16 (with loss scaling) "
+                "or fp32",
                 code="E234",
                 key=key,
             )

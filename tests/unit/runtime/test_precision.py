@@ -64,6 +64,24 @@ def test_16_bit_with_int8_or_onnx_is_refused_and_auto_falls_back(native, runtime
     assert resolve_precision("auto", CPU, **runtime).name == "fp32"
 
 
+@pytest.mark.parametrize(
+    ("capability", "auto", "bf16_ok"), [((7, 0), "fp32", False), ((8, 0), "bf16", True)]
+)
+def test_a_gpu_runs_bf16_only_from_compute_capability_8(monkeypatch, capability, auto, bf16_ok):
+    # torch.cuda.is_bf16_supported() would count a V100's emulated bf16; this check does not
+    monkeypatch.setattr(torch.version, "hip", None)
+    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda device=None: capability)
+    gpu = torch.device("cuda")
+    assert resolve_precision("auto", gpu).name == auto
+    assert resolve_precision("fp16", gpu).needs_loss_scaling
+    if bf16_ok:
+        assert resolve_precision("bf16", gpu).name == "bf16"
+    else:
+        with pytest.raises(ConfigError) as error:
+            resolve_precision("bf16", gpu, key="train.precision")
+        assert error.value.code == "E234" and "does not support bf16" in str(error.value)
+
+
 def test_unknown_precision():
     with pytest.raises(ConfigError) as error:
         resolve_precision("fp8", CPU)
