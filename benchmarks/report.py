@@ -314,7 +314,7 @@ def _score(record: dict, metric: tuple[str, str], split: str = "test") -> float:
 
     setting, average = metric
     scores = record.get(COMPARISON_SPLITS[split])
-    if scores is None:
+    if not scores:
         raise SystemExit(
             f"{Path(record.get('_path', '?')).name}: no {COMPARISON_SPLITS[split]} "
             f"to compare on {split}"
@@ -603,8 +603,8 @@ def _headline(rows: list[dict[str, Any]]) -> list[str]:
         "Declared as `[[comparison]]` in `benchmarks/experiments/` and paired by seed: both",
         "variants' test scores (dev scores where the data column says dev) on the seeds both have",
         "(mean in brackets), the differences variant − baseline per seed (from unrounded scores)",
-        "and their mean ± sample std; where the records hold per-document counts, a paired",
-        "bootstrap over test documents",
+        "and their mean ± sample std; for test rows whose records hold per-document counts, a",
+        "paired bootstrap over test documents",
         f"({BOOTSTRAP_RESAMPLES:,} resamples, the same documents for both sides and every seed)",
         "gives the 95% interval of that mean.",
         "Positive: the variant is better. As data: `benchmarks/results/comparisons.json`.",

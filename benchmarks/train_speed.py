@@ -43,6 +43,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shlex
 import subprocess
 import sys
@@ -147,7 +148,13 @@ def _child(spec: dict[str, Any]) -> dict[str, Any]:
     setup = config.train
     device = torch.device(spec.get("device", "cpu"))
     on_gpu = device.type == "cuda"
-    sync = torch.cuda.synchronize if on_gpu else None
+    sync = None
+    if on_gpu:
+        torch.cuda.set_device(device)  # cuda:N: its stream, memory and bf16 check
+
+        def sync() -> None:
+            torch.cuda.synchronize(device)
+
     precision = resolve_precision(setup.precision, device, key="train.precision")
     torch.manual_seed(setup.seed)
     rng = np.random.default_rng(setup.seed)
@@ -233,23 +240,42 @@ def _child(spec: dict[str, Any]) -> dict[str, Any]:
 
 
 def _top_ops(prof: Any, top: int, *, on_gpu: bool = False) -> list[dict[str, Any]]:
-    """The ``top`` operators by self time: on the CPU, or on the GPU for a CUDA run (whose
-    ``share`` is then of the GPU's time)."""
+    """The ``top`` operators by self CPU time; for a CUDA run, the ``top`` GPU kernels by their
+    time on the GPU instead, ``share`` being of the GPU's time (the kernels alone: the CPU-side
+    operators that launched them carry the same time again, and user annotations are no work)."""
+    if not on_gpu:
+        rows = sorted(prof.key_averages(), key=lambda e: e.self_cpu_time_total, reverse=True)
+        total = sum(e.self_cpu_time_total for e in rows) or 1
+        return [
+            {
+                "op": e.key,
+                "calls": e.count,
+                "self_cpu_ms": round(e.self_cpu_time_total / 1000, 1),
+                "share": round(e.self_cpu_time_total / total, 3),
+            }
+            for e in rows[:top]
+        ]
+    from torch.autograd import DeviceType
 
-    def own(event: Any) -> float:
-        return event.self_device_time_total if on_gpu else event.self_cpu_time_total
+    kernels = [
+        e
+        for e in prof.key_averages()
+        if e.device_type != DeviceType.CPU and not getattr(e, "is_user_annotation", False)
+    ]
 
-    rows = sorted(prof.key_averages(), key=own, reverse=True)
-    total = sum(own(e) for e in rows) or 1
+    def gpu_us(event: Any) -> float:  # torch before 2.4 names it self_cuda_time_total
+        return getattr(event, "self_device_time_total", None) or event.self_cuda_time_total
+
+    kernels.sort(key=gpu_us, reverse=True)
+    total = sum(gpu_us(e) for e in kernels) or 1
     return [
         {
-            "op": e.key,
+            "kernel": e.key,
             "calls": e.count,
-            "self_cpu_ms": round(e.self_cpu_time_total / 1000, 1),
-            **({"self_gpu_ms": round(e.self_device_time_total / 1000, 1)} if on_gpu else {}),
-            "share": round(own(e) / total, 3),
+            "self_gpu_ms": round(gpu_us(e) / 1000, 1),
+            "share": round(gpu_us(e) / total, 3),
         }
-        for e in rows[:top]
+        for e in kernels[:top]
     ]
 
 
@@ -307,33 +333,63 @@ def bf16_native(device: str) -> tuple[bool, str]:
     """Whether ``device`` runs bf16 natively, and what says so (the CPU's flags, the GPU)."""
     import torch
 
-    from spertmt.runtime.precision import cpu_bf16_native
+    from spertmt.runtime.precision import cpu_bf16_native, cuda_bf16_native
 
-    if not device.startswith("cuda"):
+    chosen = torch.device(device)
+    if chosen.type != "cuda":
         return cpu_bf16_native()
-    name = torch.cuda.get_device_name(torch.device(device))
-    if torch.cuda.is_bf16_supported():
+    name = torch.cuda.get_device_name(chosen)
+    if cuda_bf16_native(chosen):
         return True, f"bf16 on {name}"
-    return False, f"{name} has no bf16"
+    return False, f"{name} has no bf16 in hardware"
+
+
+def gpu_slug(name: str) -> str:
+    """A GPU's name as a file-name part, every word kept (models differ in their last ones).
+
+    Example:
+        >>> gpu_slug("NVIDIA GeForce RTX 4090")
+        'nvidia-geforce-rtx-4090'
+    """
+    return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
+
+
+def checked_device(device: str) -> str:
+    """``cpu``, ``cuda`` or ``cuda:N`` where this machine has it, else a one-line exit."""
+    import torch
+
+    where = f"train_speed.py --device {device}"
+    try:
+        chosen = torch.device(device)
+    except (RuntimeError, ValueError):
+        chosen = None
+    if chosen is None or chosen.type not in ("cpu", "cuda") or chosen == torch.device("cpu", 0):
+        raise SystemExit(f"{where}: [E209] unknown device; use cpu, cuda or cuda:N")
+    if chosen.type == "cuda" and not torch.cuda.is_available():
+        raise SystemExit(f"{where}: [E209] CUDA is not available on this machine; use cpu")
+    if chosen.index is not None and chosen.index >= torch.cuda.device_count():
+        count = torch.cuda.device_count()
+        raise SystemExit(
+            f"{where}: [E209] this machine has {count} GPU(s), cuda:0 to cuda:{count - 1}"
+        )
+    return str(chosen)
 
 
 def run(args: argparse.Namespace) -> Path:
     import torch
 
-    from spertmt.errors import ConfigError
-    from spertmt.runtime.devices import resolve_device
-
-    try:
-        resolve_device(args.device, key="--device")
-    except ConfigError as error:
-        raise SystemExit(f"train_speed.py: {error}") from None
+    args.device = checked_device(args.device)
+    on_gpu = args.device != "cpu"
     torch.set_num_threads(args.threads)
     native, how = bf16_native(args.device)
     record: dict[str, Any] = {
         "command": "python benchmarks/"
         + " ".join(map(shlex.quote, [Path(__file__).name, *args.argv])),
         "commit": git_commit(),
-        "hardware": hardware(),
+        "hardware": {
+            **hardware(),
+            **({"gpu": torch.cuda.get_device_name(torch.device(args.device))} if on_gpu else {}),
+        },
         "cpu_bf16": how,
         "device": args.device,
         "threads": args.threads,
@@ -375,7 +431,7 @@ def run(args: argparse.Namespace) -> Path:
             if precision == "bf16" and not native:
                 record["prediction"][label] = {"skipped": f"no native bf16 ({how})"}
                 continue
-            if quantize and args.device != "cpu":
+            if quantize and on_gpu:
                 record["prediction"][label] = {"skipped": "int8 is a CPU runtime"}
                 continue
             print(f"prediction: {label} ...", file=sys.stderr, flush=True)
@@ -389,8 +445,8 @@ def run(args: argparse.Namespace) -> Path:
             record["prediction"][label] = _in_child("predict", spec, args.threads)
     record["load_average_after"] = load_average()
     suffix = "_quick" if args.quick else ""
-    machine = record["hardware"]["gpu"] if args.device != "cpu" else record["hardware"]["cpu"]
-    out = args.output or RESULTS / f"train_speed_{cpu_slug(machine)}{suffix}.json"
+    machine = gpu_slug(record["hardware"]["gpu"]) if on_gpu else cpu_slug(record["hardware"]["cpu"])
+    out = args.output or RESULTS / f"train_speed_{machine}{suffix}.json"
     write_json(out, record)
     print(summary(record))
     print(f"wrote {shown(out)}", file=sys.stderr)

@@ -615,8 +615,8 @@ class SpertMT:
         for index, doc in enumerate(gold):
             if not isinstance(doc, Document):
                 raise InputError(
-                    f"input {index} is a {type(doc).__name__}, not a Document; evaluate() "
-                    "takes gold Documents or the path of a data file",
+                    f"input {index} is a {type(doc).__name__}, not a Document; evaluate() and "
+                    "gold_documents() take gold Documents or the path of a data file",
                     code="E501",
                 )
         return gold

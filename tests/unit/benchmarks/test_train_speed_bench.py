@@ -42,21 +42,37 @@ def test_the_summary_shows_every_prediction_arithmetic():
     assert "200.0" in rows["int8+bf16"] and "150.0" in rows["int8"]
 
 
-def test_cuda_on_a_machine_without_it_is_a_clear_error(monkeypatch):
+@pytest.mark.parametrize(
+    ("device", "message"),
+    [
+        ("cuda", r"--device cuda: \[E209\] CUDA is not available on this machine"),
+        ("cuda:3", r"--device cuda:3: \[E209\] this machine has 2 GPU\(s\), cuda:0 to cuda:1"),
+        ("mps", r"--device mps: \[E209\] unknown device; use cpu, cuda or cuda:N"),
+        ("cpu:0", "unknown device"),
+        ("gpu", "unknown device"),
+    ],
+)
+def test_a_device_this_machine_lacks_is_a_one_line_error(monkeypatch, device, message):
     import torch
 
-    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
-    with pytest.raises(SystemExit, match=r"--device.*CUDA is not available"):
-        train_speed.run(train_speed.parse_args(["--device", "cuda", "--threads", "1"]))
+    has_two = device == "cuda:3"
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: has_two)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2 if has_two else 0)
+    with pytest.raises(SystemExit, match=message):
+        train_speed.run(train_speed.parse_args(["--device", device, "--threads", "1"]))
+    assert train_speed.checked_device("cpu") == "cpu"
 
 
 def test_a_gpu_run_passes_the_device_skips_int8_and_is_named_after_the_gpu(monkeypatch, tmp_path):
-    import spertmt.runtime.devices as devices
+    import torch
 
-    monkeypatch.setattr(devices, "resolve_device", lambda device, key: device)
+    monkeypatch.setattr(train_speed, "checked_device", lambda device: "cuda:1")
     monkeypatch.setattr(train_speed, "bf16_native", lambda device: (True, "bf16 on A GPU"))
+    # the record names the GPU it ran on, not GPU 0
+    names = {1: "Acme X100 80GB", 0: "Acme X1 16GB"}
+    monkeypatch.setattr(torch.cuda, "get_device_name", lambda device: names[device.index])
     monkeypatch.setattr(
-        train_speed, "hardware", lambda: {"cpu": "A CPU", "cpu_flags": [], "gpu": "Acme X100 80GB"}
+        train_speed, "hardware", lambda: {"cpu": "A CPU", "cpu_flags": [], "gpu": names[0]}
     )
     monkeypatch.setattr(train_speed, "git_commit", lambda: "0" * 40)
     monkeypatch.setattr(train_speed, "RESULTS", tmp_path)
@@ -80,13 +96,13 @@ def test_a_gpu_run_passes_the_device_skips_int8_and_is_named_after_the_gpu(monke
     args = ["--device", "cuda", "--threads", "1", "--settings", "spert", "fast", "--model", "m"]
     out = train_speed.run(train_speed.parse_args(args))
     assert out == tmp_path / "train_speed_acme-x100-80gb.json"
-    assert all(spec["device"] == "cuda" for _, spec in specs)
+    assert all(spec["device"] == "cuda:1" for _, spec in specs)
     assert [(k, s.get("quantize")) for k, s in specs if k == "predict"] == [
         ("predict", False),
         ("predict", False),
     ]
     record = json.loads(out.read_text())
-    assert record["device"] == "cuda"
+    assert record["device"] == "cuda:1" and record["hardware"]["gpu"] == "Acme X100 80GB"
     assert record["prediction"]["int8"] == {"skipped": "int8 is a CPU runtime"}
     text = train_speed.summary(record)
     assert "on Acme X100 80GB" in text and "900 (GPU 1500)" in text
@@ -109,15 +125,35 @@ def test_the_phase_timer_waits_for_the_device_before_reading_the_clock():
     assert timer.seconds["optimizer"] > 0.0
 
 
-def test_a_gpu_profile_ranks_operators_by_their_gpu_time():
+def test_a_gpu_profile_ranks_kernels_by_their_gpu_time_counting_each_once():
+    from torch.autograd import DeviceType
+
+    def event(key, device, cpu_us, gpu_us, annotation=False):
+        return SimpleNamespace(
+            key=key,
+            count=3,
+            device_type=device,
+            self_cpu_time_total=cpu_us,
+            self_device_time_total=gpu_us,
+            is_user_annotation=annotation,
+        )
+
     events = [
-        SimpleNamespace(key="launch", count=9, self_cpu_time_total=9000, self_device_time_total=0),
-        SimpleNamespace(key="gemm", count=3, self_cpu_time_total=100, self_device_time_total=3000),
+        # the CPU-side operator carries its kernel's time again: not counted twice
+        event("aten::mm", DeviceType.CPU, 9000, 3000),
+        event("gemm_kernel", DeviceType.CUDA, 0, 3000),
+        event("elementwise_kernel", DeviceType.CUDA, 0, 1000),
+        event("## step ##", DeviceType.CUDA, 0, 4000, annotation=True),
     ]
     prof = SimpleNamespace(key_averages=lambda: events)
-    gpu = train_speed._top_ops(prof, 2, on_gpu=True)
-    assert [(r["op"], r["self_gpu_ms"], r["share"]) for r in gpu] == [
-        ("gemm", 3.0, 1.0),
-        ("launch", 0.0, 0.0),
+    gpu = train_speed._top_ops(prof, 5, on_gpu=True)
+    assert [(r["kernel"], r["self_gpu_ms"], r["share"]) for r in gpu] == [
+        ("gemm_kernel", 3.0, 0.75),
+        ("elementwise_kernel", 1.0, 0.25),
     ]
-    assert [r["op"] for r in train_speed._top_ops(prof, 2)] == ["launch", "gemm"]
+    assert train_speed._top_ops(prof, 1)[0]["op"] == "aten::mm"  # the CPU profile is unchanged
+
+
+def test_a_gpu_record_is_named_after_the_whole_model_name():
+    assert train_speed.gpu_slug("NVIDIA GeForce RTX 4090") == "nvidia-geforce-rtx-4090"
+    assert train_speed.gpu_slug("NVIDIA H100 80GB HBM3") == "nvidia-h100-80gb-hbm3"
